@@ -1,0 +1,30 @@
+"""pathfer's command line: one thin module per command group.
+
+Each command module holds a plain function with typer annotations; this file only
+registers them, so ``pathfer --help`` lists every command in one place.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="pathfer",
+    help="Facial emotion recognition from video with PathNet transfer between corpora.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _register() -> None:
+    from pathfer.cli import prepare
+
+    app.command("prepare")(prepare.prepare)
+
+
+_register()
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
