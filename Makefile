@@ -1,0 +1,26 @@
+# pathfer: two commands on a fresh machine
+#   make demo   - install into .venv, then run the demo (synthetic corpora -> report)
+#   make test   - install into .venv, then run the test suite
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= dev,export
+
+.PHONY: install demo test lint bench
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(VENV)/bin/pathfer demo
+
+test: install
+	$(VENV)/bin/python -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
