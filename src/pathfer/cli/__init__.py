@@ -18,9 +18,14 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from pathfer.cli import prepare
+    from pathfer.cli import demo, experiment, predict, prepare
 
     app.command("prepare")(prepare.prepare)
+    app.add_typer(experiment.experiment_app, name="experiment")
+    app.command("report")(experiment.report)
+    app.command("predict")(predict.predict)
+    app.command("export")(predict.export)
+    app.command("demo")(demo.demo)
 
 
 _register()

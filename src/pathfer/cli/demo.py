@@ -1,0 +1,20 @@
+"""`pathfer demo`: the whole pipeline on built-in synthetic corpora."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+
+def demo(
+    out: Path = typer.Option(Path("demo_output"), "--out", "-o", help="Where everything goes."),
+    quick: bool = typer.Option(False, "--quick", help="A tiny run (seconds) to check the install."),
+) -> None:
+    """Generate synthetic corpora, prepare them, run the within-corpus and cross-corpus
+    experiments with PathNet and every baseline, and write the report."""
+    from pathfer.demo import QUICK, run_demo
+
+    console = Console()
+    run_demo(out, QUICK if quick else None, log=console.print)

@@ -1,0 +1,76 @@
+"""`pathfer experiment run` and `pathfer report`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+
+experiment_app = typer.Typer(help="Run the paper's experiments from a config file.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    raise typer.Exit(2)
+
+
+@experiment_app.command("run")
+def run(
+    config: Path = typer.Argument(..., help="Experiment config (YAML); see configs/."),
+    out: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--out", "-o", help="Results folder [default: runs/<config name>]."
+    ),
+    executor: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--executor", help="local (process pool), inline, or ray [default: config's]."
+    ),
+    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel jobs."),  # noqa: UP045
+    address: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--address", help="Ray cluster address (or set RAY_ADDRESS)."
+    ),
+) -> None:
+    """Run (or resume) an experiment: folds x methods x seeds, then the report."""
+    from pathfer.executors import get_executor
+    from pathfer.experiments.config import ConfigError, load_config
+    from pathfer.experiments.runner import run_experiment
+
+    console = Console()
+    try:
+        cfg = load_config(config)
+        if executor:
+            cfg.executor = executor
+        if workers:
+            cfg.workers = workers
+        cfg.validate()
+        kwargs = {"address": address} if cfg.executor == "ray" and address else {}
+        ex = get_executor(cfg.executor, cfg.workers, **kwargs)
+        run_dir = out or Path("runs") / cfg.name
+        run_experiment(cfg, run_dir, executor=ex, log=console.print)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+    console.print(f"results: {run_dir}")
+
+
+def report(
+    runs: list[Path] = typer.Argument(..., help="One or more results folders."),
+    out: Optional[Path] = typer.Option(  # noqa: UP045
+        None, "--out", "-o", help="Where to write (default: the run folder; required to merge)."
+    ),
+) -> None:
+    """Rebuild a run's report, or merge several runs into one table."""
+    from pathfer.report import merge_reports, write_report
+
+    for r in runs:
+        if not (r / "results").is_dir():
+            _fail(f"{r}: not a results folder (no results/ inside); run `pathfer experiment run` first")
+    try:
+        if len(runs) == 1:
+            paths = write_report(runs[0], out_dir=out)
+        else:
+            if out is None:
+                _fail("merging several runs needs --out DIR")
+            paths = merge_reports(runs, out)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    Console().print(f"report: {paths.report_md}\n        {paths.report_html}")
