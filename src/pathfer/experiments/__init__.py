@@ -1,0 +1,1 @@
+"""Experiments: configs, the runner (folds x methods x seeds) and metrics."""

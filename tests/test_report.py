@@ -1,0 +1,230 @@
+"""Report: a fake run folder with known predictions, metrics checked against hand values."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pathfer.report import (
+    load_results,
+    merge_reports,
+    result_exists,
+    save_result,
+    write_report,
+)
+
+LABELS = ["anger", "happiness", "sadness"]
+CLIP_LABELS = [0, 0, 0, 1, 1, 2]  # six clips, unbalanced
+FRAMES = 4
+PNG_1X1 = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def make_record(method, fold, seed, wrong_clips=(), wrong_frames=(), extra=None):
+    """Clips in ``wrong_clips`` predict (y+1)%3 on every frame; a (clip, frame) in
+    ``wrong_frames`` predicts (y+1)%3 on that frame only (the clip mean stays right)."""
+    y, proba, ids = [], [], []
+    for c, label in enumerate(CLIP_LABELS):
+        for f in range(FRAMES):
+            wrong = c in wrong_clips or (c, f) in wrong_frames
+            pred = (label + 1) % 3 if wrong else label
+            row = [0.15, 0.15, 0.15]
+            row[pred] = 0.7
+            y.append(label)
+            proba.append(row)
+            ids.append(f"s{fold}_clip{c}")
+    return {
+        "method": method,
+        "fold": fold,
+        "seed": seed,
+        "labels": LABELS,
+        "y_true": np.array(y),
+        "proba": np.array(proba),
+        "clip_ids": np.array(ids),
+        "train_time_s": 10.0 + seed,
+        "extra": extra or {},
+    }
+
+
+def curve(scale):
+    return [
+        {"time_s": t, "step": i, "val_acc": min(1.0, scale * t / 100)}
+        for i, t in enumerate((10.0, 20.0, 40.0, 80.0))
+    ]
+
+
+def fake_records():
+    recs = []
+    for fold in ("f0", "f1"):
+        for seed in (0, 1):
+            recs.append(
+                make_record(
+                    "pathnet_transfer",
+                    fold,
+                    seed,
+                    wrong_frames={(0, 0), (3, 1)},
+                    extra={
+                        "source_acc_before": 0.9,
+                        "source_acc_after": 0.85,
+                        "learning_curve": curve(1.0),
+                        "history": [
+                            {"generation": g, "best_fitness": 0.5 + 0.1 * g} for g in range(3)
+                        ],
+                        "path_images": ["pathnet_transfer_path.png"],
+                    },
+                )
+            )
+            wrong = {0, 5} if (fold, seed) == ("f1", 1) else {0}
+            recs.append(
+                make_record(
+                    "cnn_scratch",
+                    fold,
+                    seed,
+                    wrong_clips=wrong,
+                    extra={"learning_curve": curve(0.5)},
+                )
+            )
+    return recs
+
+
+def make_run(tmp_path, name="run1", records=None):
+    run = tmp_path / name
+    (run / "artifacts").mkdir(parents=True)
+    (run / "config.yaml").write_text(
+        "name: demo\nmethods:\n- pathnet_transfer\n- cnn_scratch\nseeds: [0, 1]\n"
+    )
+    (run / "command.txt").write_text(f"pathfer run configs/demo.yaml --out runs/{name}\n")
+    (run / "artifacts" / "pathnet_transfer_path.png").write_bytes(PNG_1X1)
+    (run / "artifacts" / "evolution_f0.png").write_bytes(PNG_1X1)
+    for rec in records if records is not None else fake_records():
+        save_result(run, rec)
+    return run
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    rec = make_record(
+        "finetune", "loso-s01", 3, wrong_clips={1}, extra={"epochs": 5, "val": np.float32(0.5)}
+    )
+    path = save_result(tmp_path, rec)
+    assert path.name == "finetune__loso-s01__seed3.json"
+    assert result_exists(tmp_path, "finetune", "loso-s01", 3)
+    assert not result_exists(tmp_path, "finetune", "loso-s01", 4)
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
+    (loaded,) = load_results(tmp_path)
+    assert loaded["y_true"].dtype == np.int64
+    np.testing.assert_array_equal(loaded["y_true"], rec["y_true"])
+    np.testing.assert_array_equal(loaded["proba"], rec["proba"])
+    assert list(loaded["clip_ids"]) == list(rec["clip_ids"])
+    assert loaded["extra"] == {"epochs": 5, "val": 0.5}
+    assert loaded["fold"] == "loso-s01" and loaded["seed"] == 3
+
+
+def test_load_results_reports_corrupt_file(tmp_path):
+    save_result(tmp_path, make_record("m", 0, 0))
+    (tmp_path / "results" / "broken__0__seed0.json").write_text("{not json")
+    with pytest.raises(ValueError, match="broken__0__seed0.json"):
+        load_results(tmp_path)
+    with pytest.warns(UserWarning):
+        assert len(load_results(tmp_path, strict=False)) == 1
+
+
+def test_write_report_metrics_match_hand_values(tmp_path):
+    run = make_run(tmp_path)
+    paths = write_report(run)
+    m = pd.read_csv(paths.metrics_csv)
+    assert len(m) == 8 and list(m["method"].unique()) == ["pathnet_transfer", "cnn_scratch"]
+    pt = m[m.method == "pathnet_transfer"]
+    # 2 of 24 frames wrong; clips all right; frame recalls: class0 11/12, class1 7/8, class2 1
+    assert np.allclose(pt.frame_acc, 22 / 24)
+    assert np.allclose(pt.frame_uar, (11 / 12 + 7 / 8 + 1) / 3)
+    assert np.allclose(pt.clip_acc, 1.0) and np.allclose(pt.clip_uar, 1.0)
+    assert np.allclose(pt.forgetting, 0.05)
+    cnn = m[m.method == "cnn_scratch"].set_index(["fold", "seed"])
+    # clip 0 (class 0) wrong: clip acc 5/6, clip UAR (2/3 + 1 + 1)/3 = 8/9
+    assert cnn.loc[("f0", 0), "clip_acc"] == pytest.approx(5 / 6)
+    assert cnn.loc[("f0", 0), "clip_uar"] == pytest.approx(8 / 9)
+    assert cnn.loc[("f0", 0), "frame_acc"] == pytest.approx(20 / 24)
+    # clips 0 and 5 wrong: clip acc 4/6, UAR (2/3 + 1 + 0)/3 = 5/9
+    assert cnn.loc[("f1", 1), "clip_acc"] == pytest.approx(4 / 6)
+    assert cnn.loc[("f1", 1), "clip_uar"] == pytest.approx(5 / 9)
+    assert math.isnan(cnn.loc[("f0", 0), "forgetting"])
+    assert cnn.loc[("f1", 1), "train_time_s"] == 11.0
+
+    rows = json.loads(paths.metrics_json.read_text())
+    assert len(rows) == 8 and rows[0]["method"] == "pathnet_transfer"
+
+    s = pd.read_csv(paths.summary_csv).set_index("method")
+    # cnn clip acc over 4 runs: 5/6, 5/6, 5/6, 4/6
+    vals = np.array([5 / 6, 5 / 6, 5 / 6, 4 / 6])
+    assert s.loc["cnn_scratch", "n"] == 4
+    assert s.loc["cnn_scratch", "clip_acc_mean"] == pytest.approx(vals.mean())
+    assert s.loc["cnn_scratch", "clip_acc_std"] == pytest.approx(vals.std(ddof=1))
+
+    p = pd.read_csv(paths.paired_csv)
+    row = p[(p.method == "cnn_scratch") & (p.metric == "clip_acc")].iloc[0]
+    assert row["reference"] == "pathnet_transfer" and row["n"] == 4
+    assert row["mean_diff"] == pytest.approx(vals.mean() - 1.0)
+    # all four differences negative, ranks 2, 2, 2 (tied) and 4 -> exact p = 2 / 2^4
+    assert row["wilcoxon_pvalue"] == pytest.approx(2 / 16)
+
+    md = paths.report_md.read_text()
+    for text in (
+        "| **pathnet_transfer** (ref) | 4 |",
+        "| cnn_scratch | 4 |",
+        "pathfer run configs/demo.yaml --out runs/run1",
+        "- cnn_scratch",
+        "0.792 ± 0.083",
+        "Equal wall-clock budget",
+        "figures/methods.png",
+        "artifacts/pathnet_transfer_path.png",
+    ):
+        assert text in md, text
+    html = paths.report_html.read_text()
+    # 4 figures (bars, confusion, curves, evolution) + 2 artifacts
+    assert html.count("data:image/png;base64,") == 6
+    assert "pathfer run configs/demo.yaml" in html and "<table>" in html
+    assert paths.equal_budget_csv is not None and paths.equal_budget_csv.is_file()
+    assert all(f.is_file() for f in paths.figures)
+
+
+def test_write_report_with_given_records_and_missing_runs(tmp_path):
+    recs = [r for r in fake_records() if not (r["method"] == "cnn_scratch" and r["seed"] == 1)]
+    run = tmp_path / "bare"
+    run.mkdir()
+    paths = write_report(run, records=recs, reference="cnn_scratch")
+    md = paths.report_md.read_text()
+    assert "Incomplete methods" in md and "`cnn_scratch`: 2 of 4" in md
+    assert "command.txt missing" in md and "Paired comparisons against cnn_scratch" in md
+    assert len(pd.read_csv(paths.metrics_csv)) == 6
+    with pytest.raises(ValueError, match="duplicate"):
+        write_report(run, records=recs + recs[:1])
+
+
+def test_merge_reports_contains_both_runs(tmp_path):
+    run_a = make_run(tmp_path, "runA")
+    extra = [make_record("finetune", "f0", 0, wrong_clips={1, 2})]
+    run_b = make_run(tmp_path, "runB", records=fake_records()[:2] + extra)
+    paths = merge_reports([run_a, run_b], tmp_path / "merged")
+    m = pd.read_csv(paths.metrics_csv)
+    assert set(m.method) == {
+        "runA:pathnet_transfer",
+        "runA:cnn_scratch",
+        "runB:pathnet_transfer",
+        "runB:cnn_scratch",
+        "finetune",
+    }
+    assert len(m) == 8 + 3
+    assert set(m.run) == {"runA", "runB"}
+    ft = m[m.method == "finetune"].iloc[0]
+    assert ft.clip_acc == pytest.approx(4 / 6)
+    md = paths.report_md.read_text()
+    assert "runA:pathnet_transfer" in md and "runB:cnn_scratch" in md
+    assert "runs/runA" in md and "runs/runB" in md
+    assert "**runA:pathnet_transfer** (ref)" in md
+    assert paths.report_html.is_file()
