@@ -73,7 +73,10 @@ class LocalExecutor:
             yield from InlineExecutor().run(fn, jobs)
             return
         attempts: dict[int, int] = {}
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)))
+        # On Ctrl-C (or when the caller stops iterating) drop the queued jobs instead of
+        # running them all before returning; only the running ones are waited for.
+        with _Shutdown(pool):
             pending = {pool.submit(_call, fn, arg): i for i, (_, arg) in enumerate(jobs)}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
@@ -89,6 +92,17 @@ class LocalExecutor:
                             pending[pool.submit(_call, fn, arg)] = i
                             continue
                     yield Outcome(key, value, err, attempts[i])
+
+
+class _Shutdown:
+    def __init__(self, pool: ProcessPoolExecutor) -> None:
+        self.pool = pool
+
+    def __enter__(self) -> ProcessPoolExecutor:
+        return self.pool
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def get_executor(name: str = "local", workers: int | None = None, **kwargs: Any) -> Executor:
