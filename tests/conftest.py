@@ -13,6 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
+
+# One torch thread per test process: with OpenMP threads on a busy 2-core machine, tiny
+# training steps spend most of their time spinning (measured 10-50x slower).
+os.environ.setdefault("PATHFER_THREADS", "1")
+torch.set_num_threads(1)
 
 GRID_DIR = Path(__file__).parent / "data" / "grid"
 GRID = sorted(GRID_DIR.glob("*.mpg"))

@@ -35,7 +35,10 @@ from pathfer.video import FrameSampling
 
 @dataclass
 class View:
-    """A labelled part of a prepared dataset: frames ``index`` of ``load(path).restrict(labels)``."""
+    """A labelled part of a prepared dataset.
+
+    ``index`` are frames of ``FaceDataset.load(path).restrict(labels)``.
+    """
 
     name: str
     path: str
@@ -56,15 +59,22 @@ class Plan:
 
 
 # --------------------------------------------------------------------------- data
-def prepare_ref(ref: CorpusRef, cfg: ExperimentConfig, log: Callable[[str], None]) -> str:
+def prepare_ref(
+    ref: CorpusRef,
+    cfg: ExperimentConfig,
+    log: Callable[[str], None],
+    executor: Executor | None = None,
+) -> str:
     p = cfg.preparation
     scan = scan_target(ref.corpus, ref.path)
+    if executor is None and cfg.executor != "local":
+        executor = get_executor(cfg.executor, cfg.workers)
     report = prepare_corpus(
         scan,
         cfg.cache,
         sampling=FrameSampling(p.sampling, n=p.frames, k=p.every),
         crop=CropSettings(size=p.size, margin=p.margin, equalize=p.equalize, detector=p.detector),
-        executor=get_executor(cfg.executor, cfg.workers) if cfg.executor != "local" else None,
+        executor=executor,
         workers=cfg.workers,
         progress=False,
     )
@@ -73,9 +83,14 @@ def prepare_ref(ref: CorpusRef, cfg: ExperimentConfig, log: Callable[[str], None
     return str(report.path)
 
 
-def make_plan(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> Plan:
+def make_plan(
+    cfg: ExperimentConfig,
+    log: Callable[[str], None] = print,
+    executor: Executor | None = None,
+) -> Plan:
     assert cfg.target is not None
-    prepared = {ref.key(): prepare_ref(ref, cfg, log) for ref in [cfg.target, *cfg.sources]}
+    refs = [cfg.target, *cfg.sources]
+    prepared = {ref.key(): prepare_ref(ref, cfg, log, executor) for ref in refs}
     target_ds = FaceDataset.load(prepared[cfg.target.key()])
     source_ds = [FaceDataset.load(prepared[r.key()]) for r in cfg.sources]
 
@@ -117,7 +132,9 @@ def make_plan(cfg: ExperimentConfig, log: Callable[[str], None] = print) -> Plan
             source_views = []
             for ref, ds in zip(cfg.sources, source_ds, strict=True):
                 s = ds.restrict(labels)
-                name = Path(ref.corpus).stem if ref.corpus.endswith((".yaml", ".yml")) else ref.corpus
+                name = (
+                    Path(ref.corpus).stem if ref.corpus.endswith((".yaml", ".yml")) else ref.corpus
+                )
                 source_views.append(View(name, prepared[ref.key()], labels, np.arange(len(s))))
 
     tds = target_view.load()
@@ -139,7 +156,9 @@ def _part(ds: FaceDataset, idx: np.ndarray) -> M.Part:
 
 
 def _task(name: str, ds: FaceDataset, fit_idx, val_idx, test_idx) -> M.TaskData:
-    return M.TaskData(name, list(ds.labels), _part(ds, fit_idx), _part(ds, val_idx), _part(ds, test_idx))
+    return M.TaskData(
+        name, list(ds.labels), _part(ds, fit_idx), _part(ds, val_idx), _part(ds, test_idx)
+    )
 
 
 def source_task(view: View, cfg: ExperimentConfig, seed: int) -> M.TaskData:
@@ -152,8 +171,9 @@ def source_task(view: View, cfg: ExperimentConfig, seed: int) -> M.TaskData:
     else:
         train, test = everything, None
     inner = validation_cut(ds, train, cfg.split.val_fraction, seed)
-    return _task(view.name, ds, inner.train_idx, inner.test_idx,
-                 inner.test_idx if test is None else test)
+    return _task(
+        view.name, ds, inner.train_idx, inner.test_idx, inner.test_idx if test is None else test
+    )
 
 
 def validation_cut(ds: FaceDataset, train_idx: np.ndarray, fraction: float, seed: int) -> Split:
@@ -177,7 +197,9 @@ def fold_task(view: View, split: Split, cfg: ExperimentConfig, seed: int) -> M.T
 def _threads(cfg: ExperimentConfig) -> None:
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
+    # on a Ray worker, PATHFER_THREADS is the task's CPU share (not the driver's workers)
+    n = int(os.environ.get("PATHFER_THREADS", 0))
+    torch.set_num_threads(n or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
 
 
 def _config(d: dict[str, Any]) -> ExperimentConfig:
@@ -191,7 +213,12 @@ def run_source_job(spec: dict[str, Any]) -> dict[str, Any]:
     _threads(cfg)
     tasks = [source_task(v, cfg, spec["seed"]) for v in spec["sources"]]
     return M.train_sources(
-        spec["family"], tasks, spec["seed"], cfg.pathnet, cfg.evolution, cfg.train,
+        spec["family"],
+        tasks,
+        spec["seed"],
+        cfg.pathnet,
+        cfg.evolution,
+        cfg.train,
         Path(spec["run_dir"]) / "sources",
     )
 
@@ -201,7 +228,9 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     _threads(cfg)
     seed, split, method = spec["seed"], spec["split"], spec["method"]
     target = fold_task(spec["target"], split, cfg, seed)
-    sources = [source_task(v, cfg, seed) for v in spec["sources"]] if method in M.NEEDS_SOURCE else []
+    sources = (
+        [source_task(v, cfg, seed) for v in spec["sources"]] if method in M.NEEDS_SOURCE else []
+    )
     tag = f"{method}__{split.name}__seed{seed}"
     data = M.FoldData(
         target=target,
@@ -230,8 +259,12 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
         "extra": out.extra,
     }
     save_result(spec["run_dir"], record)
-    return {"method": method, "fold": split.name, "seed": seed,
-            "acc": float((out.proba.argmax(1) == record["y_true"]).mean())}
+    return {
+        "method": method,
+        "fold": split.name,
+        "seed": seed,
+        "acc": float((out.proba.argmax(1) == record["y_true"]).mean()),
+    }
 
 
 # --------------------------------------------------------------------------- driver
@@ -252,8 +285,8 @@ def run_experiment(
     cmd = command or " ".join(shlex.quote(a) for a in ["pathfer", *sys.argv[1:]])
     (run_dir / "command.txt").write_text(cmd + "\n")
 
-    plan = make_plan(cfg, log)
     executor = executor or get_executor(cfg.executor, cfg.workers)
+    plan = make_plan(cfg, log, executor)  # the same executor (and cluster) prepares
     spec_base = {"config": cfg.to_dict(), "run_dir": str(run_dir)}
     log(
         f"{cfg.name}: {len(cfg.methods)} methods x {len(plan.folds)} folds x {len(cfg.seeds)} "
@@ -272,8 +305,9 @@ def run_experiment(
         for seed in cfg.seeds:
             if (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
                 continue
-            jobs.append(((fam, seed), {**spec_base, "family": fam, "seed": seed,
-                                       "sources": plan.sources}))
+            jobs.append(
+                ((fam, seed), {**spec_base, "family": fam, "seed": seed, "sources": plan.sources})
+            )
     failed: list[str] = []
     _drain(executor, run_source_job, jobs, "source", log, failed)
 
@@ -288,11 +322,24 @@ def run_experiment(
                 if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
                     failed.append(f"{method} {split.name} seed {seed}: its source model failed")
                     continue
-                jobs.append(((method, split.name, seed),
-                             {**spec_base, "method": method, "seed": seed, "split": split,
-                              "target": plan.target, "sources": plan.sources}))
+                jobs.append(
+                    (
+                        (method, split.name, seed),
+                        {
+                            **spec_base,
+                            "method": method,
+                            "seed": seed,
+                            "split": split,
+                            "target": plan.target,
+                            "sources": plan.sources,
+                        },
+                    )
+                )
     done = sum(
-        result_exists(run_dir, m, f.name, s) for s in cfg.seeds for f in plan.folds for m in cfg.methods
+        result_exists(run_dir, m, f.name, s)
+        for s in cfg.seeds
+        for f in plan.folds
+        for m in cfg.methods
     )
     if done:
         log(f"resuming: {done} finished runs kept")

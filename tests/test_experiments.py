@@ -1,0 +1,172 @@
+"""End-to-end experiments on tiny generated corpora: every method, same folds, resume, report."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pathfer import synthetic
+from pathfer.cli import app
+from pathfer.experiments.config import ALL_METHODS, ConfigError, config_from_dict, load_config
+from pathfer.experiments.metrics import score
+from pathfer.experiments.runner import make_plan, run_experiment
+from pathfer.report import load_results
+
+TINY_EVOLUTION = {
+    "population": 2,
+    "generations": 2,
+    "steps_per_path": 2,
+    "finish_steps": 4,
+    "finish_eval_every": 2,
+    "batch_size": 16,
+}
+TINY_PATHNET = {"modules": 4, "max_active": 2, "channels": [4, 8, 8, 8]}
+TINY_TRAIN = {"max_steps": 6, "lrs": [0.003], "eval_every": 3, "batch_size": 16}
+
+
+@pytest.fixture(scope="module")
+def corpora(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("corpora")
+    ent = synthetic.make_enterface(root / "enterface", subjects=4, sentences=1, frames=4, seed=3)
+    sav = synthetic.make_savee(
+        root / "savee", speakers=("DC", "JE", "JK"), clips_per_emotion=1, frames=4, seed=4
+    )
+    return {"enterface": ent, "savee": sav, "cache": root / "cache"}
+
+
+def _cfg(corpora, **over):
+    raw = {
+        "name": "tiny",
+        "kind": "transfer",
+        "sources": [{"corpus": "savee", "path": str(corpora["savee"])}],
+        "target": {"corpus": "enterface", "path": str(corpora["enterface"])},
+        "cache": str(corpora["cache"]),
+        "methods": list(ALL_METHODS),
+        "preparation": {"frames": 2},
+        "split": {"kind": "group_kfold", "k": 2},
+        "train": TINY_TRAIN,
+        "pathnet": TINY_PATHNET,
+        "evolution": TINY_EVOLUTION,
+        "workers": 1,
+        "executor": "inline",
+    }
+    raw.update(over)
+    return config_from_dict(raw)
+
+
+def test_transfer_experiment_runs_every_method_on_the_same_folds(corpora, tmp_path):
+    cfg = _cfg(corpora)
+    logs: list[str] = []
+    run_experiment(cfg, tmp_path / "run", command="pathfer test", log=logs.append)
+    records = load_results(tmp_path / "run")
+    assert not [line for line in logs if "FAILED" in line], logs
+    assert sorted({r["method"] for r in records}) == sorted(ALL_METHODS)
+    folds = sorted({r["fold"] for r in records})
+    assert len(folds) == 2
+    for fold in folds:
+        rs = [r for r in records if r["fold"] == fold]
+        assert len(rs) == len(ALL_METHODS)
+        for r in rs[1:]:  # every method is tested on exactly the same frames
+            np.testing.assert_array_equal(r["y_true"], rs[0]["y_true"])
+            np.testing.assert_array_equal(r["clip_ids"], rs[0]["clip_ids"])
+        assert rs[0]["labels"] == ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
+    for r in records:
+        s = score(r)
+        assert 0.0 <= s["frame_acc"] <= 1.0 and 0.0 <= s["clip_uar"] <= 1.0
+        np.testing.assert_allclose(r["proba"].sum(1), 1.0, atol=1e-5)
+    # PathNet never forgets its source task; the forgetting of fine-tuning is measured
+    for r in records:
+        if r["method"] == "pathnet_transfer":
+            assert r["extra"]["source_acc_after"] == r["extra"]["source_acc_before"]
+        if r["method"] in ("finetune", "feature_extraction"):
+            assert "source_acc_after" in r["extra"]
+        if r["method"] == "feature_extraction":  # a frozen body cannot forget either
+            assert r["extra"]["source_acc_after"] == pytest.approx(r["extra"]["source_acc_before"])
+    report = (tmp_path / "run" / "report.md").read_text()
+    for m in ALL_METHODS:
+        assert m in report
+    assert (tmp_path / "run" / "report.html").stat().st_size > 10_000
+    assert "pathfer test" in (tmp_path / "run" / "command.txt").read_text()
+
+    # a restarted run keeps every finished result and recomputes nothing
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run" / "results").iterdir()}
+    logs.clear()
+    run_experiment(cfg, tmp_path / "run", command="pathfer test", log=logs.append)
+    after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run" / "results").iterdir()}
+    assert before == after
+    assert not [line for line in logs if " done" in line]
+
+
+def test_resume_runs_only_missing_jobs(corpora, tmp_path):
+    cfg = _cfg(corpora, methods=["cnn_scratch", "mini_xception_zeroshot"])
+    run_experiment(cfg, tmp_path / "run", log=lambda s: None, report=False)
+    files = sorted((tmp_path / "run" / "results").iterdir())
+    assert len(files) == 4
+    files[0].unlink()  # as if the run had been killed before this job finished
+    logs: list[str] = []
+    run_experiment(cfg, tmp_path / "run", log=logs.append, report=False)
+    assert len([line for line in logs if " done" in line]) == 1
+    assert len(list((tmp_path / "run" / "results").iterdir())) == 4
+
+
+def test_within_corpus_cuts_disjoint_subject_groups(corpora):
+    cfg = _cfg(corpora, kind="within", sources=[], methods=["cnn_scratch"])
+    plan = make_plan(cfg, log=lambda s: None)
+    a, b = plan.sources[0].load(), plan.target.load()
+    assert set(a.subjects).isdisjoint(b.subjects)
+    assert len(a.subjects) == 2 and len(b.subjects) == 2
+    for split in plan.folds:  # folds are subject-independent
+        assert set(b.groups[split.train_idx]).isdisjoint(b.groups[split.test_idx])
+
+
+def test_within_by_classes(corpora):
+    cfg = _cfg(
+        corpora,
+        kind="within",
+        sources=[],
+        methods=["cnn_scratch"],
+        within={"by": "classes", "a_classes": ["anger", "fear", "sadness"]},
+    )
+    plan = make_plan(cfg, log=lambda s: None)
+    assert plan.sources[0].labels == ["anger", "fear", "sadness"]
+    assert plan.target.labels == ["disgust", "happiness", "surprise"]
+
+
+@pytest.mark.parametrize(
+    ("over", "message"),
+    [
+        ({"kind": "sideways"}, "kind must be one of"),
+        ({"methods": ["pathnet_transfer", "magic"]}, "unknown method(s) magic"),
+        ({"split": {"kind": "group_kfold", "k": 1}}, "split.k must be >= 2"),
+        ({"split": {"folds": 3}}, "unknown key(s) in split: folds"),
+        ({"sources": []}, "needs at least one entry under sources"),
+        ({"train": {"lrs": [-1.0]}}, "train.lrs must be positive"),
+    ],
+)
+def test_bad_config_values_get_clear_messages(corpora, over, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        _cfg(corpora, **over)
+
+
+def test_cli_experiment_run_and_report(corpora, tmp_path):
+    cfg = _cfg(corpora, methods=["cnn_scratch", "pathnet_target"]).to_dict()
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    assert load_config(path).methods == ["cnn_scratch", "pathnet_target"]
+    runner = CliRunner()
+    res = runner.invoke(app, ["experiment", "run", str(path), "--out", str(tmp_path / "r")])
+    assert res.exit_code == 0, res.output
+    metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert {m["method"] for m in metrics} == {"cnn_scratch", "pathnet_target"}
+    res = runner.invoke(
+        app, ["report", str(tmp_path / "r"), str(tmp_path / "r"), "--out", str(tmp_path / "merged")]
+    )
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "merged" / "report.html").exists()
+    res = runner.invoke(app, ["experiment", "run", str(tmp_path / "missing.yaml")])
+    assert res.exit_code == 2 and "config file not found" in res.output
