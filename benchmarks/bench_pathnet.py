@@ -1,0 +1,167 @@
+"""Benchmark PathNet on CPU: path step vs plain CNN step, pair-batched tournaments, and
+generations per minute.
+
+    .venv/bin/python benchmarks/bench_pathnet.py --threads 1
+
+Prints tables (medians of interleaved repetitions); makes no assertions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import statistics
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pathfer.baselines.cnn import PlainCNN
+from pathfer.pathnet import EvolutionConfig, PathNet, PathNetConfig
+from pathfer.pathnet.genotype import random_genotype
+from pathfer.pathnet.optim import HeadOptimizer
+from pathfer.pathnet.toy import toy_task
+
+SIZES = {
+    "small (8 ch)": PathNetConfig(channels=8),
+    "default (8,16,16,16)": PathNetConfig(),
+    "large (16,32,32,32)": PathNetConfig(channels=(16, 32, 32, 32)),
+}
+REFERENCE = (
+    PathNetConfig(layers=4, modules=10, max_active=3),
+    EvolutionConfig(population=20, steps_per_path=50),
+)
+
+
+def _median_ms(samples: list[float]) -> float:
+    return 1000 * statistics.median(samples)
+
+
+def _setup(cfg: PathNetConfig, n: int, seed: int = 0):
+    pn = PathNet(cfg, seed=seed)
+    pn.net.add_head("T", 7, pn.generator)
+    pn.head_opts["T"] = HeadOptimizer(pn.net.heads["T"])
+    x, y = toy_task(n, size=cfg.input_size, n_classes=7, seed=seed)
+    return pn, x, y
+
+
+def _bench_size(name: str, cfg: PathNetConfig, reps: int, batch: int) -> dict:
+    pn, x, y = _setup(cfg, 512)
+    rng = np.random.default_rng(0)
+    g1 = random_genotype(cfg.layers, cfg.modules, cfg.max_active, rng)[None]
+    g2 = np.stack([g1[0], random_genotype(cfg.layers, cfg.modules, cfg.max_active, rng)])
+    ev = EvolutionConfig(batch_size=batch)
+    cnn = PlainCNN.from_pathnet_config(cfg, 7)
+    opt = torch.optim.Adam(cnn.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(0)
+
+    def cnn_step():
+        idx = torch.randint(len(x), (batch,), generator=gen)
+        loss = F.cross_entropy(cnn(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    def path_step():
+        pn._train("T", g1, x, y, 1, ev, 1e-3, 1e-3)
+
+    def pair_step():
+        pn._train("T", g2, x, y, 1, ev, 1e-3, 1e-3)
+
+    def two_steps():
+        pn._train("T", g2[:1], x, y, 1, ev, 1e-3, 1e-3)
+        pn._train("T", g2[1:], x, y, 1, ev, 1e-3, 1e-3)
+
+    fns = {"cnn": cnn_step, "path": path_step, "pair": pair_step, "two": two_steps}
+    for f in fns.values():  # warm-up
+        f()
+        f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):  # interleaved repetitions
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    med = {k: _median_ms(v) for k, v in times.items()}
+    return {
+        "size": name,
+        "cnn_ms": med["cnn"],
+        "path_ms": med["path"],
+        "path/cnn": med["path"] / med["cnn"],
+        "pair_ms": med["pair"],
+        "2x_single_ms": med["two"],
+        "pair/2x": med["pair"] / med["two"],
+    }
+
+
+def bench_path_vs_cnn(reps: int, batch: int) -> list[dict]:
+    return [_bench_size(name, cfg, reps, batch) for name, cfg in SIZES.items()]
+
+
+def bench_generations(n_train: int, gens: int, reps: int = 2) -> list[dict]:
+    """Median seconds per generation over ``reps`` interleaved runs of ``gens`` generations
+    (pair-batched and sequential alternate, after a warm-up run)."""
+    rows = []
+    x, y = toy_task(n_train, size=48, n_classes=7, seed=1)
+    settings = [
+        ("default", PathNetConfig(), EvolutionConfig()),
+        ("reference L4 M10 N3 P20 T50", *REFERENCE),
+    ]
+    for label, cfg, ev in settings:
+        per_gen: dict[bool, list[float]] = {True: [], False: []}
+        warm = dataclasses.replace(ev, generations=1, finish_steps=0)
+        PathNet(cfg, seed=0).learn_task("T", x, y, 7, evolution=warm)
+        for rep in range(reps):
+            for pair in (True, False):
+                e = dataclasses.replace(ev, generations=gens, finish_steps=0, pair_batched=pair)
+                res = PathNet(cfg, seed=rep).learn_task("T", x, y, 7, evolution=e)
+                wall = [0.0] + [h["wall_time"] for h in res.history]
+                per_gen[pair] += [b - a for a, b in zip(wall, wall[1:], strict=False)]
+        for pair in (True, False):
+            med = statistics.median(per_gen[pair])
+            rows.append(
+                {
+                    "config": label,
+                    "pair_batched": pair,
+                    "T": ev.steps_per_path,
+                    "s/generation": med,
+                    "generations/min": 60 / med,
+                    "pair speed-up": statistics.median(per_gen[False]) / med if pair else 1.0,
+                }
+            )
+    return rows
+
+
+def _table(rows: list[dict]) -> str:
+    keys = list(rows[0])
+    cells = [[f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
+    return "\n".join([line(keys), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--reps", type=int, default=15, help="interleaved repetitions per step")
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--n-train", type=int, default=600, help="48x48 samples for generations")
+    ap.add_argument("--generations", type=int, default=4, help="per run (2 runs per mode)")
+    ap.add_argument("--skip-steps", action="store_true")
+    ap.add_argument("--skip-generations", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, 48x48, batch {args.batch}"
+    )
+    if not args.skip_steps:
+        print("\n== one training step (median ms): path vs PlainCNN, pair vs 2 single steps ==")
+        print(_table(bench_path_vs_cnn(args.reps, args.batch)))
+    if not args.skip_generations:
+        print(f"\n== generations (tournaments) per minute, {args.n_train} samples (20% val) ==")
+        print(_table(bench_generations(args.n_train, args.generations)))
+
+
+if __name__ == "__main__":
+    main()

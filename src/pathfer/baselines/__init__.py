@@ -1,0 +1,1 @@
+"""Baselines trained on the same tensors as PathNet: plain CNN, training loop, ..."""

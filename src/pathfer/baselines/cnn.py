@@ -1,0 +1,207 @@
+"""A plain CNN with exactly the architecture of one PathNet path.
+
+One PathNet layer of a path runs its ``n`` active modules (``c_out`` channels each) on the
+same input, GroupNorm-normalises each module's output separately, sums (or averages) them,
+then applies ReLU and pooling. :class:`PlainCNN` computes the same thing with ordinary
+layers: one ``Conv2d(c_in, n * c_out)``, one ``GroupNorm(n * groups, n * c_out)`` (whose
+groups never straddle two branches, so it normalises each branch on its own), a sum over the
+``n`` channel blocks, ReLU and pooling; then the same head (flatten or global average pool,
+then linear). It is therefore both
+
+* the fair "same active layers as one path" baseline, trained from scratch, and
+* the plain module a learnt path is materialised into (``PathNet.task_model``) for bundles
+  and ONNX export: it needs no gather tricks.
+
+``branches=1`` with ``channels = N * c_out`` gives the alternative "wide" CNN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+#: fixed input normalisation applied inside every model: ``(x - 0.5) / 0.5`` maps [0, 1] to [-1, 1]
+INPUT_SHIFT = 0.5
+INPUT_SCALE = 0.5
+
+
+class BranchConv(nn.Module):
+    """``branches`` parallel convs of ``c_out`` channels, normalised per branch and combined."""
+
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        branches: int,
+        *,
+        kernel: int = 3,
+        norm: str = "group",
+        norm_groups: int = 2,
+        combine: str = "sum",
+        pool: str = "max",
+        pool_size: int = 2,
+    ) -> None:
+        super().__init__()
+        if norm not in ("group", "none"):
+            raise ValueError(f"norm must be 'group' or 'none', got {norm!r}")
+        if combine not in ("sum", "mean"):
+            raise ValueError(f"combine must be 'sum' or 'mean', got {combine!r}")
+        if pool not in ("max", "avg", "none"):
+            raise ValueError(f"pool must be 'max', 'avg' or 'none', got {pool!r}")
+        self.c_out = c_out
+        self.branches = branches
+        self.combine = combine
+        self.pool = pool
+        self.pool_size = pool_size
+        self.conv = nn.Conv2d(
+            c_in, branches * c_out, kernel, padding=kernel // 2, bias=(norm == "none")
+        )
+        self.norm = (
+            nn.GroupNorm(branches * norm_groups, branches * c_out) if norm == "group" else None
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        if self.norm is not None:
+            y = self.norm(y)
+        if self.branches > 1:
+            y = y.unflatten(1, (self.branches, self.c_out))
+            y = y.sum(1) if self.combine == "sum" else y.mean(1)
+        y = F.relu(y)
+        if self.pool == "max":
+            y = F.max_pool2d(y, self.pool_size)
+        elif self.pool == "avg":
+            y = F.avg_pool2d(y, self.pool_size)
+        return y
+
+
+class PlainCNN(nn.Module):
+    """Stack of :class:`BranchConv` layers and a linear head; maps ``(B, C, S, S)`` in [0, 1]
+    to logits ``(B, n_classes)``."""
+
+    def __init__(
+        self,
+        n_classes: int,
+        *,
+        channels: Sequence[int] = (8, 16, 16, 16),
+        branches: int | Sequence[int] = 3,
+        kernel: int = 3,
+        norm: str = "group",
+        norm_groups: int = 2,
+        combine: str = "sum",
+        pool: str = "max",
+        pool_size: int = 2,
+        head: str = "flatten",
+        input_size: int = 48,
+        in_channels: int = 1,
+    ) -> None:
+        super().__init__()
+        channels = list(channels)
+        if isinstance(branches, int):
+            branches = [branches] * len(channels)
+        branches = list(branches)
+        if len(branches) != len(channels):
+            raise ValueError("branches must be an int or one value per layer")
+        if head not in ("flatten", "gap"):
+            raise ValueError(f"head must be 'flatten' or 'gap', got {head!r}")
+        layers = []
+        c_in = in_channels
+        size = input_size
+        for c, n in zip(channels, branches, strict=True):
+            layers.append(
+                BranchConv(
+                    c_in,
+                    c,
+                    n,
+                    kernel=kernel,
+                    norm=norm,
+                    norm_groups=norm_groups,
+                    combine=combine,
+                    pool=pool,
+                    pool_size=pool_size,
+                )
+            )
+            c_in = c
+            if pool != "none":
+                size //= pool_size
+        self.layers = nn.Sequential(*layers)
+        self.head_kind = head
+        feat = c_in if head == "gap" else c_in * size * size
+        self.head = nn.Linear(feat, n_classes)
+        self.n_classes = n_classes
+        self.reset_parameters()
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Initialise exactly like fresh PathNet modules (He-uniform convs, unit GroupNorm)."""
+        for layer in self.layers:
+            init_conv_(layer.conv.weight, generator)
+            if layer.conv.bias is not None:
+                with torch.no_grad():
+                    layer.conv.bias.zero_()
+            if layer.norm is not None:
+                nn.init.ones_(layer.norm.weight)
+                nn.init.zeros_(layer.norm.bias)
+        init_linear_(self.head.weight, self.head.bias, generator)
+
+    @classmethod
+    def from_pathnet_config(
+        cls, config, n_classes: int, *, variant: str = "path", branches: Sequence[int] | None = None
+    ) -> PlainCNN:
+        """``variant="path"``: N branches of ``c_out`` per layer, exactly one path's layers;
+        ``variant="wide"``: one conv of ``N * c_out`` channels per layer."""
+        common = dict(
+            kernel=config.kernel,
+            norm=config.norm,
+            norm_groups=config.norm_groups,
+            combine=config.combine,
+            pool=config.pool,
+            pool_size=config.pool_size,
+            head=config.head,
+            input_size=config.input_size,
+            in_channels=config.in_channels,
+        )
+        if variant == "path":
+            b = config.max_active if branches is None else list(branches)
+            return cls(n_classes, channels=config.layer_channels, branches=b, **common)
+        if variant == "wide":
+            n = config.max_active
+            ch = [n * c for c in config.layer_channels]
+            common["norm_groups"] = config.norm_groups * n
+            return cls(n_classes, channels=ch, branches=1, **common)
+        raise ValueError(f"variant must be 'path' or 'wide', got {variant!r}")
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.layers((x - INPUT_SHIFT) / INPUT_SCALE)
+        if self.head_kind == "gap":
+            return h.mean((2, 3))
+        return h.flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        """Parameters of the classifier head (for feature-extraction baselines)."""
+        return list(self.head.parameters())
+
+
+def init_conv_(weight: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """He-uniform (ReLU gain) init of conv weights ``(..., c_out, c_in, k, k)`` in place;
+    the same for PathNet modules and the plain CNN."""
+    fan_in = weight.shape[-3] * weight.shape[-2] * weight.shape[-1]
+    bound = math.sqrt(6.0 / fan_in)
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound, generator=generator)
+
+
+def init_linear_(
+    weight: torch.Tensor, bias: torch.Tensor, generator: torch.Generator | None = None
+) -> None:
+    """PyTorch's default ``nn.Linear`` init, driven by an explicit generator."""
+    bound = 1.0 / math.sqrt(weight.shape[-1])
+    with torch.no_grad():
+        weight.uniform_(-bound, bound, generator=generator)
+        bias.uniform_(-bound, bound, generator=generator)

@@ -1,0 +1,226 @@
+"""Genotypes, mutation, tournaments and config validation (no network involved)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pathfer.pathnet.config import EvolutionConfig, PathNetConfig
+from pathfer.pathnet.evolution import BestKept, seed_population, stop_reason, tournament
+from pathfer.pathnet.genotype import (
+    MAX_SHIFT,
+    Population,
+    active_modules,
+    canonical,
+    first_occurrence_mask,
+    mutate,
+    mutation_deltas,
+    random_genotype,
+)
+
+shapes = st.tuples(
+    st.integers(1, 6),  # L
+    st.integers(1, 12),  # M
+    st.integers(1, 4),  # N
+).filter(lambda t: t[2] <= t[1])
+
+
+@given(shapes, st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_random_genotype_in_range_and_distinct(shape, seed):
+    L, M, N = shape
+    g = random_genotype(L, M, N, np.random.default_rng(seed))
+    assert g.shape == (L, N) and g.dtype == np.int64
+    assert g.min() >= 0 and g.max() < M
+    assert all(len(set(row)) == N for row in g.tolist())
+
+
+@given(shapes, st.integers(0, 2**32 - 1), st.integers(1, 30))
+@settings(max_examples=60, deadline=None)
+def test_mutation_stays_in_range_and_shifts_at_most_two(shape, seed, rounds):
+    L, M, N = shape
+    rng = np.random.default_rng(seed)
+    g = random_genotype(L, M, N, rng)
+    for _ in range(rounds):
+        new = mutate(g, M, rng)
+        assert new.shape == (L, N)
+        assert new.min() >= 0 and new.max() <= M - 1
+        assert np.abs(new - g).max() <= MAX_SHIFT
+        # at most N distinct active modules per layer, whatever the repeats
+        assert all(len(a) <= N for a in active_modules(new))
+        g = new
+
+
+@given(shapes, st.integers(0, 2**32 - 1))
+@settings(max_examples=30, deadline=None)
+def test_pinned_genes_never_mutate(shape, seed):
+    L, M, N = shape
+    rng = np.random.default_rng(seed)
+    g = random_genotype(L, M, N, rng)
+    pinned = np.zeros((L, N), dtype=bool)
+    pinned[:, 0] = True
+    for _ in range(50):
+        new = mutate(g, M, rng, pinned=pinned, rate=1.0)
+        assert (new[:, 0] == g[:, 0]).all()
+
+
+@pytest.mark.parametrize("L,N", [(4, 3), (2, 2), (6, 1)])
+def test_mutation_rate_is_one_over_LN(L, N):
+    rng = np.random.default_rng(123)
+    draws = np.stack([mutation_deltas((L, N), rng) for _ in range(20_000)])
+    p = 1.0 / (L * N)
+    # a picked gene shifts by 0 with probability 1/5, so P(delta != 0) = 4p/5
+    frac = (draws != 0).mean()
+    n = draws.size
+    sd = np.sqrt(0.8 * p * (1 - 0.8 * p) / n)
+    assert abs(frac - 0.8 * p) < 5 * sd
+    # about one picked gene per genotype on average
+    per_geno = (draws != 0).sum(axis=(1, 2)).mean()
+    assert abs(per_geno - 0.8) < 0.05
+    nz = draws[draws != 0]
+    assert set(np.unique(nz)) == {-2, -1, 1, 2}
+    counts = np.array([(nz == v).sum() for v in (-2, -1, 1, 2)])
+    assert counts.min() / counts.max() > 0.8  # uniform over the non-zero shifts
+
+
+def test_mutation_clips_at_the_edges():
+    rng = np.random.default_rng(0)
+    g = np.array([[0, 4]])
+    seen = set()
+    for _ in range(500):
+        seen.update(mutate(g, 5, rng, rate=1.0).ravel().tolist())
+    assert seen <= set(range(5)) and {0, 4} <= seen
+
+
+def test_first_occurrence_mask_and_canonical():
+    g = np.array([[3, 3, 1], [2, 0, 2]])
+    assert first_occurrence_mask(g).tolist() == [[True, False, True], [True, True, False]]
+    assert canonical(g) == ((1, 3), (0, 2))
+    assert canonical(np.array([[1, 3, 3], [0, 2, 0]])) == canonical(g)
+
+
+def test_population_diversity_and_mean():
+    pop = Population(np.array([[[0, 1]], [[1, 0]], [[2, 2]]]), np.array([np.nan, 0.5, 1.0]))
+    assert pop.diversity() == 2
+    assert pop.mean_fitness() == 0.75
+
+
+@given(
+    st.integers(0, 2**32 - 1),
+    st.lists(st.tuples(st.floats(0, 1), st.floats(0, 5)), min_size=2, max_size=60),
+)
+@settings(max_examples=60, deadline=None)
+def test_tournament_never_lowers_best_kept(seed, scores):
+    """Whatever fitness the paths get, the kept best is monotone and always the max seen."""
+    rng = np.random.default_rng(seed)
+    pop = Population.random(6, 3, 8, 2, rng)
+    best = BestKept()
+    it = iter(scores)
+    seen = []
+
+    def score(pair):
+        assert pair.shape == (2, 3, 2)
+        out = []
+        for _ in range(2):
+            acc, loss = next(it, (0.0, 1.0))
+            out.append((acc, -loss))
+        seen.extend(out)
+        return out
+
+    previous = -np.inf
+    for gen in range(len(scores) // 2):
+        before = pop.genotypes.copy()
+        out = tournament(pop, rng, score, 8)
+        best.offer(out["winner_key"], out["winner_genotype"], gen)
+        assert best.key >= out["loser_key"] and best.key >= out["winner_key"]
+        assert best.fitness >= previous
+        previous = best.fitness
+        # the winner survives unchanged, the loser is a (mutated) copy of it
+        w, lo = out["winner"], out["loser"]
+        assert (pop.genotypes[w] == before[w]).all()
+        assert np.abs(pop.genotypes[lo] - before[w]).max() <= MAX_SHIFT
+        others = [i for i in range(6) if i not in (w, lo)]
+        assert (pop.genotypes[others] == before[others]).all()
+    if seen:
+        assert best.key == max(seen)
+
+
+def test_best_kept_keeps_first_on_ties():
+    b = BestKept()
+    assert b.offer((0.5, -1.0), np.zeros((1, 1)), 1)
+    assert not b.offer((0.5, -1.0), np.ones((1, 1)), 2)
+    assert not b.offer((0.4, 0.0), np.ones((1, 1)), 3)
+    assert b.offer((0.5, -0.9), np.ones((1, 1)), 4)
+    assert b.generation == 4
+
+
+def test_stop_reasons():
+    ev = EvolutionConfig(generations=10, target_fitness=0.9, patience=3)
+    b = BestKept()
+    assert stop_reason(ev, 0, b, 0) is None
+    assert stop_reason(ev, 10, b, 0) == "budget"
+    b.offer((0.95, 0.0), np.zeros((1, 1)), 1)
+    assert stop_reason(ev, 2, b, 0) == "target"
+    b2 = BestKept()
+    b2.offer((0.5, 0.0), np.zeros((1, 1)), 1)
+    assert stop_reason(ev, 5, b2, 3) == "patience"
+
+
+def test_seed_population_transfer_options():
+    rng = np.random.default_rng(0)
+    source = np.array([[1, 2, 2], [0, 4, 3]])
+    pop = Population.random(8, 2, 6, 3, rng)
+    ev = EvolutionConfig(seed_frozen_fraction=0.25, frozen_slots=2)
+    pinned = seed_population(pop, source, ev)
+    assert (pop.genotypes[0] == source).all() and (pop.genotypes[1] == source).all()
+    # layer 0 has only two distinct source modules (1, 2); layer 1 pins 0 and 4
+    assert pinned.tolist() == [[True, True, False], [True, True, False]]
+    assert (pop.genotypes[:, 0, :2] == [1, 2]).all()
+    assert (pop.genotypes[:, 1, :2] == [0, 4]).all()
+    assert seed_population(pop, None, ev) is None
+
+
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"layers": 0}, "layers"),
+        ({"max_active": 11}, "max_active"),
+        ({"channels": (8, 8)}, "channels"),
+        ({"kernel": 4}, "kernel"),
+        ({"norm": "batch"}, "norm"),
+        ({"combine": "max"}, "combine"),
+        ({"norm_groups": 3}, "norm_groups"),
+        ({"input_size": 8, "layers": 4}, "input_size"),
+    ],
+)
+def test_pathnet_config_validation(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        PathNetConfig(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs,field",
+    [
+        ({"population": 1}, "population"),
+        ({"steps_per_path": 0}, "steps_per_path"),
+        ({"lr": 0.0}, "lr"),
+        ({"fitness": "test"}, "fitness"),
+        ({"val_fraction": 0.0}, "val_fraction"),
+        ({"target_fitness": 1.5}, "target_fitness"),
+        ({"seed_frozen_fraction": 2.0}, "seed_frozen_fraction"),
+        ({"patience": 0}, "patience"),
+    ],
+)
+def test_evolution_config_validation(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        EvolutionConfig(**kwargs)
+
+
+def test_configs_round_trip_through_dicts():
+    c = PathNetConfig(channels=(4, 8, 8, 8))
+    assert PathNetConfig.from_dict(c.as_dict()) == c
+    e = EvolutionConfig(target_fitness=0.8, head_lr=0.01)
+    assert EvolutionConfig.from_dict(e.as_dict()) == e
+    assert c.feature_dim == 8 * 3 * 3

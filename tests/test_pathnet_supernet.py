@@ -1,0 +1,194 @@
+"""Super-network forward, materialised task models and the per-module optimiser."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from pathfer.pathnet import EvolutionConfig, PathNet, PathNetConfig
+from pathfer.pathnet.optim import HeadOptimizer, ModuleOptimizer
+from pathfer.pathnet.supernet import SuperNet
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def _net(**kw) -> tuple[SuperNet, torch.Generator]:
+    cfg = PathNetConfig(
+        **{"layers": 3, "modules": 6, "max_active": 3, "channels": (4, 8, 8), "input_size": 16} | kw
+    )
+    g = torch.Generator().manual_seed(0)
+    net = SuperNet(cfg, g)
+    net.add_head("A", 4, g)
+    return net, g
+
+
+GENOS = np.array(
+    [
+        [[0, 2, 5], [1, 3, 4], [5, 0, 1]],
+        [[1, 1, 4], [2, 2, 2], [3, 0, 3]],  # repeats: behaves like its distinct modules
+    ]
+)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"combine": "mean"},
+        {"norm": "none"},
+        {"head": "gap"},
+        {"pool": "avg", "norm_groups": 1},
+    ],
+)
+def test_task_model_matches_supernet_path(kw):
+    net, _ = _net(**kw)
+    x = torch.rand(5, 1, 16, 16)
+    with torch.no_grad():
+        for geno in GENOS:
+            model = net.materialise(geno, "A")
+            assert type(model).__name__ == "PlainCNN"
+            ref = net.forward_paths(x, geno, "A")[0]
+            torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_repeated_genes_equal_distinct_set():
+    net, _ = _net()
+    x = torch.rand(3, 1, 16, 16)
+    with torch.no_grad():
+        a = net.forward_paths(x, np.array([[1, 1, 4], [2, 2, 2], [3, 0, 3]]), "A")
+        b = net.forward_paths(x, np.array([[4, 1, 4], [2, 2, 2], [0, 3, 0]]), "A")
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+def test_pair_forward_equals_single_forwards():
+    net, _ = _net()
+    x = torch.rand(2, 4, 1, 16, 16)
+    with torch.no_grad():
+        pair = net.forward_paths(x, GENOS, "A")
+        for p in range(2):
+            single = net.forward_paths(x[p], GENOS[p], "A")[0]
+            torch.testing.assert_close(pair[p], single, rtol=1e-5, atol=1e-5)
+
+
+def test_pair_gradients_equal_sum_of_single_gradients():
+    net, _ = _net()
+    x = torch.rand(2, 4, 1, 16, 16)
+    y = torch.randint(0, 4, (2, 4))
+
+    def grads(fn):
+        net.zero_grad(set_to_none=True)
+        fn().backward()
+        return [p.grad.clone() for p in net.parameters()]
+
+    def pair():
+        out = net.forward_paths(x, GENOS, "A")
+        return sum(torch.nn.functional.cross_entropy(out[p], y[p]) for p in range(2))
+
+    g_pair = grads(pair)
+    g0 = grads(
+        lambda: torch.nn.functional.cross_entropy(net.forward_paths(x[0], GENOS[0], "A")[0], y[0])
+    )
+    g1 = grads(
+        lambda: torch.nn.functional.cross_entropy(net.forward_paths(x[1], GENOS[1], "A")[0], y[1])
+    )
+    for a, b, c in zip(g_pair, g0, g1, strict=True):
+        torch.testing.assert_close(a, b + c, rtol=1e-4, atol=1e-5)
+
+
+def test_module_optimizer_matches_torch_adam_on_active_rows():
+    torch.manual_seed(0)
+    p = torch.nn.Parameter(torch.randn(5, 3, 2))
+    ref = torch.nn.Parameter(p.detach()[[1, 3]].clone())
+    opt = ModuleOptimizer([[p]])
+    tref = torch.optim.Adam([ref], lr=0.01)
+    rows = torch.tensor([1, 3])
+    before = p.detach().clone()
+    for _ in range(5):
+        g = torch.randn(5, 3, 2)
+        p.grad = g.clone()
+        opt.step(0, rows, lr=0.01)
+        ref.grad = g[[1, 3]].clone()
+        tref.step()
+    torch.testing.assert_close(p.detach()[rows], ref.detach(), rtol=1e-5, atol=1e-6)
+    others = torch.tensor([0, 2, 4])
+    assert torch.equal(p.detach()[others], before[others])
+    assert opt.steps[0].tolist() == [0, 5, 0, 5, 0]
+    assert torch.count_nonzero(opt.m[0][0][others]) == 0
+
+
+def test_module_optimizer_per_module_step_counts_and_reset():
+    p = torch.nn.Parameter(torch.zeros(4, 2))
+    opt = ModuleOptimizer([[p]])
+    for rows in ([0, 1], [1], [1, 2]):
+        p.grad = torch.ones(4, 2)
+        opt.step(0, torch.tensor(rows), lr=0.1)
+    assert opt.steps[0].tolist() == [1, 3, 1, 0]
+    assert (p.detach()[3] == 0).all()
+    opt.reset_rows(0, torch.tensor([1]))
+    assert opt.steps[0].tolist() == [1, 0, 1, 0]
+    assert (opt.m[0][0][1] == 0).all() and (opt.v[0][0][1] == 0).all()
+
+
+def test_head_optimizer_matches_torch_adam():
+    torch.manual_seed(0)
+    head = torch.nn.Linear(6, 3)
+    ref = torch.nn.Linear(6, 3)
+    ref.load_state_dict(head.state_dict())
+    hopt = HeadOptimizer(head)
+    tref = torch.optim.Adam(ref.parameters(), lr=0.02)
+    for _ in range(4):
+        x = torch.randn(8, 6)
+        for m in (head, ref):
+            m.zero_grad()
+            m(x).pow(2).sum().backward()
+        hopt.step_all(0.02)
+        tref.step()
+    torch.testing.assert_close(head.weight, ref.weight, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(head.bias, ref.bias, rtol=1e-5, atol=1e-6)
+
+
+def test_training_leaves_inactive_and_frozen_modules_untouched():
+    cfg = PathNetConfig(layers=3, modules=6, max_active=2, channels=4, input_size=16)
+    pn = PathNet(cfg, seed=0)
+    pn.net.add_head("T", 3, pn.generator)
+    pn.head_opts["T"] = HeadOptimizer(pn.net.heads["T"])
+    pn.frozen_owner[1, 3] = "old"  # pretend module (1, 3) belongs to a frozen task
+    x = torch.rand(20, 1, 16, 16)
+    y = torch.randint(0, 3, (20,))
+    genos = np.array([[[0, 1], [3, 2], [4, 4]], [[1, 5], [3, 0], [4, 2]]])
+    before = [[p.detach().clone() for p in pn.net.layer_params(lay)] for lay in range(3)]
+    ev = EvolutionConfig(batch_size=4)
+    pn._train("T", genos, x, y, 3, ev, 0.05, 0.05)
+    for layer in range(3):
+        active = set(np.unique(genos[:, layer]).tolist()) - ({3} if layer == 1 else set())
+        for p, b in zip(pn.net.layer_params(layer), before[layer], strict=True):
+            for m in range(6):
+                same = torch.equal(p.detach()[m], b[m])
+                assert same == (m not in active), (layer, m)
+        steps = pn.opt.steps[layer]
+        assert set(torch.nonzero(steps).ravel().tolist()) == active
+    # the frozen module carries no optimiser state
+    assert pn.opt.steps[1][3] == 0
+    assert all(torch.count_nonzero(t[3]) == 0 for t in (*pn.opt.m[1], *pn.opt.v[1]))
+
+
+def test_default_config_on_48x48_crops():
+    cfg = PathNetConfig()
+    g = torch.Generator().manual_seed(0)
+    net = SuperNet(cfg, g)
+    net.add_head("A", 7, g)
+    geno = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 1]])
+    x = torch.rand(2, 1, 48, 48)
+    with torch.no_grad():
+        out = net.forward_paths(x, geno, "A")
+        assert out.shape == (1, 2, 7)
+        model = net.materialise(geno, "A")
+        torch.testing.assert_close(model(x), out[0], rtol=1e-5, atol=1e-5)
+    assert net.weight[0].shape == (10, 8, 1, 3, 3) and net.weight[3].shape == (10, 16, 16, 3, 3)

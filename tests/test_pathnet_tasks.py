@@ -1,0 +1,287 @@
+"""Learning tasks end to end on small generated images: evolution, finish, freeze, transfer."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from pathfer.pathnet import (
+    EvolutionConfig,
+    PathNet,
+    PathNetConfig,
+    PathNetStateError,
+    TaskStatus,
+    stratified_split,
+)
+from pathfer.pathnet.toy import toy_task
+
+CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=8, input_size=16)
+EV = EvolutionConfig(
+    population=4,
+    steps_per_path=10,
+    batch_size=16,
+    generations=8,
+    patience=None,
+    lr=1e-2,
+    finish_steps=60,
+    finish_eval_every=20,
+)
+SMALL = dataclasses.replace(
+    EV, generations=3, steps_per_path=3, finish_steps=6, finish_eval_every=3
+)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {
+        "A": toy_task(300, n_classes=3, seed=0),
+        "A_test": toy_task(150, n_classes=3, seed=1),
+        "B": toy_task(240, n_classes=3, seed=2, offset=3),
+        "B_test": toy_task(120, n_classes=3, seed=3, offset=3),
+    }
+
+
+@pytest.fixture(scope="module")
+def learnt(data):
+    """A learnt and frozen, then B learnt on top; snapshots taken in between."""
+    torch.set_num_threads(1)
+    pn = PathNet(CFG, seed=0)
+    res_a = pn.learn_task("A", *data["A"], 3, evolution=EV, labels=["h", "v", "d"])
+    proba_a = pn.predict_proba("A", data["A_test"][0])
+    pn.freeze("A")
+    frozen_before = {
+        (layer, i): p.detach().clone()
+        for layer in range(CFG.layers)
+        for i, p in enumerate(pn.net.layer_params(layer))
+    }
+    head_a = {k: v.clone() for k, v in pn.net.heads["A"].state_dict().items()}
+    after_freeze_proba = pn.predict_proba("A", data["A_test"][0])
+    res_b = pn.learn_task("B", *data["B"], 3, evolution=dataclasses.replace(EV, frozen_slots=1))
+    return {
+        "pn": pn,
+        "res_a": res_a,
+        "res_b": res_b,
+        "proba_a": proba_a,
+        "after_freeze_proba": after_freeze_proba,
+        "frozen_before": frozen_before,
+        "head_a": head_a,
+    }
+
+
+def test_task_is_learnt_well_above_chance(learnt, data):
+    pn, res = learnt["pn"], learnt["res_a"]
+    acc = pn.evaluate("A", *data["A_test"])["accuracy"]
+    assert acc > 0.8, acc  # chance is 1/3
+    assert res.final_val_accuracy > 0.8
+    assert res.chance_accuracy == pytest.approx(1 / 3, abs=0.02)
+    assert res.evolution_gain == pytest.approx(res.evolution_val_accuracy - res.chance_accuracy)
+    assert res.finish_gain == pytest.approx(res.final_val_accuracy - res.evolution_val_accuracy)
+    assert res.generations == EV.generations and res.stop_reason == "budget"
+    assert res.n_train + res.n_val == 300 and res.n_val == 60
+    assert pn.labels("A") == ["h", "v", "d"]
+    assert pn.status("A") is TaskStatus.FROZEN
+
+
+def test_history_records_and_monotone_best(learnt):
+    hist = learnt["res_a"].history
+    assert [h["generation"] for h in hist] == list(range(1, EV.generations + 1))
+    keys = {"best_fitness", "mean_fitness", "diversity", "frozen_reused", "wall_time"}
+    assert keys <= set(hist[0])
+    best = [h["best_fitness"] for h in hist]
+    assert all(b2 >= b1 for b1, b2 in zip(best, best[1:], strict=False))
+    assert all(1 <= h["diversity"] <= EV.population for h in hist)
+    assert all(h["mean_fitness"] <= h["best_fitness"] + 1e-12 for h in hist)
+    assert learnt["res_a"].history_frame().shape[0] == EV.generations
+
+
+def test_freeze_keeps_a_bit_for_bit_after_training_b(learnt, data):
+    pn = learnt["pn"]
+    fr = pn.frozen
+    path_a = pn.best_path("A")
+    # exactly A's distinct modules are frozen
+    expected = np.zeros_like(fr)
+    for layer, row in enumerate(path_a):
+        expected[layer, row] = True
+    assert (fr == expected).all()
+    for (layer, i), before in learnt["frozen_before"].items():
+        now = pn.net.layer_params(layer)[i].detach()
+        rows = torch.from_numpy(np.flatnonzero(fr[layer]))
+        assert torch.equal(now[rows], before[rows]), (layer, i)
+    for k, v in pn.net.heads["A"].state_dict().items():
+        assert torch.equal(v, learnt["head_a"][k])
+    proba = pn.predict_proba("A", data["A_test"][0])
+    assert np.array_equal(proba, learnt["proba_a"])
+    assert np.array_equal(learnt["after_freeze_proba"], learnt["proba_a"])
+    # frozen modules never carry optimiser state
+    for layer in range(CFG.layers):
+        rows = torch.from_numpy(np.flatnonzero(fr[layer]))
+        assert (pn.opt.steps[layer][rows] == 0).all()
+        assert all(torch.count_nonzero(t[rows]) == 0 for t in pn.opt.m[layer])
+
+
+def test_b_reuses_frozen_modules_and_learns(learnt, data):
+    pn, res = learnt["pn"], learnt["res_b"]
+    # frozen_slots=1 pins one frozen module per layer on every path
+    assert res.frozen_reused >= CFG.layers
+    assert all(h["frozen_reused"] >= CFG.layers for h in res.history)
+    assert pn.evaluate("B", *data["B_test"])["accuracy"] > 0.6
+
+
+def test_freeze_reinitialises_every_other_module(data):
+    pn = PathNet(CFG, seed=1)
+    pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+    before = [p.detach().clone() for p in pn.net.weight]
+    pn.freeze("A")
+    for layer, p in enumerate(pn.net.weight):
+        for m in range(CFG.modules):
+            same = torch.equal(p.detach()[m], before[layer][m])
+            assert same == bool(pn.frozen[layer, m])
+    assert all((s == 0).all() for s in pn.opt.steps)
+
+
+def test_task_model_equals_predict_proba(learnt, data):
+    pn = learnt["pn"]
+    x = data["B_test"][0][:20]
+    for name in ("A", "B"):
+        model = pn.task_model(name)
+        assert isinstance(model, torch.nn.Module)
+        with torch.no_grad():
+            proba = torch.softmax(model(x), 1).numpy()
+        np.testing.assert_allclose(proba, pn.predict_proba(name, x), rtol=1e-5, atol=1e-6)
+
+
+def _weights(pn: PathNet) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in pn.net.state_dict().items()}
+
+
+def _strip(hist):
+    return [{k: v for k, v in h.items() if k != "wall_time"} for h in hist]
+
+
+def test_same_seed_same_run_different_seed_differs(data):
+    runs = []
+    for seed in (5, 5, 6):
+        pn = PathNet(CFG, seed=seed)
+        res = pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+        runs.append((pn, res))
+    (p1, r1), (p2, r2), (p3, r3) = runs
+    assert _strip(r1.history) == _strip(r2.history)
+    assert r1.best_genotype == r2.best_genotype
+    assert _strip(r1.finish_history) == _strip(r2.finish_history)
+    w1, w2, w3 = _weights(p1), _weights(p2), _weights(p3)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    assert any(not torch.equal(w1[k], w3[k]) for k in w1)
+
+
+def test_sequential_mode_and_train_fitness_are_deterministic(data):
+    ev = dataclasses.replace(SMALL, pair_batched=False, fitness="train")
+    results = []
+    for _ in range(2):
+        pn = PathNet(CFG, seed=3)
+        results.append((pn.learn_task("A", *data["A"], 3, evolution=ev), _weights(pn)))
+    (r1, w1), (r2, w2) = results
+    assert _strip(r1.history) == _strip(r2.history)
+    assert all(torch.equal(w1[k], w2[k]) for k in w1)
+    # pair-batched and sequential training are different (both valid) procedures
+    pn = PathNet(CFG, seed=3)
+    r3 = pn.learn_task("A", *data["A"], 3, evolution=dataclasses.replace(ev, pair_batched=True))
+    assert _strip(r3.history) != _strip(r1.history)
+
+
+def test_seeded_population_starts_from_frozen_path(data):
+    pn = PathNet(CFG, seed=2)
+    pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+    pn.freeze("A")
+    ev = dataclasses.replace(SMALL, seed_frozen_fraction=1.0, generations=0, finish_steps=0)
+    res = pn.learn_task("B", *data["B"], 3, evolution=ev)
+    assert res.best_genotype == pn.best_path("A").tolist()
+    assert res.frozen_reused == int(pn.frozen.sum())
+
+
+def test_target_fitness_and_patience_stop_early(data):
+    pn = PathNet(CFG, seed=0)
+    ev = dataclasses.replace(EV, generations=50, target_fitness=0.5, finish_steps=0)
+    res = pn.learn_task("A", *data["A"], 3, evolution=ev)
+    assert res.stop_reason == "target" and res.generations < 50
+    assert res.evolution_fitness >= 0.5
+    pn2 = PathNet(CFG, seed=0)
+    ev2 = dataclasses.replace(SMALL, generations=50, patience=2, lr=1e-6, finish_steps=0)
+    res2 = pn2.learn_task("A", *data["A"], 3, evolution=ev2)
+    assert res2.stop_reason == "patience" and res2.generations < 50
+
+
+def test_explicit_validation_set_and_design_md_call_form(data):
+    pn = PathNet(CFG, seed=0)
+    x, y = data["A"]
+    res = pn.learn_task(
+        "A", train=(x[:200], y[:200]), val=(x[200:], y[200:]), n_classes=3, evolution=SMALL
+    )
+    assert res.n_train == 200 and res.n_val == 100
+
+
+def test_illegal_state_transitions(data):
+    pn = PathNet(CFG, seed=0)
+    with pytest.raises(PathNetStateError, match="unknown task 'X'"):
+        pn.freeze("X")
+    with pytest.raises(PathNetStateError, match="unknown task"):
+        pn.predict_proba("X", data["A_test"][0])
+    pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+    assert pn.status("A") is TaskStatus.TRAINED
+    with pytest.raises(PathNetStateError, match="already trained"):
+        pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+    pn.learn_task("B", *data["B"], 3, evolution=SMALL)
+    with pytest.raises(PathNetStateError, match="unfrozen task"):
+        pn.freeze("A")  # would wipe B's modules
+    pn.forget("B")
+    pn.freeze("A")
+    with pytest.raises(PathNetStateError, match="already frozen"):
+        pn.freeze("A")
+    with pytest.raises(PathNetStateError, match="already frozen"):
+        pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+    with pytest.raises(PathNetStateError, match="frozen"):
+        pn.forget("A")
+
+    class Stop(Exception):
+        pass
+
+    def stop(rec):
+        raise Stop
+
+    with pytest.raises(Stop):
+        pn.learn_task("C", *data["B"], 3, evolution=SMALL, progress=stop)
+    assert pn.status("C") is TaskStatus.EVOLVING
+    with pytest.raises(PathNetStateError, match="still evolving"):
+        pn.freeze("C")
+    with pytest.raises(PathNetStateError, match="still evolving"):
+        pn.predict_proba("C", data["B_test"][0])
+
+
+def test_bad_inputs_raise_clear_errors(data):
+    pn = PathNet(CFG, seed=0)
+    x, y = data["A"]
+    with pytest.raises(ValueError, match="shape"):
+        pn.learn_task("A", torch.rand(10, 1, 20, 20), y[:10], 3, evolution=SMALL)
+    with pytest.raises(ValueError, match="class indices"):
+        pn.learn_task("A", x, y + 5, 3, evolution=SMALL)
+    with pytest.raises(ValueError, match="labels"):
+        pn.learn_task("A", x, y, 3, evolution=SMALL, labels=["a"])
+
+
+def test_stratified_split_is_deterministic_and_stratified():
+    y = np.repeat([0, 1, 2], [50, 30, 20])
+    tr, va = stratified_split(y, 0.2, np.random.default_rng(0))
+    tr2, va2 = stratified_split(y, 0.2, np.random.default_rng(0))
+    assert np.array_equal(va, va2) and np.array_equal(tr, tr2)
+    assert sorted(np.concatenate([tr, va]).tolist()) == list(range(100))
+    assert np.bincount(y[va]).tolist() == [10, 6, 4]
