@@ -52,7 +52,9 @@ QUICK = DemoScale(
 )
 
 
-def make_corpora(out: Path, scale: DemoScale, log: Callable[[str], None] = print) -> tuple[Path, Path]:
+def make_corpora(
+    out: Path, scale: DemoScale, log: Callable[[str], None] = print
+) -> tuple[Path, Path]:
     savee_root = out / "corpora" / "savee"
     ent_root = out / "corpora" / "enterface"
     if not (savee_root / ".complete").exists():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 from typing import Protocol, runtime_checkable
 
 import cv2
@@ -58,7 +58,7 @@ class HaarDetector:
         return [tuple(int(v) for v in b) for b in found]  # type: ignore[misc]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_cascade(name: str) -> cv2.CascadeClassifier:
     data = getattr(cv2, "data", None)
     if data is None:
@@ -106,7 +106,9 @@ class CropSettings:
         if not 8 <= self.size <= 512:
             raise ValueError(f"crop size must be between 8 and 512 pixels, not {self.size}")
         if not 0.0 <= self.margin <= 1.0:
-            raise ValueError(f"crop margin must be between 0 and 1 (a fraction of the box), not {self.margin}")
+            raise ValueError(
+                f"crop margin must be between 0 and 1 (a fraction of the box), not {self.margin}"
+            )
 
     def as_dict(self) -> dict:
         return asdict(self)

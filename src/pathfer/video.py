@@ -13,7 +13,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-VIDEO_EXTENSIONS = frozenset({".avi", ".mp4", ".mpg", ".mpeg", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".wmv"})
+VIDEO_EXTENSIONS = frozenset(
+    {".avi", ".mp4", ".mpg", ".mpeg", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".wmv"}
+)
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm"})
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 
@@ -38,7 +40,9 @@ class FrameSampling:
 
     def __post_init__(self) -> None:
         if self.mode not in {"uniform", "every", "all"}:
-            raise ValueError(f"frame sampling mode must be uniform, every or all, not {self.mode!r}")
+            raise ValueError(
+                f"frame sampling mode must be uniform, every or all, not {self.mode!r}"
+            )
         if self.n < 1:
             raise ValueError(f"frames per clip (n) must be >= 1, not {self.n}")
         if self.k < 1:
@@ -131,7 +135,9 @@ def sample_indices(n_frames: int, sampling: FrameSampling) -> list[int]:
     return sorted({min(int(p), n_frames - 1) for p in pos})
 
 
-def read_frames(path: str | Path, sampling: FrameSampling | None = None) -> list[tuple[int, np.ndarray]]:
+def read_frames(
+    path: str | Path, sampling: FrameSampling | None = None
+) -> list[tuple[int, np.ndarray]]:
     """Decode the sampled frames of a clip as ``(frame_index, BGR frame)`` pairs.
 
     Frames are decoded sequentially (grab without retrieve for skipped frames), which is

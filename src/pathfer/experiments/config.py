@@ -113,7 +113,9 @@ class ExperimentConfig:
         if self.kind not in KINDS:
             raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
         if self.target is None:
-            raise ConfigError("target is required: {corpus: NAME, path: ROOT} or {corpus: spec.yaml}")
+            raise ConfigError(
+                "target is required: {corpus: NAME, path: ROOT} or {corpus: spec.yaml}"
+            )
         if self.kind == "transfer" and not self.sources:
             raise ConfigError("kind 'transfer' needs at least one entry under sources")
         if self.kind != "transfer" and self.sources:
@@ -128,7 +130,9 @@ class ExperimentConfig:
         if not self.seeds:
             raise ConfigError("seeds is empty; give at least one seed, e.g. seeds: [0]")
         if self.split.kind not in SPLITS:
-            raise ConfigError(f"split.kind must be one of {', '.join(SPLITS)}, not {self.split.kind!r}")
+            raise ConfigError(
+                f"split.kind must be one of {', '.join(SPLITS)}, not {self.split.kind!r}"
+            )
         if self.split.kind == "group_kfold" and self.split.k < 2:
             raise ConfigError(f"split.k must be >= 2, not {self.split.k}")
         for name in ("val_fraction", "source_test_fraction"):
@@ -161,7 +165,9 @@ def _build(cls, data: Any, where: str):
     names = {f.name for f in fields(cls)}
     extra = sorted(set(data) - names)
     if extra:
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(extra)}; allowed: {', '.join(sorted(names))}")
+        raise ConfigError(
+            f"unknown key(s) in {where}: {', '.join(extra)}; allowed: {', '.join(sorted(names))}"
+        )
     return cls(**data)
 
 

@@ -254,7 +254,9 @@ def train_sources(
                 }
             )
         assert state is not None
-        save_file({k: v.contiguous() for k, v in state.items()}, str(out.with_suffix(".safetensors")))
+        save_file(
+            {k: v.contiguous() for k, v in state.items()}, str(out.with_suffix(".safetensors"))
+        )
     else:
         raise ValueError(f"unknown source family {family!r}")
     info["train_time_s"] = time.perf_counter() - t0
@@ -276,14 +278,20 @@ def _pathnet_curve(res: Any) -> list[dict[str, Any]]:
     curve = []
     for rec in res.history:
         curve.append(
-            {"time_s": rec.get("wall_time", rec.get("time", 0.0)), "step": rec.get("generation"),
-             "val_acc": rec.get("best_fitness")}
+            {
+                "time_s": rec.get("wall_time", rec.get("time", 0.0)),
+                "step": rec.get("generation"),
+                "val_acc": rec.get("best_fitness"),
+            }
         )
     last = curve[-1]["time_s"] if curve else 0.0
     for rec in res.finish_history:
         curve.append(
-            {"time_s": last + rec.get("wall_time", rec.get("time", 0.0)), "step": rec.get("step"),
-             "val_acc": rec.get("val_acc")}
+            {
+                "time_s": last + rec.get("wall_time", rec.get("time", 0.0)),
+                "step": rec.get("step"),
+                "val_acc": rec.get("val_acc"),
+            }
         )
     return curve
 
@@ -450,5 +458,7 @@ def mini_xception_zeroshot(d: FoldData) -> MethodOutput:
 def mini_xception_finetune(d: FoldData) -> MethodOutput:
     """The FER2013-trained mini-Xception fine-tuned on the target (learning rate tuned)."""
     lrs = [lr / 3 for lr in d.train.lrs]  # a pre-trained net wants smaller steps
-    model, extra = tuned_fit(lambda: _pretrained(d.target.labels), d.target, d.train, d.seed, lrs=lrs)
+    model, extra = tuned_fit(
+        lambda: _pretrained(d.target.labels), d.target, d.train, d.seed, lrs=lrs
+    )
     return MethodOutput(_proba(model, d.target.test.x), extra.pop("train_time_s"), extra)
