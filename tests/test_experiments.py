@@ -14,7 +14,8 @@ from pathfer import synthetic
 from pathfer.cli import app
 from pathfer.experiments.config import ALL_METHODS, ConfigError, config_from_dict, load_config
 from pathfer.experiments.metrics import score
-from pathfer.experiments.runner import make_plan, run_experiment
+from pathfer.experiments.runner import make_plan, run_experiment, validation_cut
+from pathfer.experiments.train import train_model
 from pathfer.report import load_results
 
 TINY_EVOLUTION = {
@@ -176,3 +177,35 @@ def test_cli_experiment_run_and_report(corpora, tmp_path):
 def test_shipped_configs_are_valid(path):
     cfg = load_config(path)
     assert cfg.target is not None and cfg.methods
+
+
+@pytest.mark.parametrize("method", ["pathnet_transfer", "finetune", "mini_xception_finetune"])
+def test_train_saves_a_bundle_that_predicts_like_the_trained_model(corpora, tmp_path, method):
+    from pathfer.bundle import load_bundle
+    from pathfer.predict import Recognizer
+
+    cfg = _cfg(corpora)
+    out = train_model(cfg, method, tmp_path / "model.safetensors", log=lambda s: None)
+    bundle = load_bundle(out)
+    assert bundle.labels == ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
+    assert bundle.meta["provenance"]["method"] == method
+    # the bundle reproduces the trained model's validation accuracy on the same frames
+    plan = make_plan(cfg, log=lambda s: None)
+    ds = plan.target.load()
+    cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, cfg.seeds[0])
+    proba = bundle.predict_proba(np.asarray(ds.crops[cut.test_idx]))
+    np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)
+    acc = float((proba.argmax(1) == ds.y[cut.test_idx]).mean())
+    assert acc == pytest.approx(bundle.meta["provenance"]["val_accuracy"])
+    # and runs end to end on a video
+    clip = next(Path(corpora["enterface"]).rglob("*.avi"))
+    df = Recognizer.from_bundle(out).predict_video(clip)
+    assert len(df) == 4 and df["face"].all()
+
+
+def test_train_rejects_bad_requests(corpora, tmp_path):
+    cfg = _cfg(corpora, kind="single", sources=[])
+    with pytest.raises(ConfigError, match="needs a source"):
+        train_model(cfg, "pathnet_transfer", tmp_path / "m.safetensors", log=lambda s: None)
+    with pytest.raises(ConfigError, match="must end in .safetensors"):
+        train_model(cfg, "cnn_scratch", tmp_path / "m.pt", log=lambda s: None)

@@ -60,6 +60,7 @@ class BundleError(RuntimeError):
 Factory = Callable[..., nn.Module]
 _ARCHITECTURES: dict[str, Factory | str] = {
     "mini_xception": "pathfer.baselines.mini_xception:MiniXception",
+    "plain_cnn": "pathfer.baselines.cnn:PlainCNN",  # baselines and PathNet paths
 }
 
 
@@ -179,7 +180,7 @@ class Bundle:
         out = []
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
-                x = torch.from_numpy(np.ascontiguousarray(crops[i : i + batch_size]))
+                x = torch.from_numpy(np.array(crops[i : i + batch_size]))  # a writable copy
                 x = x.to(torch.float32).unsqueeze(1) / 255.0
                 out.append(torch.softmax(self.model(x), dim=1).numpy())
         if not out:

@@ -133,6 +133,21 @@ class PlainCNN(nn.Module):
         feat = c_in if head == "gap" else c_in * size * size
         self.head = nn.Linear(feat, n_classes)
         self.n_classes = n_classes
+        #: constructor arguments that rebuild this architecture (model bundles)
+        self.arch_kwargs: dict = {
+            "n_classes": int(n_classes),
+            "channels": [int(c) for c in channels],
+            "branches": [int(b) for b in branches],
+            "kernel": kernel,
+            "norm": norm,
+            "norm_groups": norm_groups,
+            "combine": combine,
+            "pool": pool,
+            "pool_size": pool_size,
+            "head": head,
+            "input_size": input_size,
+            "in_channels": in_channels,
+        }
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:

@@ -23,6 +23,7 @@ def _register() -> None:
     app.command("prepare")(prepare.prepare)
     app.add_typer(experiment.experiment_app, name="experiment")
     app.command("report")(experiment.report)
+    app.command("train")(experiment.train)
     app.command("predict")(predict.predict)
     app.command("export")(predict.export)
     app.command("demo")(demo.demo)

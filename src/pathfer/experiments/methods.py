@@ -67,6 +67,9 @@ class MethodOutput:
     proba: np.ndarray
     train_time_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    #: the trained classifier as a plain module ((B, 1, S, S) in [0, 1] -> logits over the
+    #: target labels), for model bundles; not sent back from parallel jobs
+    model: nn.Module | None = None
 
 
 Method = Callable[[FoldData], MethodOutput]
@@ -328,6 +331,7 @@ def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any]]
         plot_supernet(pn, sn)
         plot_evolution(res.history, ev)
         extra["path_images"] = [sn.name, ev.name]
+    extra["_model"] = pn.task_model("target")
     return pn.predict_proba("target", t.test.x), extra
 
 
@@ -343,7 +347,7 @@ def pathnet_transfer(d: FoldData) -> MethodOutput:
         np.mean([pn.evaluate(s.name, s.test.x, s.test.y)["accuracy"] for s in d.sources])
     )
     extra["source_train_time_s"] = info["train_time_s"]
-    return MethodOutput(proba, time.perf_counter() - t0, extra)
+    return MethodOutput(proba, time.perf_counter() - t0, extra, extra.pop("_model"))
 
 
 @register_method("pathnet_target")
@@ -352,7 +356,7 @@ def pathnet_target(d: FoldData) -> MethodOutput:
     t0 = time.perf_counter()
     pn = PathNet(_pathnet_config(d, int(d.target.fit.x.shape[-1])), seed=d.seed)
     proba, extra = _learn_target(pn, d)
-    return MethodOutput(proba, time.perf_counter() - t0, extra)
+    return MethodOutput(proba, time.perf_counter() - t0, extra, extra.pop("_model"))
 
 
 # --------------------------------------------------------------------------- plain CNNs
@@ -361,7 +365,7 @@ def cnn_scratch(d: FoldData) -> MethodOutput:
     """A plain CNN with the capacity of one path, trained on the target from scratch."""
     kw = _cnn_kwargs(_pathnet_config(d, int(d.target.fit.x.shape[-1])))
     model, info = tuned_fit(lambda: PlainCNN(len(d.target.labels), **kw), d.target, d.train, d.seed)
-    return MethodOutput(_proba(model, d.target.test.x), info.pop("train_time_s"), info)
+    return MethodOutput(_proba(model, d.target.test.x), info.pop("train_time_s"), info, model)
 
 
 def _source_cnn(d: FoldData) -> tuple[dict[str, torch.Tensor], dict[str, Any], dict[str, Any]]:
@@ -400,7 +404,7 @@ def finetune(d: FoldData) -> MethodOutput:
     n = len(d.target.labels)
     model, extra = tuned_fit(lambda: _from_source(state, n, kw), d.target, d.train, d.seed)
     extra.update(_forgetting(d, model, state, info, kw))
-    return MethodOutput(_proba(model, d.target.test.x), extra.pop("train_time_s"), extra)
+    return MethodOutput(_proba(model, d.target.test.x), extra.pop("train_time_s"), extra, model)
 
 
 @register_method("feature_extraction", needs_source="cnn")
@@ -416,12 +420,15 @@ def feature_extraction(d: FoldData) -> MethodOutput:
         params=lambda m: m.head.parameters(),
     )
     extra.update(_forgetting(d, model, state, info, kw))
-    return MethodOutput(_proba(model, d.target.test.x), extra.pop("train_time_s"), extra)
+    return MethodOutput(_proba(model, d.target.test.x), extra.pop("train_time_s"), extra, model)
 
 
 # --------------------------------------------------------------------------- FER2013 mini-Xception
 class LabelSubset(nn.Module):
-    """A classifier's logits restricted (and re-ordered) to a label subset."""
+    """A classifier's logits restricted (and re-ordered) to a label subset.
+
+    :func:`unwrap` folds it back into a plain mini-Xception with a smaller head.
+    """
 
     def __init__(self, model: nn.Module, index: list[int]) -> None:
         super().__init__()
@@ -430,6 +437,24 @@ class LabelSubset(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)[:, self.index]
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """A :class:`LabelSubset` around a mini-Xception as a plain mini-Xception whose head
+    has only the subset's classes (same logits), so it can be saved as a bundle."""
+    if not isinstance(model, LabelSubset):
+        return model
+    from pathfer.baselines.mini_xception import MiniXception
+
+    inner = model.model
+    kw = inner.arch_kwargs()
+    kw["n_classes"] = len(model.index)
+    out = MiniXception(**kw)
+    state = inner.state_dict()
+    for key in ("classifier.conv.weight", "classifier.conv.bias"):
+        state[key] = state[key][model.index]
+    out.load_state_dict(state)
+    return out.eval()
 
 
 def _pretrained(labels: list[str]) -> nn.Module:
@@ -451,7 +476,7 @@ def mini_xception_zeroshot(d: FoldData) -> MethodOutput:
     model = _pretrained(d.target.labels)
     if not isinstance(model, LabelSubset):
         raise ValueError(f"zero-shot needs FER2013's classes; {d.target.labels} has others")
-    return MethodOutput(_proba(model, d.target.test.x), time.perf_counter() - t0, {})
+    return MethodOutput(_proba(model, d.target.test.x), time.perf_counter() - t0, {}, model)
 
 
 @register_method("mini_xception_finetune")
@@ -461,4 +486,4 @@ def mini_xception_finetune(d: FoldData) -> MethodOutput:
     model, extra = tuned_fit(
         lambda: _pretrained(d.target.labels), d.target, d.train, d.seed, lrs=lrs
     )
-    return MethodOutput(_proba(model, d.target.test.x), extra.pop("train_time_s"), extra)
+    return MethodOutput(_proba(model, d.target.test.x), extra.pop("train_time_s"), extra, model)
