@@ -8,7 +8,9 @@ from typing import Optional
 import typer
 from rich.console import Console
 
-experiment_app = typer.Typer(help="Run the paper's experiments from a config file.", no_args_is_help=True)
+experiment_app = typer.Typer(
+    help="Run the paper's experiments from a config file.", no_args_is_help=True
+)
 
 
 def _fail(message: str) -> None:
@@ -43,11 +45,13 @@ def run(
         if workers:
             cfg.workers = workers
         cfg.validate()
-        kwargs = {"address": address} if cfg.executor == "ray" and address else {}
+        kwargs = {}
+        if cfg.executor == "ray":  # grid progress every 30 s; connection errors reported below
+            kwargs = {"address": address, "progress": console.print}
         ex = get_executor(cfg.executor, cfg.workers, **kwargs)
         run_dir = out or Path("runs") / cfg.name
         run_experiment(cfg, run_dir, executor=ex, log=console.print)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except (ConfigError, FileNotFoundError, ValueError, ImportError, ConnectionError) as exc:
         _fail(str(exc))
     console.print(f"results: {run_dir}")
 
@@ -63,7 +67,10 @@ def report(
 
     for r in runs:
         if not (r / "results").is_dir():
-            _fail(f"{r}: not a results folder (no results/ inside); run `pathfer experiment run` first")
+            _fail(
+                f"{r}: not a results folder (no results/ inside); "
+                "run `pathfer experiment run` first"
+            )
     try:
         if len(runs) == 1:
             paths = write_report(runs[0], out_dir=out)
@@ -74,3 +81,19 @@ def report(
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     Console().print(f"report: {paths.report_md}\n        {paths.report_html}")
+
+
+def train(
+    config: Path = typer.Argument(..., help="Experiment config (YAML): corpora and budgets."),
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle file to write (.safetensors)."),
+    method: str = typer.Option("pathnet_transfer", "--method", "-m", help="Method to train."),
+) -> None:
+    """Train one method on the whole target corpus and save a model bundle for `predict`."""
+    from pathfer.experiments.config import ConfigError, load_config
+    from pathfer.experiments.train import train_model
+
+    console = Console()
+    try:
+        train_model(load_config(config), method, out, log=console.print)
+    except (ConfigError, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
