@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -57,7 +59,15 @@ class InlineExecutor:
 
 
 class LocalExecutor:
-    """A local process pool (the default). ``workers=1`` runs inline."""
+    """A local process pool (the default). ``workers=1`` runs inline.
+
+    At most ``workers`` jobs are in the pool at a time. A worker process that dies (killed,
+    out of memory, a crash in native code) breaks the whole pool, so the jobs it held are
+    run again on a fresh pool, one at a time until each has finished or broken the pool on
+    its own. A job is given up (reported as failed) once it has broken the pool on its own
+    ``max_retries + 1`` times; the other jobs still run. An exception raised by a job is its
+    result (reported, not retried).
+    """
 
     name = "local"
 
@@ -72,37 +82,59 @@ class LocalExecutor:
         if self.workers == 1 or len(jobs) <= 1:
             yield from InlineExecutor().run(fn, jobs)
             return
-        attempts: dict[int, int] = {}
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(jobs)))
-        # On Ctrl-C (or when the caller stops iterating) drop the queued jobs instead of
-        # running them all before returning; only the running ones are waited for.
-        with _Shutdown(pool):
-            pending = {pool.submit(_call, fn, arg): i for i, (_, arg) in enumerate(jobs)}
-            while pending:
-                done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    i = pending.pop(fut)
-                    attempts[i] = attempts.get(i, 0) + 1
-                    key, arg = jobs[i]
+        size = min(self.workers, len(jobs))
+        runs: dict[int, int] = {}  # times each job was submitted (Outcome.attempts)
+        lost: dict[int, int] = {}  # worker deaths blamed on each job
+        suspects: set[int] = set()  # in the pool when it broke: rerun one at a time
+        todo = deque(range(len(jobs)))
+        pending: dict[Future, int] = {}
+        pool = ProcessPoolExecutor(max_workers=size)
+
+        def settle(fut: Future, alone: bool) -> Outcome | None:
+            """The job's outcome, or ``None`` when its worker died and it is queued again."""
+            i = pending.pop(fut)
+            try:
+                value, err = fut.result()
+            except Exception as exc:  # the worker process died
+                value, err = None, f"worker failed: {type(exc).__name__}: {exc}"
+                if alone or not isinstance(exc, BrokenProcessPool):
+                    lost[i] = lost.get(i, 0) + 1
+                if lost.get(i, 0) <= self.max_retries:
+                    suspects.add(i)
+                    todo.appendleft(i)
+                    return None
+            suspects.discard(i)
+            return Outcome(jobs[i][0], value, err, runs[i])
+
+        # On Ctrl-C (or when the caller stops iterating) only the running jobs are waited for.
+        try:
+            while todo or pending:
+                broken = False
+                while todo and len(pending) < (1 if suspects else size):
+                    i = todo.popleft()
                     try:
-                        value, err = fut.result()
-                    except Exception as exc:  # the worker process died
-                        value, err = None, f"worker failed: {type(exc).__name__}: {exc}"
-                        if attempts[i] <= self.max_retries:
-                            pending[pool.submit(_call, fn, arg)] = i
-                            continue
-                    yield Outcome(key, value, err, attempts[i])
-
-
-class _Shutdown:
-    def __init__(self, pool: ProcessPoolExecutor) -> None:
-        self.pool = pool
-
-    def __enter__(self) -> ProcessPoolExecutor:
-        return self.pool
-
-    def __exit__(self, *exc: object) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+                        fut = pool.submit(_call, fn, jobs[i][1])
+                    except BrokenProcessPool:  # an idle worker died
+                        todo.appendleft(i)
+                        broken = True
+                        break
+                    runs[i] = runs.get(i, 0) + 1
+                    pending[fut] = i
+                if pending:
+                    alone = len(pending) == 1
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    if any(isinstance(f.exception(), BrokenProcessPool) for f in done):
+                        broken = True  # every job still in the pool fails with it
+                        done = wait(pending).done
+                    for fut in done:
+                        out = settle(fut, alone)
+                        if out is not None:
+                            yield out
+                if broken:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    pool = ProcessPoolExecutor(max_workers=size)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 def get_executor(name: str = "local", workers: int | None = None, **kwargs: Any) -> Executor:

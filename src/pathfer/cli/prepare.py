@@ -37,6 +37,9 @@ def prepare(
         None, "--workers", "-j", help="Worker processes (default: all cores)."
     ),
     executor: str = typer.Option("local", help="Where jobs run: local, inline or ray."),
+    address: Optional[str] = typer.Option(  # noqa: UP045
+        None, "--address", help="Ray cluster address for --executor ray (or set RAY_ADDRESS)."
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Turn a corpus into a cached face dataset (reused when the settings match)."""
@@ -66,7 +69,7 @@ def prepare(
             from pathfer.executors import get_executor
 
             try:
-                ex = get_executor("ray", workers=workers)
+                ex = get_executor("ray", workers=workers, address=address)
             except ImportError as exc:
                 raise ValueError(f"the ray executor is not available ({exc})") from None
         else:

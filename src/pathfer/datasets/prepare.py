@@ -436,8 +436,9 @@ def prepare_corpus(
         (
             b[0],
             {
-                "clips": [(i, str(scan.clips[i].path)) for i in b],
-                "shard_dir": str(shard_dir),
+                # absolute: the job may run in another directory or on another node
+                "clips": [(i, str(Path(scan.clips[i].path).absolute())) for i in b],
+                "shard_dir": str(shard_dir.absolute()),
                 "sampling": sampling,
                 "crop": crop,
                 "track": track,

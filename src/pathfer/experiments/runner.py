@@ -80,7 +80,7 @@ def prepare_ref(
     )
     state = "reused" if report.reused else "prepared"
     log(f"{scan.name}: {state} {report.n_clips} clips, {report.n_skipped} skipped -> {report.path}")
-    return str(report.path)
+    return str(report.path.absolute())  # jobs may run on another node (or cwd)
 
 
 def make_plan(
@@ -287,7 +287,7 @@ def run_experiment(
 
     executor = executor or get_executor(cfg.executor, cfg.workers)
     plan = make_plan(cfg, log, executor)  # the same executor (and cluster) prepares
-    spec_base = {"config": cfg.to_dict(), "run_dir": str(run_dir)}
+    spec_base = {"config": cfg.to_dict(), "run_dir": str(run_dir.absolute())}
     log(
         f"{cfg.name}: {len(cfg.methods)} methods x {len(plan.folds)} folds x {len(cfg.seeds)} "
         f"seeds on {plan.target.name} ({', '.join(plan.labels)})"
