@@ -8,6 +8,7 @@ when a run is restarted).
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import traceback
 from collections import deque
@@ -58,6 +59,18 @@ class InlineExecutor:
             yield Outcome(key, value, err)
 
 
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers do not inherit this process' threads.
+
+    Forking a process that already ran OpenCV's or OpenMP's thread pools (the synthetic
+    corpus generator, a torch step) can deadlock the child inside those libraries; the
+    forkserver (spawn where there is none) starts workers from a clean process instead.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+
+
 class LocalExecutor:
     """A local process pool (the default). ``workers=1`` runs inline.
 
@@ -88,7 +101,7 @@ class LocalExecutor:
         suspects: set[int] = set()  # in the pool when it broke: rerun one at a time
         todo = deque(range(len(jobs)))
         pending: dict[Future, int] = {}
-        pool = ProcessPoolExecutor(max_workers=size)
+        pool = _pool(size)
 
         def settle(fut: Future, alone: bool) -> Outcome | None:
             """The job's outcome, or ``None`` when its worker died and it is queued again."""
@@ -132,7 +145,7 @@ class LocalExecutor:
                             yield out
                 if broken:
                     pool.shutdown(wait=True, cancel_futures=True)
-                    pool = ProcessPoolExecutor(max_workers=size)
+                    pool = _pool(size)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
