@@ -228,3 +228,13 @@ def test_merge_reports_contains_both_runs(tmp_path):
     assert "runs/runA" in md and "runs/runB" in md
     assert "**runA:pathnet_transfer** (ref)" in md
     assert paths.report_html.is_file()
+
+
+def test_curve_key_is_one_every_method_records():
+    from pathfer.report.build import _curve_key
+
+    both = [[{"time_s": 1.0, "val_acc": 0.5, "test_acc": 0.4}]]
+    val_only = [[{"time_s": 1.0, "val_acc": 0.6}]]
+    assert _curve_key({"cnn": both, "pathnet": val_only}) == "val_acc"
+    assert _curve_key({"cnn": both, "finetune": both}) == "test_acc"
+    assert _curve_key({"cnn": both, "odd": [[{"time_s": 1.0, "acc": 0.1}]]}) == "test_acc"

@@ -320,8 +320,17 @@ def _curves(records: Sequence[Mapping[str, Any]], methods: Sequence[str]):
 
 
 def _curve_key(curves: Mapping[str, list[list[dict[str, Any]]]]) -> str | None:
+    """The first accuracy field every method's curves record (so all methods are compared
+    on the same quantity); failing that, the first any curve records."""
+
+    def has(runs: list[list[dict[str, Any]]], key: str) -> bool:
+        return any(key in p and p[key] is not None for c in runs for p in c)
+
     for key in M.CURVE_ACC_KEYS:
-        if any(key in p for runs in curves.values() for c in runs for p in c):
+        if all(has(runs, key) for runs in curves.values()):
+            return key
+    for key in M.CURVE_ACC_KEYS:
+        if any(has(runs, key) for runs in curves.values()):
             return key
     return None
 
