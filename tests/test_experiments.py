@@ -209,3 +209,43 @@ def test_train_rejects_bad_requests(corpora, tmp_path):
         train_model(cfg, "pathnet_transfer", tmp_path / "m.safetensors", log=lambda s: None)
     with pytest.raises(ConfigError, match="must end in .safetensors"):
         train_model(cfg, "cnn_scratch", tmp_path / "m.pt", log=lambda s: None)
+
+
+def test_learning_curve_over_target_training_subjects(corpora, tmp_path):
+    # two sentences per emotion, so a single training subject still has a validation cut
+    ent = synthetic.make_enterface(tmp_path / "ent", subjects=3, sentences=2, frames=3, seed=5)
+    cfg = _cfg(
+        corpora,
+        kind="single",
+        sources=[],
+        target={"corpus": "enterface", "path": str(ent)},
+        methods=["cnn_scratch"],
+        target_subjects=[1],
+        split={"kind": "loso"},
+        max_folds=2,
+    )
+    logs: list[str] = []
+    run_experiment(cfg, tmp_path / "run", log=logs.append)
+    assert not [line for line in logs if "FAILED" in line], logs
+    records = load_results(tmp_path / "run")
+    assert sorted({r["method"] for r in records}) == ["cnn_scratch", "cnn_scratch@1subj"]
+    for r in records:  # the same test frames, whatever the training subjects
+        twin = next(o for o in records if o["fold"] == r["fold"] and o["method"] != r["method"])
+        np.testing.assert_array_equal(r["y_true"], twin["y_true"])
+        if r["method"].endswith("@1subj"):
+            assert r["extra"]["target_train_subjects"] == 1
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "Target training subjects" in md and "N=1" in md
+
+
+def test_fewer_subjects_keeps_a_nested_subset(corpora):
+    from pathfer.experiments.runner import fewer_subjects
+
+    plan = make_plan(_cfg(corpora, methods=["cnn_scratch"]), log=lambda s: None)
+    ds = plan.target.load()
+    split = plan.folds[0]
+    one = fewer_subjects(plan.target, split, 1, seed=0)
+    assert len(set(ds.groups[one.train_idx])) == 1
+    assert set(one.train_idx) <= set(split.train_idx)
+    np.testing.assert_array_equal(one.test_idx, split.test_idx)
+    assert fewer_subjects(plan.target, split, 99, seed=0) is split

@@ -108,6 +108,9 @@ class ExperimentConfig:
     pathnet: dict[str, Any] = field(default_factory=dict)
     evolution: dict[str, Any] = field(default_factory=dict)
     max_folds: int | None = None  # run only the first folds (quick looks, demos)
+    #: learning curve: also run every method with only this many target training subjects
+    #: per fold (e.g. [1, 2, 4]); results are named ``method@Nsubj``
+    target_subjects: list[int] = field(default_factory=list)
 
     def validate(self) -> ExperimentConfig:
         if self.kind not in KINDS:
@@ -149,6 +152,8 @@ class ExperimentConfig:
             raise ConfigError(f"workers must be >= 1, not {self.workers}")
         if not self.train.lrs or any(lr <= 0 for lr in self.train.lrs):
             raise ConfigError(f"train.lrs must be positive learning rates, not {self.train.lrs}")
+        if any(int(n) < 1 for n in self.target_subjects):
+            raise ConfigError(f"target_subjects must be >= 1, not {self.target_subjects}")
         if self.max_folds is not None and self.max_folds < 1:
             raise ConfigError(f"max_folds must be >= 1, not {self.max_folds}")
         return self

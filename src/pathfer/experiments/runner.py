@@ -223,15 +223,37 @@ def run_source_job(spec: dict[str, Any]) -> dict[str, Any]:
     )
 
 
+def fewer_subjects(view: View, split: Split, n: int, seed: int) -> Split:
+    """The fold with only ``n`` of its training subjects (a seeded choice, nested: the
+    subjects kept for ``n`` are among those kept for any larger ``n``)."""
+    ds = view.load()
+    subjects = sorted(set(ds.groups[split.train_idx]))
+    if n >= len(subjects):
+        return split
+    rng = np.random.default_rng([seed, len(subjects)])
+    keep = {subjects[i] for i in rng.permutation(len(subjects))[:n]}
+    mask = np.isin(ds.groups[split.train_idx], list(keep))
+    return Split(split.name, split.train_idx[mask], split.test_idx)
+
+
+def run_name(method: str, n_subjects: int | None) -> str:
+    """A result's method name: ``finetune``, or ``finetune@2subj`` for a learning curve."""
+    return method if not n_subjects else f"{method}@{n_subjects}subj"
+
+
 def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     cfg = _config(spec["config"])
     _threads(cfg)
     seed, split, method = spec["seed"], spec["split"], spec["method"]
+    n_subjects = spec.get("n_subjects")
+    if n_subjects:
+        split = fewer_subjects(spec["target"], split, n_subjects, seed)
+    name = run_name(method, n_subjects)
     target = fold_task(spec["target"], split, cfg, seed)
     sources = (
         [source_task(v, cfg, seed) for v in spec["sources"]] if method in M.NEEDS_SOURCE else []
     )
-    tag = f"{method}__{split.name}__seed{seed}"
+    tag = f"{name}__{split.name}__seed{seed}"
     data = M.FoldData(
         target=target,
         seed=seed,
@@ -247,8 +269,10 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
 
     torch.manual_seed(seed)
     out = M.METHODS[method](data)
+    if n_subjects:
+        out.extra["target_train_subjects"] = n_subjects
     record = {
-        "method": method,
+        "method": name,
         "fold": split.name,
         "seed": seed,
         "labels": target.labels,
@@ -260,7 +284,7 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     }
     save_result(spec["run_dir"], record)
     return {
-        "method": method,
+        "method": name,
         "fold": split.name,
         "seed": seed,
         "acc": float((out.proba.argmax(1) == record["y_true"]).mean()),
@@ -313,34 +337,25 @@ def run_experiment(
 
     # stage 2: methods x folds x seeds
     jobs = []
-    for seed in cfg.seeds:
-        for split in plan.folds:
-            for method in cfg.methods:
-                if result_exists(run_dir, method, split.name, seed):
-                    continue
-                fam = M.NEEDS_SOURCE.get(method)
-                if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
-                    failed.append(f"{method} {split.name} seed {seed}: its source model failed")
-                    continue
-                jobs.append(
-                    (
-                        (method, split.name, seed),
-                        {
-                            **spec_base,
-                            "method": method,
-                            "seed": seed,
-                            "split": split,
-                            "target": plan.target,
-                            "sources": plan.sources,
-                        },
-                    )
-                )
-    done = sum(
-        result_exists(run_dir, m, f.name, s)
-        for s in cfg.seeds
-        for f in plan.folds
-        for m in cfg.methods
-    )
+    grid = [
+        (seed, split, method, n)
+        for seed in cfg.seeds
+        for split in plan.folds
+        for n in [None, *cfg.target_subjects]
+        for method in cfg.methods
+    ]
+    for seed, split, method, n in grid:
+        name = run_name(method, n)
+        if result_exists(run_dir, name, split.name, seed):
+            continue
+        fam = M.NEEDS_SOURCE.get(method)
+        if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
+            failed.append(f"{name} {split.name} seed {seed}: its source model failed")
+            continue
+        spec = {**spec_base, "method": method, "seed": seed, "split": split, "n_subjects": n}
+        spec.update(target=plan.target, sources=plan.sources)
+        jobs.append(((name, split.name, seed), spec))
+    done = sum(result_exists(run_dir, run_name(m, n), f.name, s) for s, f, m, n in grid)
     if done:
         log(f"resuming: {done} finished runs kept")
     _drain(executor, run_fold_job, jobs, "run", log, failed)

@@ -538,6 +538,8 @@ def _build(
             rows,
         )
 
+    _learning_curve_section(doc, summary)
+
     # per-run table
     doc.h(2, "Per-run metrics")
     cols = [
@@ -667,6 +669,31 @@ def _build(
     atomic_write_text(paths.report_md, doc.markdown())
     atomic_write_text(paths.report_html, doc.html(title))
     return paths
+
+
+def _learning_curve_section(doc: Any, summary: pd.DataFrame) -> None:
+    """Clip accuracy against the number of target training subjects (``method@Nsubj``)."""
+    parsed = summary["method"].str.extract(r"^(?P<base>.+)@(?P<n>\d+)subj$")
+    if parsed["n"].isna().all():
+        return
+    bases = list(dict.fromkeys(parsed["base"].dropna()))
+    ns = sorted({int(n) for n in parsed["n"].dropna()})
+    by_name = {m: r for m, (_, r) in zip(summary["method"], summary.iterrows(), strict=True)}
+    doc.h(2, "Target training subjects")
+    doc.p(
+        "Clip accuracy (mean ± std over runs) when each fold keeps only N of its training "
+        "subjects (a seeded, nested choice); 'all' is the full fold."
+    )
+    rows = []
+    for base in bases:
+        row = [base]
+        for n in ns:
+            r = by_name.get(f"{base}@{n}subj")
+            row.append(_ms(r, "clip_acc") if r is not None else "–")
+        full = by_name.get(base)
+        row.append(_ms(full, "clip_acc") if full is not None else "–")
+        rows.append(row)
+    doc.table(["method", *[f"N={n}" for n in ns], "all"], rows)
 
 
 def write_report(
