@@ -224,3 +224,25 @@ def test_configs_round_trip_through_dicts():
     e = EvolutionConfig(target_fitness=0.8, head_lr=0.01)
     assert EvolutionConfig.from_dict(e.as_dict()) == e
     assert c.feature_dim == 8 * 3 * 3
+
+
+def test_reference_config_is_the_paper_procedure():
+    ref = EvolutionConfig.reference()
+    assert (ref.population, ref.steps_per_path, ref.lr) == (20, 50, 1e-3)
+    assert not ref.pair_batched and not ref.augment and ref.finish_steps == 0
+    assert ref.patience is None
+    # no transfer options: frozen modules are ordinary candidates
+    assert (ref.seed_frozen_fraction, ref.frozen_slots, ref.transfer_lr_scale) == (0.0, 0, 1.0)
+    assert EvolutionConfig.reference(generations=7).generations == 7
+    assert EvolutionConfig.from_dict(ref.as_dict()) == ref
+    # the tuned defaults (docs/tuning.md) differ from it in the transfer options
+    d = EvolutionConfig()
+    assert d.frozen_slots > 0 and d.seed_frozen_fraction > 0 and d.finish_steps > 0
+
+
+def test_default_transfer_options_leave_a_first_task_alone():
+    rng = np.random.default_rng(0)
+    pop = Population.random(8, 2, 6, 3, rng)
+    before = pop.genotypes.copy()
+    assert seed_population(pop, None, EvolutionConfig()) is None
+    assert (pop.genotypes == before).all()

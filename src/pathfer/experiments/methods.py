@@ -173,8 +173,11 @@ def tuned_fit(
             weight_decay=budget.weight_decay,
             seed=seed,
             augment=True,
+            progress=log,
         )
-        tried.append({"lr": lr, "val_acc": res.best_val_acc, "steps": res.steps})
+        tried.append(
+            {"lr": lr, "val_acc": res.best_val_acc, "steps": res.steps, "learning_curve": curve}
+        )
         if best is None or res.best_val_acc > best[0]:
             best = (res.best_val_acc, model, curve, lr)
     assert best is not None
@@ -293,7 +296,7 @@ def _pathnet_curve(res: Any) -> list[dict[str, Any]]:
             {
                 "time_s": last + rec.get("wall_time", rec.get("time", 0.0)),
                 "step": rec.get("step"),
-                "val_acc": rec.get("val_acc"),
+                "val_acc": rec.get("val_accuracy", rec.get("val_acc")),
             }
         )
     return curve

@@ -166,13 +166,13 @@ class EvolutionConfig:
     steps_per_path: int = 10
     batch_size: int = 32
     #: generations (= tournaments) budget
-    generations: int = 100
+    generations: int = 60
     #: stop as soon as the best kept fitness reaches this (None: never)
     target_fitness: float | None = None
     #: stop after this many generations without a new best (None: never)
-    patience: int | None = 40
+    patience: int | None = 20
     #: Adam (or SGD) learning rate of the conv modules and of the task head
-    lr: float = 1e-3
+    lr: float = 3e-3
     head_lr: float | None = None
     optimizer: str = "adam"
     weight_decay: float = 0.0
@@ -184,19 +184,20 @@ class EvolutionConfig:
     #: train the two paths of a tournament together, batched as a grouped conv
     pair_batched: bool = True
     #: random horizontal flips and shifts of up to ``augment_shift`` pixels
-    augment: bool = False
+    augment: bool = True
     augment_shift: int = 2
     #: "finish the winner": at most this many extra steps on the best path (0: off, as the paper)
-    finish_steps: int = 300
+    finish_steps: int = 1000
     finish_eval_every: int = 25
     #: early stopping: evaluations without improvement before the finish stops
-    finish_patience: int = 4
+    finish_patience: int = 6
     finish_lr: float | None = None
-    # -- transfer options (all off = reference behaviour of Nguyen et al. / Fernando et al.)
+    # -- transfer options (all off = reference behaviour of Nguyen et al. / Fernando et al.;
+    # the defaults below were chosen on held-out training subjects, see docs/tuning.md)
     #: fraction of the initial population set to the most recently frozen task's path
-    seed_frozen_fraction: float = 0.0
+    seed_frozen_fraction: float = 0.25
     #: gene slots per layer pinned to the frozen source path's modules (never mutated)
-    frozen_slots: int = 0
+    frozen_slots: int = 2
     #: learning-rate multiplier of the new (trainable) modules while frozen modules exist
     transfer_lr_scale: float = 1.0
     #: evaluate in chunks of this many samples
@@ -228,6 +229,27 @@ class EvolutionConfig:
         _check_int("frozen_slots", self.frozen_slots, 0, 1024)
         _check_float("transfer_lr_scale", self.transfer_lr_scale, 0.0, 10.0, lo_open=True)
         _check_int("eval_batch_size", self.eval_batch_size, 1, 10_000_000)
+
+    @classmethod
+    def reference(cls, **overrides: Any) -> EvolutionConfig:
+        """The paper's procedure (Fernando et al. 2017 / Nguyen et al. 2018) as pathfer's
+        straightforward reference: population 20, T=50, tournaments one path after the
+        other, Adam 1e-3, no augmentation, no finish stage, no transfer options (frozen
+        modules are ordinary candidates). ``overrides`` replace any field."""
+        base = {
+            "population": 20,
+            "steps_per_path": 50,
+            "generations": 100,
+            "patience": None,
+            "lr": 1e-3,
+            "pair_batched": False,
+            "augment": False,
+            "finish_steps": 0,
+            "seed_frozen_fraction": 0.0,
+            "frozen_slots": 0,
+            "transfer_lr_scale": 1.0,
+        }
+        return cls(**{**base, **overrides})
 
     @property
     def effective_head_lr(self) -> float:
