@@ -27,7 +27,7 @@ TINY_EVOLUTION = {
     "batch_size": 16,
 }
 TINY_PATHNET = {"modules": 4, "max_active": 2, "channels": [4, 8, 8, 8]}
-TINY_TRAIN = {"max_steps": 6, "lrs": [0.003], "eval_every": 3, "batch_size": 16}
+TINY_TRAIN = {"max_steps": 6, "lrs": [0.003], "batch_size": 16}
 
 
 @pytest.fixture(scope="module")

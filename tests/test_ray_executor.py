@@ -190,7 +190,7 @@ def test_experiment_grid_on_ray_equals_inline(ray_ex, tmp_path, monkeypatch):
                 "methods": ["cnn_scratch", "pathnet_target"],
                 "preparation": {"frames": 2},
                 "split": {"kind": "group_kfold", "k": 2},
-                "train": {"max_steps": 5, "lrs": [0.001], "eval_every": 5, "batch_size": 16},
+                "train": {"max_steps": 5, "lrs": [0.001], "batch_size": 16},
                 "pathnet": {"modules": 4, "max_active": 2, "channels": [4, 8, 8, 8]},
                 "evolution": {
                     "population": 2,

@@ -84,7 +84,7 @@ class TrainBudget:
     lrs: list[float] = field(default_factory=lambda: [3e-3, 1e-3])
     batch_size: int = 32
     max_steps: int = 1500
-    eval_every: int = 50
+    #: early stopping: epochs (one validation pass each) without a better validation accuracy
     patience: int = 6
     weight_decay: float = 1e-4
 
