@@ -37,11 +37,11 @@ class DemoScale:
     folds: int = 2
     seeds: tuple[int, ...] = (0,)
     workers: int = 2
+    #: a short evolution; the finish stage keeps its default (early-stopped) length
     evolution: tuple[tuple[str, Any], ...] = (
         ("population", 8),
         ("generations", 20),
         ("steps_per_path", 10),
-        ("finish_steps", 150),
     )
     train_max_steps: int = 400
 

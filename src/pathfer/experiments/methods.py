@@ -74,6 +74,17 @@ class MethodOutput:
 
 Method = Callable[[FoldData], MethodOutput]
 METHODS: dict[str, Method] = {}
+#: rough cost order (dearest first) so parallel runs start the long jobs early and no
+#: worker is left alone with one long job at the end; unknown methods go last
+COST_ORDER = (
+    "mini_xception_finetune",
+    "pathnet_transfer",
+    "pathnet_target",
+    "finetune",
+    "cnn_scratch",
+    "feature_extraction",
+    "mini_xception_zeroshot",
+)
 #: which source family each transfer method needs trained before the folds
 NEEDS_SOURCE: dict[str, str] = {}
 

@@ -356,6 +356,8 @@ def run_experiment(
         spec.update(target=plan.target, sources=plan.sources)
         jobs.append(((name, split.name, seed), spec))
     done = sum(result_exists(run_dir, run_name(m, n), f.name, s) for s, f, m, n in grid)
+    rank = {m: i for i, m in enumerate(M.COST_ORDER)}
+    jobs.sort(key=lambda job: rank.get(job[1]["method"], len(rank)))  # stable: dearest first
     if done:
         log(f"resuming: {done} finished runs kept")
     _drain(executor, run_fold_job, jobs, "run", log, failed)
