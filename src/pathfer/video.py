@@ -147,13 +147,15 @@ def read_frames(
     sampling = sampling or FrameSampling()
     if is_image(path):
         return [(0, _read_image(path))]
-    info = probe(path)
-    wanted = sample_indices(info.n_frames, sampling)
-    wanted_set = set(wanted)
-    last = wanted[-1] if wanted else -1
+    cap = _open(path)  # opened once: the container's frame count comes with it
     out: list[tuple[int, np.ndarray]] = []
-    cap = _open(path)
     try:
+        n_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        if n_frames <= 0:  # no stored count: probe counts by decoding
+            n_frames = probe(path).n_frames
+        wanted = sample_indices(n_frames, sampling)
+        wanted_set = set(wanted)
+        last = wanted[-1] if wanted else -1
         idx = 0
         while idx <= last:
             if idx in wanted_set:
