@@ -249,3 +249,26 @@ def test_fewer_subjects_keeps_a_nested_subset(corpora):
     assert set(one.train_idx) <= set(split.train_idx)
     np.testing.assert_array_equal(one.test_idx, split.test_idx)
     assert fewer_subjects(plan.target, split, 99, seed=0) is split
+
+
+def test_cli_reports_an_unpreparable_corpus_in_one_line(tmp_path):
+    clip = tmp_path / "sav" / "AudioVisualClip" / "DC" / "a1.avi"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"")
+    cfg = {
+        "name": "bad",
+        "kind": "single",
+        "methods": ["cnn_scratch"],
+        "target": {"corpus": "savee", "path": str(tmp_path / "sav")},
+        "cache": str(tmp_path / "cache"),
+    }
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    for args in (
+        ["experiment", "run", str(path), "--out", str(tmp_path / "r")],
+        ["train", str(path), "-m", "cnn_scratch", "-o", str(tmp_path / "m.safetensors")],
+    ):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2, res.output
+        assert "a1.avi" in res.output and "empty file" in res.output
+        assert "Traceback" not in res.output

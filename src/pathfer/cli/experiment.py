@@ -13,6 +13,14 @@ experiment_app = typer.Typer(
 )
 
 
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """Errors that are about the user's input (config, corpus, data): one line, exit 2."""
+    from pathfer.bundle import BundleError
+    from pathfer.datasets import PrepareError
+
+    return (ValueError, FileNotFoundError, PrepareError, BundleError, ImportError, ConnectionError)
+
+
 def _fail(message: str) -> None:
     Console(stderr=True).print(f"[red]error:[/red] {message}")
     raise typer.Exit(2)
@@ -34,7 +42,7 @@ def run(
 ) -> None:
     """Run (or resume) an experiment: folds x methods x seeds, then the report."""
     from pathfer.executors import get_executor
-    from pathfer.experiments.config import ConfigError, load_config
+    from pathfer.experiments.config import load_config
     from pathfer.experiments.runner import run_experiment
 
     console = Console()
@@ -51,7 +59,7 @@ def run(
         ex = get_executor(cfg.executor, cfg.workers, **kwargs)
         run_dir = out or Path("runs") / cfg.name
         run_experiment(cfg, run_dir, executor=ex, log=console.print)
-    except (ConfigError, FileNotFoundError, ValueError, ImportError, ConnectionError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
     console.print(f"results: {run_dir}")
 
@@ -89,11 +97,11 @@ def train(
     method: str = typer.Option("pathnet_transfer", "--method", "-m", help="Method to train."),
 ) -> None:
     """Train one method on the whole target corpus and save a model bundle for `predict`."""
-    from pathfer.experiments.config import ConfigError, load_config
+    from pathfer.experiments.config import load_config
     from pathfer.experiments.train import train_model
 
     console = Console()
     try:
         train_model(load_config(config), method, out, log=console.print)
-    except (ConfigError, FileNotFoundError, ValueError) as exc:
+    except _user_errors() as exc:
         _fail(str(exc))
