@@ -17,11 +17,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pathfer.baselines.cnn import PlainCNN
-from pathfer.pathnet import EvolutionConfig, PathNet, PathNetConfig
-from pathfer.pathnet.genotype import random_genotype
-from pathfer.pathnet.optim import HeadOptimizer
-from pathfer.pathnet.toy import toy_task
+from pathfer.models.baselines.cnn import PlainCNN
+from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
+from pathfer.models.pathnet.genotype import random_genotype
+from pathfer.models.pathnet.optim import HeadOptimizer
+from pathfer.models.pathnet.toy import toy_task
 
 SIZES = {
     "small (8 ch)": PathNetConfig(channels=8),

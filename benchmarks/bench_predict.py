@@ -4,7 +4,7 @@
 For each repetition the script runs, in alternating order (interleaved, so drifts in
 machine load hit both alike):
 
-- **decode only**: :func:`pathfer.video.iter_frames` over every clip, nothing else;
+- **decode only**: :func:`pathfer.data.video.iter_frames` over every clip, nothing else;
 - **predict**: :meth:`Recognizer.predict_video` over every clip, with the time spent
   pulling frames (decode), in the face detector (detect) and in the classifier
   (classify: batching, the model call and softmax) measured inside the same run; the
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import torch
 
-from pathfer.predict import Recognizer
-from pathfer.video import iter_frames
+from pathfer.data.video import iter_frames
+from pathfer.use.predict import Recognizer
 
 ROOT = Path(__file__).resolve().parents[1]
 CANDIDATES = [Path("/work/shared/data/grid"), ROOT / "tests" / "data" / "grid"]
@@ -59,7 +59,7 @@ def decode_only(clips: list[Path], every: int) -> tuple[float, int]:
 
 
 def predict_run(rec: Recognizer, clips: list[Path], every: int, batch: int) -> dict[str, float]:
-    import pathfer.predict as pred
+    import pathfer.use.predict as pred
 
     dec, det, cls = Timer(), Timer(), Timer()
     real_iter, real_detect, real_classify = pred.iter_frames, rec.detector.detect, rec.classify

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import cv2
 
-from pathfer.corpora import get_corpus
-from pathfer.datasets import prepare_corpus
-from pathfer.executors import LocalExecutor
-from pathfer.video import FrameSampling, read_frames
+from pathfer.data.corpora import get_corpus
+from pathfer.data.datasets import prepare_corpus
+from pathfer.data.video import FrameSampling, read_frames
+from pathfer.runtime import LocalExecutor
 
 HERE = Path(__file__).resolve().parent
 

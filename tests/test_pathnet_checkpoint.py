@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from pathfer.pathnet import EvolutionConfig, PathNet, PathNetConfig, TaskStatus
-from pathfer.pathnet.toy import toy_task
+from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig, TaskStatus
+from pathfer.models.pathnet.toy import toy_task
 
 CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=4, input_size=16)
 EV = EvolutionConfig(

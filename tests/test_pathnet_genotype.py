@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pathfer.pathnet.config import EvolutionConfig, PathNetConfig
-from pathfer.pathnet.evolution import BestKept, seed_population, stop_reason, tournament
-from pathfer.pathnet.genotype import (
+from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
+from pathfer.models.pathnet.evolution import BestKept, seed_population, stop_reason, tournament
+from pathfer.models.pathnet.genotype import (
     MAX_SHIFT,
     Population,
     active_modules,

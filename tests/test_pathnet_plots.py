@@ -6,9 +6,9 @@ import dataclasses
 
 import torch
 
-from pathfer.pathnet import EvolutionConfig, PathNet, PathNetConfig
-from pathfer.pathnet.plots import plot_evolution, plot_supernet
-from pathfer.pathnet.toy import toy_task
+from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
+from pathfer.models.pathnet.plots import plot_evolution, plot_supernet
+from pathfer.models.pathnet.toy import toy_task
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

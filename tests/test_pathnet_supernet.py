@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from pathfer.pathnet import EvolutionConfig, PathNet, PathNetConfig
-from pathfer.pathnet.optim import HeadOptimizer, ModuleOptimizer
-from pathfer.pathnet.supernet import SuperNet
+from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
+from pathfer.models.pathnet.optim import HeadOptimizer, ModuleOptimizer
+from pathfer.models.pathnet.supernet import SuperNet
 
 
 @pytest.fixture(autouse=True)

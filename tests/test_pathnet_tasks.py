@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from pathfer.pathnet import (
+from pathfer.models.pathnet import (
     EvolutionConfig,
     PathNet,
     PathNetConfig,
@@ -16,7 +16,7 @@ from pathfer.pathnet import (
     TaskStatus,
     stratified_split,
 )
-from pathfer.pathnet.toy import toy_task
+from pathfer.models.pathnet.toy import toy_task
 
 CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=8, input_size=16)
 EV = EvolutionConfig(

@@ -14,11 +14,12 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from pathfer.bundle import BundleError, load_bundle, save_bundle
 from pathfer.cli.predict import export as export_cmd
 from pathfer.cli.predict import predict as predict_cmd
-from pathfer.emotions import FER2013_ORDER
-from pathfer.predict import (
+from pathfer.data.emotions import FER2013_ORDER
+from pathfer.data.video import iter_frames
+from pathfer.use.bundle import BundleError, load_bundle, save_bundle
+from pathfer.use.predict import (
     BASE_COLUMNS,
     PredictWarning,
     Recognizer,
@@ -27,7 +28,6 @@ from pathfer.predict import (
     summarize,
     write_results,
 )
-from pathfer.video import iter_frames
 
 GRID = Path(__file__).parent / "data" / "grid"
 CLIPS = sorted(GRID.glob("*.mpg"))

@@ -18,8 +18,8 @@ from conftest import build_savee, grid, place, write_blank_clip
 from typer.testing import CliRunner
 
 from pathfer.cli import app
-from pathfer.corpora import get_corpus, scan_target
-from pathfer.datasets import (
+from pathfer.data.corpora import get_corpus, scan_target
+from pathfer.data.datasets import (
     DatasetError,
     FaceDataset,
     PrepareError,
@@ -27,9 +27,9 @@ from pathfer.datasets import (
     is_complete,
     prepare_corpus,
 )
-from pathfer.datasets.prepare import MANIFEST_COLUMNS
-from pathfer.faces import CropSettings
-from pathfer.video import FrameSampling
+from pathfer.data.datasets.prepare import MANIFEST_COLUMNS
+from pathfer.data.faces import CropSettings
+from pathfer.data.video import FrameSampling
 
 FOUR = FrameSampling(n=4)
 
@@ -75,7 +75,7 @@ def test_prepare_savee(savee_root: Path, tmp_path: Path) -> None:
 
 
 def test_restrict_select_concat(savee_root: Path, ravdess_root: Path, tmp_path: Path) -> None:
-    from pathfer.datasets import concat
+    from pathfer.data.datasets import concat
 
     sv = FaceDataset.load(_prep(get_corpus("savee").scan(savee_root), tmp_path).path)
     rv = FaceDataset.load(_prep(get_corpus("ravdess").scan(ravdess_root), tmp_path).path)
@@ -257,7 +257,7 @@ def test_cli_errors_are_one_line(tmp_path: Path, args: list[str], expected: str)
 
 
 def test_scan_target_requires_a_root() -> None:
-    from pathfer.corpora import CorpusError
+    from pathfer.data.corpora import CorpusError
 
     with pytest.raises(CorpusError, match="give the corpus folder"):
         scan_target("savee")

@@ -18,15 +18,15 @@ import pytest
 from conftest import build_savee
 from typer.testing import CliRunner
 
-from pathfer import synthetic
 from pathfer.cli import app
-from pathfer.corpora import get_corpus
-from pathfer.datasets import FaceDataset, prepare_corpus
-from pathfer.executors import InlineExecutor, LocalExecutor, get_executor
-from pathfer.experiments.config import config_from_dict
-from pathfer.experiments.runner import run_experiment
-from pathfer.report import load_results
-from pathfer.video import FrameSampling
+from pathfer.data import synthetic
+from pathfer.data.corpora import get_corpus
+from pathfer.data.datasets import FaceDataset, prepare_corpus
+from pathfer.data.video import FrameSampling
+from pathfer.runtime import InlineExecutor, LocalExecutor, get_executor
+from pathfer.study.experiments.config import config_from_dict
+from pathfer.study.experiments.runner import run_experiment
+from pathfer.study.report import load_results
 
 
 # ----------------------------------------------------------------------------- jobs
@@ -62,9 +62,9 @@ def test_missing_ray_gives_the_install_hint(monkeypatch):
 def test_pathfer_imports_without_ray():
     code = (
         "import sys; sys.modules['ray'] = None\n"
-        "import pathfer, pathfer.executors, pathfer.ray_executor, pathfer.cli\n"
-        "import pathfer.experiments.runner, pathfer.datasets\n"
-        "from pathfer.executors import get_executor\n"
+        "import pathfer, pathfer.runtime, pathfer.runtime.ray, pathfer.cli\n"
+        "import pathfer.study.experiments.runner, pathfer.data.datasets\n"
+        "from pathfer.runtime import get_executor\n"
         "print(get_executor('local', 2).name, get_executor('inline').name)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -98,7 +98,7 @@ def test_local_executor_gives_up_on_a_job_that_keeps_killing_its_worker():
 @pytest.fixture(scope="module")
 def ray_ex():
     ray = pytest.importorskip("ray")
-    from pathfer.ray_executor import RayExecutor
+    from pathfer.runtime.ray import RayExecutor
 
     # "local": a fresh local instance even where RAY_ADDRESS names a cluster
     ex = RayExecutor(address="local", init_kwargs={"num_cpus": 2, "include_dashboard": False})
@@ -114,7 +114,7 @@ def ray_ex():
 
 
 def test_ray_runs_jobs_and_reports_progress(ray_ex):
-    from pathfer.ray_executor import RayExecutor
+    from pathfer.runtime.ray import RayExecutor
 
     lines: list[str] = []
     ex = RayExecutor(progress=lines.append, progress_every=0.0)  # reuses the connection
@@ -145,7 +145,7 @@ def test_ray_retries_a_killed_worker_and_reports_exceptions(ray_ex, tmp_path):
 
 
 def test_ray_gives_up_after_max_retries(ray_ex):
-    from pathfer.ray_executor import RayExecutor
+    from pathfer.runtime.ray import RayExecutor
 
     ex = RayExecutor(max_retries=1)
     outcomes = {o.key: o for o in ex.run(_always_die, [(x, x) for x in range(2)])}

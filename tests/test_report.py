@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfer.report import (
+from pathfer.study.report import (
     load_results,
     merge_reports,
     result_exists,
@@ -231,7 +231,7 @@ def test_merge_reports_contains_both_runs(tmp_path):
 
 
 def test_curve_key_is_one_every_method_records():
-    from pathfer.report.build import _curve_key
+    from pathfer.study.report.build import _curve_key
 
     both = [[{"time_s": 1.0, "val_acc": 0.5, "test_acc": 0.4}]]
     val_only = [[{"time_s": 1.0, "val_acc": 0.6}]]

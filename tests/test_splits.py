@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pathfer.datasets import (
+from pathfer.data.datasets import (
     FaceDataset,
     SplitError,
     group_kfold,

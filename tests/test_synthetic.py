@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from pathfer import synthetic as syn
-from pathfer.emotions import BASIC_EMOTIONS, ENTERFACE_CODES, SAVEE_CODES
+from pathfer.data import synthetic as syn
+from pathfer.data.emotions import BASIC_EMOTIONS, ENTERFACE_CODES, SAVEE_CODES
 
 FRAMES = 5
 

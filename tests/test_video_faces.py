@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from conftest import GRID, write_blank_clip
 
-from pathfer.datasets.tracking import TrackingDetector
-from pathfer.faces import CropSettings, crop_face, get_detector, locate_faces, to_grey
-from pathfer.video import FrameSampling, VideoError, probe, read_frames, sample_indices
+from pathfer.data.faces import CropSettings, crop_face, get_detector, locate_faces, to_grey
+from pathfer.data.faces.track import TrackingDetector
+from pathfer.data.video import FrameSampling, VideoError, probe, read_frames, sample_indices
 
 
 def test_grid_clips_probe_and_sample() -> None:

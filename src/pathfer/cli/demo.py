@@ -14,7 +14,7 @@ def demo(
 ) -> None:
     """Generate synthetic corpora, prepare them, run the within-corpus and cross-corpus
     experiments with PathNet and every baseline, and write the report."""
-    from pathfer.demo import QUICK, run_demo
+    from pathfer.study.demo import QUICK, run_demo
 
     console = Console()
     run_demo(out, QUICK if quick else None, log=console.print)

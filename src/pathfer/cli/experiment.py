@@ -15,8 +15,8 @@ experiment_app = typer.Typer(
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Errors that are about the user's input (config, corpus, data): one line, exit 2."""
-    from pathfer.bundle import BundleError
-    from pathfer.datasets import PrepareError
+    from pathfer.data.datasets import PrepareError
+    from pathfer.use.bundle import BundleError
 
     return (ValueError, FileNotFoundError, PrepareError, BundleError, ImportError, ConnectionError)
 
@@ -41,9 +41,9 @@ def run(
     ),
 ) -> None:
     """Run (or resume) an experiment: folds x methods x seeds, then the report."""
-    from pathfer.executors import get_executor
-    from pathfer.experiments.config import load_config
-    from pathfer.experiments.runner import run_experiment
+    from pathfer.runtime import get_executor
+    from pathfer.study.experiments.config import load_config
+    from pathfer.study.experiments.runner import run_experiment
 
     console = Console()
     try:
@@ -71,7 +71,7 @@ def report(
     ),
 ) -> None:
     """Rebuild a run's report, or merge several runs into one table."""
-    from pathfer.report import merge_reports, write_report
+    from pathfer.study.report import merge_reports, write_report
 
     for r in runs:
         if not (r / "results").is_dir():
@@ -97,8 +97,8 @@ def train(
     method: str = typer.Option("pathnet_transfer", "--method", "-m", help="Method to train."),
 ) -> None:
     """Train one method on the whole target corpus and save a model bundle for `predict`."""
-    from pathfer.experiments.config import load_config
-    from pathfer.experiments.train import train_model
+    from pathfer.study.experiments.config import load_config
+    from pathfer.study.experiments.train import train_model
 
     console = Console()
     try:

@@ -44,8 +44,8 @@ def predict(
     ),
 ) -> None:
     """Recognise facial emotions frame by frame in images and videos."""
-    from pathfer.bundle import BundleError
-    from pathfer.predict import (
+    from pathfer.use.bundle import BundleError
+    from pathfer.use.predict import (
         RESULT_FORMATS,
         Recognizer,
         predict_paths,
@@ -122,8 +122,8 @@ def export(
     logits: bool = typer.Option(False, "--logits", help="Output logits instead of probabilities."),
 ) -> None:
     """Export a model bundle to ONNX (input (B,1,S,S) in [0,1], dynamic batch)."""
-    from pathfer.bundle import BundleError
-    from pathfer.export import export_onnx
+    from pathfer.use.bundle import BundleError
+    from pathfer.use.export import export_onnx
 
     console = Console()
     err = Console(stderr=True)

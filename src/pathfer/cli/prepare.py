@@ -43,10 +43,10 @@ def prepare(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Turn a corpus into a cached face dataset (reused when the settings match)."""
-    from pathfer.corpora import CorpusError, scan_target
-    from pathfer.datasets import PrepareError, default_cache_root, prepare_corpus
-    from pathfer.faces import CropSettings
-    from pathfer.video import FrameSampling
+    from pathfer.data.corpora import CorpusError, scan_target
+    from pathfer.data.datasets import PrepareError, default_cache_root, prepare_corpus
+    from pathfer.data.faces import CropSettings
+    from pathfer.data.video import FrameSampling
 
     console = Console()
     err = Console(stderr=True)
@@ -66,7 +66,7 @@ def prepare(
         if labels:
             scan = scan.restrict([x for x in labels.split(",") if x.strip()])
         if executor == "ray":
-            from pathfer.executors import get_executor
+            from pathfer.runtime import get_executor
 
             try:
                 ex = get_executor("ray", workers=workers, address=address)

@@ -1,0 +1,41 @@
+"""Prepared face datasets: preparation into a cache, loading, splits."""
+
+from pathfer.data.datasets.dataset import DatasetError, FaceDataset, concat
+from pathfer.data.datasets.prepare import (
+    PIPELINE_VERSION,
+    PrepareError,
+    PrepareReport,
+    cache_key,
+    cache_path,
+    default_cache_root,
+    is_complete,
+    prepare_corpus,
+)
+from pathfer.data.datasets.splits import (
+    Split,
+    SplitError,
+    group_kfold,
+    holdout_subjects,
+    loso,
+    stratified_clips,
+)
+
+__all__ = [
+    "PIPELINE_VERSION",
+    "DatasetError",
+    "FaceDataset",
+    "PrepareError",
+    "PrepareReport",
+    "Split",
+    "SplitError",
+    "cache_key",
+    "cache_path",
+    "concat",
+    "default_cache_root",
+    "group_kfold",
+    "holdout_subjects",
+    "is_complete",
+    "loso",
+    "prepare_corpus",
+    "stratified_clips",
+]

@@ -1,1 +1,0 @@
-"""Experiments: configs, the runner (folds x methods x seeds) and metrics."""

@@ -1,0 +1,690 @@
+"""``PathNet``: learn tasks one after another, freezing each one's best path.
+
+A task is a small state machine::
+
+    (unknown) --learn_task--> evolving --(evolution + finish done)--> trained --freeze--> frozen
+
+``evolving`` is only ever seen from outside when a run was interrupted (then ``learn_task``
+with the same data resumes it, e.g. after ``PathNet.load`` of a checkpoint). Training a
+trained or frozen task, freezing a task that is not ``trained`` (or unknown) raises
+:class:`PathNetStateError`.
+
+Randomness: one ``seed`` makes a :class:`numpy.random.Generator` (tournament picks,
+mutations, initial populations) and a :class:`torch.Generator` (weight initialisation,
+mini-batch sampling, augmentation). Nothing reads the global RNGs, and both generator
+states are saved in checkpoints, so a resumed run replays an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import time
+import zlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..baselines.training import augment_batch
+from .config import EvolutionConfig, PathNetConfig
+from .evolution import BestKept, GenerationRecord, seed_population, stop_reason, tournament
+from .genotype import Population, active_modules
+from .optim import HeadOptimizer, ModuleOptimizer
+from .supernet import SuperNet
+
+
+class PathNetStateError(RuntimeError):
+    """An operation is not allowed in the task's current state (or the task is unknown)."""
+
+
+class TaskStatus(str, Enum):
+    EVOLVING = "evolving"
+    TRAINED = "trained"
+    FROZEN = "frozen"
+
+
+@dataclass
+class TaskResult:
+    """Outcome of ``learn_task``.
+
+    ``evolution_val_accuracy`` is the validation accuracy of the evolved best path before the
+    finish stage, ``final_val_accuracy`` after it; ``finish_gain`` is their difference and
+    ``evolution_gain`` the evolved accuracy above ``chance_accuracy`` (majority class of the
+    validation part). ``evolution_fitness`` is the best kept fitness (validation or training
+    accuracy, per ``EvolutionConfig.fitness``).
+    """
+
+    name: str
+    best_genotype: list[list[int]]
+    generations: int
+    stop_reason: str
+    evolution_fitness: float
+    evolution_val_accuracy: float
+    final_val_accuracy: float
+    finish_gain: float
+    evolution_gain: float
+    chance_accuracy: float
+    finish_steps: int
+    frozen_reused: int
+    n_train: int
+    n_val: int
+    wall_time: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    finish_history: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    def history_frame(self):
+        """The per-generation history as a pandas DataFrame."""
+        import pandas as pd
+
+        return pd.DataFrame(self.history)
+
+
+@dataclass
+class _Run:
+    """Everything needed to resume an interrupted ``learn_task``."""
+
+    evolution: EvolutionConfig
+    fingerprint: str
+    population: Population
+    pinned: np.ndarray | None
+    stage: str = "evolve"  # "evolve" -> "finish"
+    generation: int = 0
+    best: BestKept = field(default_factory=BestKept)
+    since_best: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    wall: float = 0.0
+    stop: str | None = None
+    evolution_val: tuple[float, float] | None = None  # (acc, loss) of the evolved best
+    #: copies of the best path's module rows and head, taken when it became the best
+    snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+@dataclass
+class _Task:
+    name: str
+    n_classes: int
+    labels: list[str] | None
+    status: TaskStatus
+    genotype: np.ndarray | None = None
+    result: TaskResult | None = None
+    run: _Run | None = None
+
+
+def stratified_split(
+    y: np.ndarray, fraction: float, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Deterministic stratified (train_idx, val_idx): ``round(fraction * n_c)`` of every class
+    ``c`` (at least one, never all, for classes with two or more samples) go to validation."""
+    y = np.asarray(y)
+    val = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        idx = idx[rng.permutation(len(idx))]
+        if len(idx) < 2:
+            continue
+        k = int(np.clip(round(fraction * len(idx)), 1, len(idx) - 1))
+        val.append(idx[:k])
+    val_idx = np.sort(np.concatenate(val)) if val else np.zeros(0, dtype=np.int64)
+    train_mask = np.ones(len(y), dtype=bool)
+    train_mask[val_idx] = False
+    return np.flatnonzero(train_mask), val_idx
+
+
+def _fingerprint(*arrays: torch.Tensor) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = a.contiguous()
+        h.update(str((tuple(a.shape), str(a.dtype))).encode())
+        h.update(a.numpy().tobytes())
+    return h.hexdigest()
+
+
+def _as_images(x: Any, name: str, config: PathNetConfig) -> torch.Tensor:
+    x = torch.as_tensor(x)
+    if x.dtype == torch.uint8:
+        x = x.float() / 255.0
+    x = x.to(torch.float32)
+    S, C = config.input_size, config.in_channels
+    if x.dim() == 3 and C == 1:
+        x = x.unsqueeze(1)
+    if x.dim() != 4 or tuple(x.shape[1:]) != (C, S, S):
+        raise ValueError(f"{name} must have shape (B, {C}, {S}, {S}), got {tuple(x.shape)}")
+    return x.contiguous()
+
+
+def _as_labels(y: Any, name: str, n: int, n_classes: int) -> torch.Tensor:
+    y = torch.as_tensor(y).to(torch.long).reshape(-1)
+    if len(y) != n:
+        raise ValueError(f"{name} has {len(y)} labels for {n} images")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= n_classes):
+        raise ValueError(f"{name} must hold class indices in [0, {n_classes - 1}]")
+    return y
+
+
+class PathNet:
+    """A PathNet super-network plus its tasks. See the module docstring for the life cycle."""
+
+    def __init__(self, config: PathNetConfig | None = None, seed: int = 0) -> None:
+        self.config = config or PathNetConfig()
+        self.seed = int(seed)
+        self.rng = np.random.default_rng(self.seed)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self.net = SuperNet(self.config, self.generator)
+        self.opt = ModuleOptimizer([self.net.layer_params(i) for i in range(self.config.layers)])
+        self.head_opts: dict[str, HeadOptimizer] = {}
+        self.tasks: dict[str, _Task] = {}
+        #: (L, M) owner task of each frozen module ("" = trainable)
+        self.frozen_owner = np.full((self.config.layers, self.config.modules), "", dtype=object)
+
+    # -- introspection --------------------------------------------------------------------
+    @property
+    def frozen(self) -> np.ndarray:
+        """``(L, M)`` bool mask of frozen modules."""
+        return self.frozen_owner != ""
+
+    def status(self, name: str) -> TaskStatus:
+        return self._task(name).status
+
+    def best_path(self, name: str) -> np.ndarray:
+        """The task's best genotype ``(L, N)`` (for an evolving task: the best so far)."""
+        t = self._task(name)
+        if t.genotype is not None:
+            return t.genotype.copy()
+        if t.run is not None and t.run.best.genotype is not None:
+            return t.run.best.genotype.copy()
+        raise PathNetStateError(f"task {name!r} has no path yet")
+
+    def result(self, name: str) -> TaskResult:
+        t = self._task(name)
+        if t.result is None:
+            raise PathNetStateError(f"task {name!r} is {t.status.value}: no result yet")
+        return t.result
+
+    def labels(self, name: str) -> list[str] | None:
+        return self._task(name).labels
+
+    def _task(self, name: str) -> _Task:
+        if name not in self.tasks:
+            known = ", ".join(map(repr, self.tasks)) or "none"
+            raise PathNetStateError(f"unknown task {name!r} (known tasks: {known})")
+        return self.tasks[name]
+
+    def _usable(self, name: str) -> _Task:
+        t = self._task(name)
+        if t.status is TaskStatus.EVOLVING:
+            raise PathNetStateError(
+                f"task {name!r} is still evolving (interrupted run): call learn_task again "
+                "with the same data to finish it"
+            )
+        return t
+
+    def frozen_reused(self, genotype: np.ndarray) -> int:
+        """How many of the path's distinct modules are frozen (reused from earlier tasks)."""
+        fr = self.frozen
+        return int(
+            sum(fr[layer, rows].sum() for layer, rows in enumerate(active_modules(genotype)))
+        )
+
+    def _source_path(self) -> np.ndarray | None:
+        frozen = [t for t in self.tasks.values() if t.status is TaskStatus.FROZEN]
+        return None if not frozen else frozen[-1].genotype
+
+    # -- training primitives ----------------------------------------------------------------
+    def _trainable_rows(self, genotypes: np.ndarray) -> list[torch.Tensor]:
+        fr = self.frozen
+        rows = []
+        for layer in range(self.config.layers):
+            r = np.unique(genotypes[:, layer, :])
+            r = r[~fr[layer, r]]
+            rows.append(torch.from_numpy(r))
+        return rows
+
+    def _module_lr(self, lr: float, ev: EvolutionConfig) -> float:
+        return lr * ev.transfer_lr_scale if self.frozen.any() else lr
+
+    def _train(
+        self,
+        task: str,
+        genotypes: np.ndarray,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        steps: int,
+        ev: EvolutionConfig,
+        lr: float,
+        head_lr: float,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Train ``P`` paths together for ``steps`` mini-batches (each path its own batch).
+
+        Returns per-path mean training accuracy and loss over the steps."""
+        genotypes = np.asarray(genotypes, dtype=np.int64)
+        P, B = genotypes.shape[0], ev.batch_size
+        rows = self._trainable_rows(genotypes)
+        head = self.net.heads[task]
+        hopt = self.head_opts[task]
+        params = [p for layer in range(self.config.layers) for p in self.net.layer_params(layer)]
+        correct = torch.zeros(P, dtype=torch.float64)
+        loss_sum = torch.zeros(P, dtype=torch.float64)
+        mlr = self._module_lr(lr, ev)
+        for _ in range(steps):
+            idx = torch.randint(len(x), (P, B), generator=self.generator)
+            xb, yb = x[idx], y[idx]
+            if ev.augment:
+                xb = augment_batch(
+                    xb.flatten(0, 1), self.generator, max_shift=ev.augment_shift
+                ).view_as(xb)
+            logits = self.net.forward_paths(xb, genotypes, task)  # (P, B, K)
+            per = F.cross_entropy(logits.reshape(P * B, -1), yb.reshape(-1), reduction="none").view(
+                P, B
+            )
+            loss = per.mean(1).sum()  # each path's gradient is its own batch mean
+            for p in params:
+                p.grad = None
+            head.weight.grad = head.bias.grad = None
+            loss.backward()
+            for layer in range(self.config.layers):
+                self.opt.step(layer, rows[layer], mlr, ev.weight_decay, ev.optimizer)
+            hopt.step_all(head_lr, ev.weight_decay, ev.optimizer)
+            with torch.no_grad():
+                correct += (logits.argmax(2) == yb).double().mean(1)
+                loss_sum += per.detach().double().mean(1)
+        for p in params:
+            p.grad = None
+        head.weight.grad = head.bias.grad = None
+        return (correct / steps).numpy(), (loss_sum / steps).numpy()
+
+    @torch.no_grad()
+    def _evaluate(
+        self, task: str, genotypes: np.ndarray, x: torch.Tensor, y: torch.Tensor, chunk: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Accuracy and mean loss ``(P,)`` of ``P`` paths on the same data."""
+        genotypes = np.asarray(genotypes, dtype=np.int64)
+        if genotypes.ndim == 2:
+            genotypes = genotypes[None]
+        P = genotypes.shape[0]
+        correct = torch.zeros(P, dtype=torch.float64)
+        loss = torch.zeros(P, dtype=torch.float64)
+        for s in range(0, len(x), chunk):
+            logits = self.net.forward_paths(x[s : s + chunk], genotypes, task)
+            yb = y[s : s + chunk]
+            correct += (logits.argmax(2) == yb).sum(1)
+            loss += (
+                F.cross_entropy(
+                    logits.reshape(-1, logits.shape[-1]), yb.repeat(P), reduction="none"
+                )
+                .view(P, -1)
+                .sum(1)
+                .double()
+            )
+        n = max(len(x), 1)
+        return (correct / n).numpy(), (loss / n).numpy()
+
+    def _snapshot(self, task: str, genotype: np.ndarray) -> dict[str, torch.Tensor]:
+        snap: dict[str, torch.Tensor] = {}
+        for layer, rows in enumerate(active_modules(genotype)):
+            r = torch.from_numpy(rows)
+            for i, p in enumerate(self.net.layer_params(layer)):
+                snap[f"{layer}.{i}"] = p.detach()[r].clone()
+        head = self.net.heads[task]
+        snap["head.weight"] = head.weight.detach().clone()
+        snap["head.bias"] = head.bias.detach().clone()
+        return snap
+
+    @torch.no_grad()
+    def _restore(self, task: str, genotype: np.ndarray, snap: dict[str, torch.Tensor]) -> None:
+        fr = self.frozen
+        for layer, rows in enumerate(active_modules(genotype)):
+            keep = ~fr[layer, rows]
+            r = torch.from_numpy(rows[keep])
+            for i, p in enumerate(self.net.layer_params(layer)):
+                p[r] = snap[f"{layer}.{i}"][torch.from_numpy(keep)]
+        head = self.net.heads[task]
+        head.weight.copy_(snap["head.weight"])
+        head.bias.copy_(snap["head.bias"])
+
+    # -- public API -------------------------------------------------------------------------
+    def learn_task(
+        self,
+        name: str,
+        x_train: Any = None,
+        y_train: Any = None,
+        n_classes: int | None = None,
+        *,
+        evolution: EvolutionConfig | None = None,
+        x_val: Any = None,
+        y_val: Any = None,
+        labels: Sequence[str] | None = None,
+        progress: Callable[[dict[str, Any]], None] | None = None,
+        train: tuple[Any, Any] | None = None,
+        val: tuple[Any, Any] | None = None,
+        checkpoint_path: str | Path | None = None,
+        checkpoint_every: int = 0,
+    ) -> TaskResult:
+        """Evolve paths for task ``name`` on ``(x_train, y_train)``, then finish the winner.
+
+        ``x``: float ``(B, C, S, S)`` in [0, 1] (uint8 is scaled by 1/255); ``y``: int class
+        indices in ``[0, n_classes)``. ``train=(x, y)`` / ``val=(x, y)`` are accepted as
+        alternatives to the separate arguments. Without a validation set, a stratified
+        ``evolution.val_fraction`` of the training data is held out (deterministic in the
+        seed and task name). ``progress(record)`` is called after every generation
+        (``record["stage"] == "evolve"``) and every finish evaluation (``"finish"``).
+
+        With ``checkpoint_path`` the whole PathNet is saved there every ``checkpoint_every``
+        generations, when evolution ends and when the task is learnt. If the task is
+        ``evolving`` (an interrupted run, e.g. after :meth:`load`), calling ``learn_task``
+        again with the same data resumes it and reaches exactly the uninterrupted result.
+        """
+        if train is not None:
+            x_train, y_train = train
+        if val is not None:
+            x_val, y_val = val
+        if x_train is None or y_train is None:
+            raise ValueError("learn_task needs training data: x_train and y_train (or train=)")
+        existing = self.tasks.get(name)
+        if existing is not None and existing.status is not TaskStatus.EVOLVING:
+            raise PathNetStateError(
+                f"task {name!r} is already {existing.status.value}; it cannot be trained again "
+                "(learn a task under a new name, or forget() an unfrozen one first)"
+            )
+        if existing is not None:
+            n_classes = existing.n_classes if n_classes is None else n_classes
+            if n_classes != existing.n_classes:
+                raise ValueError(
+                    f"task {name!r} was started with n_classes={existing.n_classes}, "
+                    f"got {n_classes}"
+                )
+            saved = existing.run.evolution
+            if evolution is not None and evolution != saved:
+                raise ValueError(
+                    f"task {name!r} is resuming with a different EvolutionConfig than it "
+                    "started with"
+                )
+            evolution = saved
+        if n_classes is None:
+            raise ValueError("n_classes is required")
+        if isinstance(n_classes, bool) or not isinstance(n_classes, numbers.Integral):
+            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+        n_classes = int(n_classes)
+        if n_classes < 2:
+            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
+        ev = evolution or EvolutionConfig()
+        if labels is not None and len(labels) != n_classes:
+            raise ValueError(f"labels has {len(labels)} names for n_classes={n_classes}")
+
+        x = _as_images(x_train, "x_train", self.config)
+        y = _as_labels(y_train, "y_train", len(x), n_classes)
+        if x_val is None:
+            split_rng = np.random.default_rng([self.seed, zlib.crc32(name.encode())])
+            tr_idx, va_idx = stratified_split(y.numpy(), ev.val_fraction, split_rng)
+            tr_idx, va_idx = torch.from_numpy(tr_idx), torch.from_numpy(va_idx)
+            x, y, xv, yv = x[tr_idx], y[tr_idx], x[va_idx], y[va_idx]
+        else:
+            xv = _as_images(x_val, "x_val", self.config)
+            yv = _as_labels(y_val, "y_val", len(xv), n_classes)
+        if len(x) == 0:
+            raise ValueError("no training samples left")
+        if len(xv) == 0:
+            raise ValueError("the validation part is empty: pass x_val/y_val or more data")
+        fp = _fingerprint(x, y, xv, yv)
+
+        if existing is None:
+            task = _Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
+            self.net.add_head(name, n_classes, self.generator)
+            self.head_opts[name] = HeadOptimizer(self.net.heads[name])
+            cfg = self.config
+            pop = Population.random(
+                ev.population, cfg.layers, cfg.modules, cfg.max_active, self.rng
+            )
+            pinned = seed_population(pop, self._source_path(), ev)
+            task.run = _Run(ev, fp, pop, pinned)
+            self.tasks[name] = task
+        else:
+            task = existing
+            if task.run.fingerprint != fp:
+                raise ValueError(
+                    f"task {name!r} is resuming with different data than it started with"
+                )
+        run = task.run
+
+        def save() -> None:
+            if checkpoint_path is not None:
+                self.save(checkpoint_path)
+
+        if run.stage == "evolve":
+            self._evolve(task, x, y, xv, yv, progress, save, checkpoint_every)
+            run.stage = "finish"
+            save()
+        finish_history = self._finish(task, x, y, xv, yv, progress)
+
+        geno = run.best.genotype
+        final_acc, _ = self._evaluate(name, geno, xv, yv, ev.eval_batch_size)
+        counts = torch.bincount(yv, minlength=n_classes)
+        chance = float(counts.max()) / len(yv)
+        evo_acc = run.evolution_val[0]
+        result = TaskResult(
+            name=name,
+            best_genotype=geno.tolist(),
+            generations=run.generation,
+            stop_reason=run.stop or "budget",
+            evolution_fitness=run.best.fitness,
+            evolution_val_accuracy=evo_acc,
+            final_val_accuracy=float(final_acc[0]),
+            finish_gain=float(final_acc[0]) - evo_acc,
+            evolution_gain=evo_acc - chance,
+            chance_accuracy=chance,
+            finish_steps=finish_history[-1]["step"] if finish_history else 0,
+            frozen_reused=self.frozen_reused(geno),
+            n_train=len(x),
+            n_val=len(xv),
+            wall_time=run.wall,
+            history=list(run.history),
+            finish_history=finish_history,
+        )
+        task.genotype = geno.copy()
+        task.result = result
+        task.status = TaskStatus.TRAINED
+        task.run = None
+        save()
+        return result
+
+    def _evolve(self, task: _Task, x, y, xv, yv, progress, save, every: int) -> None:
+        run, ev, name = task.run, task.run.evolution, task.name
+        M = self.config.modules
+        head_lr = ev.effective_head_lr
+
+        def score(pair: np.ndarray) -> list[tuple[float, float]]:
+            if ev.pair_batched:
+                tr_acc, tr_loss = self._train(
+                    name, pair, x, y, ev.steps_per_path, ev, ev.lr, head_lr
+                )
+            else:
+                accs, losses = [], []
+                for p in range(2):
+                    a, lo = self._train(
+                        name, pair[p : p + 1], x, y, ev.steps_per_path, ev, ev.lr, head_lr
+                    )
+                    accs.append(a[0])
+                    losses.append(lo[0])
+                tr_acc, tr_loss = np.array(accs), np.array(losses)
+            if ev.fitness == "train":
+                return [(float(tr_acc[p]), -float(tr_loss[p])) for p in range(2)]
+            if ev.pair_batched:
+                acc, loss = self._evaluate(name, pair, xv, yv, ev.eval_batch_size)
+            else:
+                res = [self._evaluate(name, pair[p], xv, yv, ev.eval_batch_size) for p in range(2)]
+                acc = np.array([r[0][0] for r in res])
+                loss = np.array([r[1][0] for r in res])
+            return [(float(acc[p]), -float(loss[p])) for p in range(2)]
+
+        while True:
+            reason = stop_reason(ev, run.generation, run.best, run.since_best)
+            if reason is not None:
+                run.stop = reason
+                break
+            t0 = time.perf_counter()
+            out = tournament(run.population, self.rng, score, M, pinned=run.pinned)
+            run.generation += 1
+            previous = run.best.fitness
+            if run.best.offer(out["winner_key"], out["winner_genotype"], run.generation):
+                run.snapshot = self._snapshot(name, run.best.genotype)
+            # patience counts generations without a higher fitness (a better loss on equal
+            # accuracy replaces the kept path but does not reset it)
+            if math.isnan(previous) or run.best.fitness > previous:
+                run.since_best = 0
+            else:
+                run.since_best += 1
+            run.wall += time.perf_counter() - t0
+            rec = GenerationRecord(
+                generation=run.generation,
+                best_fitness=run.best.fitness,
+                mean_fitness=run.population.mean_fitness(),
+                diversity=run.population.diversity(),
+                frozen_reused=self.frozen_reused(run.best.genotype),
+                winner_fitness=out["winner_key"][0],
+                loser_fitness=out["loser_key"][0],
+                wall_time=run.wall,
+            ).as_dict()
+            run.history.append(rec)
+            if every and run.generation % every == 0:
+                save()
+            if progress is not None:
+                progress({"stage": "evolve", "task": name, **rec})
+
+        if run.best.genotype is None:  # zero-generation budget: take the first member as is
+            g = run.population.genotypes[0]
+            acc, loss = self._evaluate(name, g, xv, yv, ev.eval_batch_size)
+            run.best.offer((float(acc[0]), -float(loss[0])), g, 0)
+            run.snapshot = self._snapshot(name, g)
+        self._restore(name, run.best.genotype, run.snapshot)
+        acc, loss = self._evaluate(name, run.best.genotype, xv, yv, ev.eval_batch_size)
+        run.evolution_val = (float(acc[0]), float(loss[0]))
+
+    def _finish(self, task: _Task, x, y, xv, yv, progress) -> list[dict[str, Any]]:
+        """Train the best path alone with early stopping on the validation part."""
+        run, ev, name = task.run, task.run.evolution, task.name
+        geno = run.best.genotype[None]
+        history: list[dict[str, Any]] = []
+        if ev.finish_steps == 0:
+            return history
+        best_key = (run.evolution_val[0], -run.evolution_val[1])
+        snap = self._snapshot(name, run.best.genotype)
+        done, bad = 0, 0
+        t0 = time.perf_counter()
+        while done < ev.finish_steps:
+            n = min(ev.finish_eval_every, ev.finish_steps - done)
+            lr = ev.effective_finish_lr
+            self._train(name, geno, x, y, n, ev, lr, lr * ev.effective_head_lr / ev.lr)
+            done += n
+            acc, loss = self._evaluate(name, geno, xv, yv, ev.eval_batch_size)
+            rec = {
+                "step": done,
+                "val_accuracy": float(acc[0]),
+                "val_loss": float(loss[0]),
+                "wall_time": time.perf_counter() - t0,
+            }
+            history.append(rec)
+            if progress is not None:
+                progress({"stage": "finish", "task": name, **rec})
+            key = (float(acc[0]), -float(loss[0]))
+            if key > best_key:
+                best_key, bad = key, 0
+                snap = self._snapshot(name, run.best.genotype)
+            else:
+                bad += 1
+                if bad >= ev.finish_patience:
+                    break
+        self._restore(name, run.best.genotype, snap)
+        return history
+
+    def freeze(self, name: str) -> None:
+        """Freeze the task's best path: its modules never change again, every other
+        (non-frozen) module is re-initialised and loses its optimiser state."""
+        t = self._task(name)
+        if t.status is TaskStatus.FROZEN:
+            raise PathNetStateError(f"task {name!r} is already frozen")
+        if t.status is TaskStatus.EVOLVING:
+            raise PathNetStateError(
+                f"task {name!r} is still evolving; finish learn_task before freezing it"
+            )
+        others = [
+            o.name
+            for o in self.tasks.values()
+            if o.name != name and o.status is not TaskStatus.FROZEN
+        ]
+        if others:
+            raise PathNetStateError(
+                f"freezing {name!r} would re-initialise the modules of unfrozen task(s) "
+                f"{', '.join(map(repr, others))}: freeze or forget() them first"
+            )
+        for layer, rows in enumerate(active_modules(t.genotype)):
+            newly = rows[~self.frozen[layer, rows]]
+            self.frozen_owner[layer, newly] = name
+        fr = self.frozen
+        for layer in range(self.config.layers):
+            free = torch.from_numpy(np.flatnonzero(~fr[layer]))
+            self.net.reset_modules(layer, free, self.generator)
+            self.opt.reset_rows(layer, torch.arange(self.config.modules))
+        self.head_opts[name].reset()
+        t.status = TaskStatus.FROZEN
+
+    def forget(self, name: str) -> None:
+        """Drop a task that is not frozen (its head and run); its modules are left as they are."""
+        t = self._task(name)
+        if t.status is TaskStatus.FROZEN:
+            raise PathNetStateError(f"task {name!r} is frozen and cannot be forgotten")
+        del self.tasks[name]
+        del self.net.heads[name]
+        del self.head_opts[name]
+
+    @torch.no_grad()
+    def predict_proba(self, name: str, x: Any, batch_size: int = 512) -> np.ndarray:
+        """Class probabilities ``(B, n_classes)`` (float32 numpy) of the task's best path."""
+        t = self._usable(name)
+        x = _as_images(x, "x", self.config)
+        out = []
+        for s in range(0, len(x), batch_size):
+            logits = self.net.forward_paths(x[s : s + batch_size], t.genotype, name)[0]
+            out.append(torch.softmax(logits, 1))
+        if not out:
+            return np.zeros((0, t.n_classes), dtype=np.float32)
+        return torch.cat(out).numpy()
+
+    def predict(self, name: str, x: Any) -> np.ndarray:
+        return self.predict_proba(name, x).argmax(1)
+
+    def evaluate(self, name: str, x: Any, y: Any) -> dict[str, float]:
+        """``{"accuracy", "loss", "n"}`` of the task's best path on ``(x, y)``."""
+        t = self._usable(name)
+        x = _as_images(x, "x", self.config)
+        y = _as_labels(y, "y", len(x), t.n_classes)
+        acc, loss = self._evaluate(name, t.genotype, x, y, 512)
+        return {"accuracy": float(acc[0]), "loss": float(loss[0]), "n": len(x)}
+
+    def task_model(self, name: str) -> nn.Module:
+        """The task's path as a plain :class:`~pathfer.models.baselines.cnn.PlainCNN` (copies of its
+        modules and head; eval mode) giving the same logits as the super-network path."""
+        t = self._usable(name)
+        return self.net.materialise(t.genotype, name)
+
+    # -- persistence ------------------------------------------------------------------------
+    def save(self, path: str | Path) -> Path:
+        """Save everything (weights, optimiser and RNG states, tasks, runs) to a folder."""
+        from .checkpoint import save_pathnet
+
+        return save_pathnet(self, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> PathNet:
+        from .checkpoint import load_pathnet
+
+        return load_pathnet(path)

@@ -1,0 +1,1 @@
+"""Experiments: configs, the method registry and the runner (folds x methods x seeds)."""

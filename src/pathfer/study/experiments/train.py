@@ -1,0 +1,102 @@
+"""Train one method on all of a target corpus and save it as a model bundle.
+
+The experiment runner measures methods on folds; this trains the final model a user
+deploys: every target subject is used, except the validation subjects that choose the
+learning rate, drive PathNet's fitness and stop training early.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pathfer import __version__
+from pathfer.data.faces import CropSettings
+from pathfer.study.experiments import methods as M
+from pathfer.study.experiments.config import ConfigError, ExperimentConfig
+from pathfer.study.experiments.runner import _task, make_plan, source_task, validation_cut
+from pathfer.use.bundle import save_bundle
+
+
+def train_model(
+    cfg: ExperimentConfig,
+    method: str,
+    out: str | Path,
+    *,
+    work_dir: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Train ``method`` on the config's target (after its sources) and save a bundle."""
+    if method not in M.METHODS:
+        raise ConfigError(f"unknown method {method!r}; available: {', '.join(M.METHODS)}")
+    if method == "mini_xception_zeroshot":
+        raise ConfigError("the zero-shot model needs no training: use the default bundle")
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"{out}: a bundle file name must end in .safetensors")
+    seed = cfg.seeds[0]
+    torch.manual_seed(seed)
+    plan = make_plan(cfg, log)
+    work = Path(work_dir) if work_dir else out.parent / f".{out.stem}.work"
+    family = M.NEEDS_SOURCE.get(method)
+    sources: list[M.TaskData] = []
+    if family:
+        if not plan.sources:
+            raise ConfigError(f"{method} needs a source: use kind within or transfer")
+        sources = [source_task(v, cfg, seed) for v in plan.sources]
+        if not (work / "sources" / f"{family}_seed{seed}.json").exists():
+            log(f"training the {family} source model on {', '.join(s.name for s in sources)}")
+            M.train_sources(
+                family, sources, seed, cfg.pathnet, cfg.evolution, cfg.train, work / "sources"
+            )
+    ds = plan.target.load()
+    cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, seed)
+    target = _task(plan.target.name, ds, cut.train_idx, cut.test_idx, cut.test_idx)
+    log(f"training {method} on {len(cut.train_idx)} frames, validating on {len(cut.test_idx)}")
+    result = M.METHODS[method](
+        M.FoldData(
+            target=target,
+            seed=seed,
+            pathnet=cfg.pathnet,
+            evolution=cfg.evolution,
+            train=cfg.train,
+            source_dir=work / "sources",
+            sources=sources,
+        )
+    )
+    if result.model is None:
+        raise RuntimeError(f"{method} returned no model to save")
+    model = M.unwrap(result.model).eval()
+    kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
+    arch = "mini_xception" if type(model).__name__ == "MiniXception" else "plain_cnn"
+    val_acc = float((result.proba.argmax(1) == target.test.y.numpy()).mean())
+    p = cfg.preparation
+    provenance: dict[str, Any] = {
+        "method": method,
+        "experiment": cfg.name,
+        "target": cfg.target.key() if cfg.target else None,
+        "sources": [s.key() for s in cfg.sources],
+        "seed": seed,
+        "frames_fit": int(len(cut.train_idx)),
+        "frames_val": int(len(cut.test_idx)),
+        "val_accuracy": val_acc,
+        "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "pathfer": __version__,
+    }
+    save_bundle(
+        model,
+        out,
+        architecture=arch,
+        arch_kwargs=kwargs,
+        labels=target.labels,
+        crop=CropSettings(size=p.size, margin=p.margin, equalize=p.equalize, detector=p.detector),
+        provenance=provenance,
+        pathnet_path=result.extra.get("best_path"),
+    )
+    log(f"saved {out} (validation accuracy {val_acc:.3f})")
+    return out

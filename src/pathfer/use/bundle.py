@@ -1,0 +1,398 @@
+"""Model bundles: one ``.safetensors`` file holding weights and pathfer metadata.
+
+Format (version 1): a standard safetensors file. Its tensors are the model's
+``state_dict``; its header metadata (a ``str -> str`` map) holds
+
+- ``"format": "pt"`` (the safetensors convention),
+- ``"pathfer.use.bundle": "1"`` (marks a pathfer bundle; the format version),
+- ``"pathfer.meta"``: a JSON object with ``labels`` (canonical emotion names in class
+  order), ``crop`` (:class:`~pathfer.data.faces.CropSettings` fields: size, margin, equalize,
+  detector), ``architecture`` (registry name), ``factory`` (``"module:callable"`` import
+  hint), ``arch_kwargs`` (constructor kwargs), ``output`` (always ``"logits"``),
+  ``pathnet_path`` (or null), ``pathfer_version``, ``created`` and ``provenance``.
+
+Loading never unpickles: tensors come from safetensors, settings from JSON, and the
+module is rebuilt by calling a *registered* architecture factory with ``arch_kwargs``.
+An optional human-readable copy of the metadata may sit next to the bundle as
+``<name>.json`` (the shipped default model has one); it is informational only.
+
+Architectures register themselves with :func:`register_architecture`, either with a
+callable or lazily with a ``"module:callable"`` string. A bundle whose architecture is
+not registered in the loading process is resolved through its ``factory`` hint, but only
+when that module is part of pathfer or listed in ``trusted_modules`` (importing and
+calling arbitrary code named by a file would defeat the point of not unpickling).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save as save_bytes
+from torch import nn
+
+import pathfer
+from pathfer.data.emotions import canonical
+from pathfer.data.faces import CropSettings
+
+BUNDLE_FORMAT_VERSION = 1
+META_KEY = "pathfer.meta"
+MARK_KEY = "pathfer.use.bundle"
+DEFAULT_BUNDLE_NAME = "fer2013_mini_xception.safetensors"
+TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("pathfer.",)
+
+
+class BundleError(RuntimeError):
+    """A bundle that cannot be saved or loaded; the message names the file."""
+
+
+Factory = Callable[..., nn.Module]
+_ARCHITECTURES: dict[str, Factory | str] = {
+    "mini_xception": "pathfer.models.baselines.mini_xception:MiniXception",
+    "plain_cnn": "pathfer.models.baselines.cnn:PlainCNN",  # baselines and PathNet paths
+}
+
+
+def register_architecture(name: str, factory: Factory | str | None = None) -> Any:
+    """Register an architecture factory under ``name`` (for :func:`load_bundle`).
+
+    ``factory`` is a callable returning an ``nn.Module`` from keyword arguments, or a
+    ``"module:callable"`` string imported on first use. Without ``factory`` this returns
+    a decorator::
+
+        @register_architecture("my_cnn")
+        class MyCNN(nn.Module): ...
+    """
+    if factory is None:
+
+        def deco(f: Factory) -> Factory:
+            _ARCHITECTURES[name] = f
+            return f
+
+        return deco
+    if isinstance(factory, str) and ":" not in factory:
+        raise ValueError(f"factory string must look like 'module:callable', not {factory!r}")
+    _ARCHITECTURES[name] = factory
+    return factory
+
+
+def available_architectures() -> list[str]:
+    return sorted(_ARCHITECTURES)
+
+
+def _import_hook(spec: str) -> Factory:
+    module, _, attr = spec.partition(":")
+    obj: Any = importlib.import_module(module)
+    for part in attr.split("."):
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError(f"{spec} is not callable")
+    return obj
+
+
+def _hook_of(factory: Any) -> str | None:
+    mod = getattr(factory, "__module__", None)
+    qual = getattr(factory, "__qualname__", None)
+    if not mod or not qual or "<" in qual or mod == "__main__":
+        return None
+    return f"{mod}:{qual}"
+
+
+def get_architecture(
+    name: str, hint: str | None = None, trusted_modules: Sequence[str] = ()
+) -> Factory:
+    """The factory registered as ``name``; else the trusted ``hint`` ("module:callable")."""
+    entry = _ARCHITECTURES.get(name)
+    if entry is None and hint:
+        module = hint.partition(":")[0]
+        trusted = tuple(TRUSTED_MODULE_PREFIXES) + tuple(trusted_modules)
+        if not any(
+            module == t.rstrip(".") or module.startswith(t.rstrip(".") + ".") for t in trusted
+        ):
+            raise BundleError(
+                f"architecture {name!r} is not registered and its factory {hint!r} lies outside "
+                "pathfer; import the module that registers it, or pass "
+                f"trusted_modules=[{module!r}] if you trust it"
+            )
+        # importing the module usually registers the name; else call the hint itself
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise BundleError(f"architecture {name!r}: cannot import {module!r} ({exc})") from exc
+        entry = _ARCHITECTURES.get(name)
+        if entry is None:  # not registered on import: accept the hint only if it is a Module
+            try:
+                obj = _import_hook(hint)
+            except (ImportError, AttributeError, TypeError) as exc:
+                raise BundleError(
+                    f"architecture {name!r}: cannot resolve {hint!r} ({exc})"
+                ) from exc
+            if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
+                raise BundleError(
+                    f"architecture {name!r}: {hint!r} is neither registered nor an nn.Module "
+                    "class; import the module that registers it first"
+                )
+            return obj
+    if entry is None:
+        raise BundleError(
+            f"unknown architecture {name!r}; registered: {', '.join(available_architectures())}"
+        )
+    if isinstance(entry, str):
+        try:
+            entry = _import_hook(entry)
+        except (ImportError, AttributeError, TypeError) as exc:
+            raise BundleError(f"architecture {name!r}: cannot resolve {entry!r} ({exc})") from exc
+        if name in _ARCHITECTURES:
+            _ARCHITECTURES[name] = entry
+    return entry
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the model in eval mode, its labels, crop settings and metadata."""
+
+    model: nn.Module
+    labels: list[str]
+    crop: CropSettings
+    meta: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def architecture(self) -> str:
+        return str(self.meta.get("architecture", ""))
+
+    def predict_proba(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
+        """Class probabilities ``(N, C)`` for uint8 crops ``(N, S, S)``."""
+        crops = np.asarray(crops)
+        if crops.ndim == 2:
+            crops = crops[None]
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(crops), batch_size):
+                x = torch.from_numpy(np.array(crops[i : i + batch_size]))  # a writable copy
+                x = x.to(torch.float32).unsqueeze(1) / 255.0
+                out.append(torch.softmax(self.model(x), dim=1).numpy())
+        if not out:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=_json_default))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (np.ndarray, tuple, set)):
+        return list(o.tolist() if isinstance(o, np.ndarray) else o)
+    if isinstance(o, Path):
+        return str(o)
+    return repr(o)
+
+
+def save_bundle(
+    model: nn.Module,
+    path: str | Path,
+    *,
+    architecture: str,
+    arch_kwargs: dict[str, Any] | None = None,
+    labels: Sequence[str],
+    crop: CropSettings | None = None,
+    provenance: dict[str, Any] | None = None,
+    pathnet_path: Any = None,
+    trusted_modules: Sequence[str] = (),
+    write_card: bool = False,
+) -> Path:
+    """Write ``model`` and its metadata to one ``.safetensors`` bundle (atomically).
+
+    ``labels`` are canonical emotion names in class order (aliases like ``"happy"`` are
+    canonicalised). If ``architecture`` is registered, it is rebuilt from ``arch_kwargs``
+    here and its parameter names/shapes are checked against ``model`` so that a bundle
+    that cannot be loaded is never written. ``write_card`` also writes ``<path>.json``,
+    a readable copy of the metadata.
+    """
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise BundleError(f"{path}: a bundle file must end in .safetensors")
+    arch_kwargs = _jsonable(dict(arch_kwargs or {}))
+    labels = [canonical(str(x)) for x in labels]
+    if len(set(labels)) != len(labels):
+        raise BundleError(f"{path}: duplicate labels {labels}")
+    crop = crop or CropSettings()
+    state = {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
+
+    factory: Any = _ARCHITECTURES.get(architecture)
+    hint = factory if isinstance(factory, str) else _hook_of(factory) if factory else None
+    if factory is None:
+        hint = _hook_of(type(model))
+    else:
+        try:
+            ref = get_architecture(architecture, hint, trusted_modules)(**arch_kwargs)
+        except BundleError:
+            raise
+        except Exception as exc:
+            raise BundleError(
+                f"{path}: cannot build architecture {architecture!r} from arch_kwargs "
+                f"{arch_kwargs} ({exc})"
+            ) from exc
+        ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
+        shapes = {k: tuple(v.shape) for k, v in state.items()}
+        if ref_shapes != shapes:
+            diff = sorted(set(ref_shapes.items()) ^ set(shapes.items()))[:4]
+            raise BundleError(
+                f"{path}: model does not match architecture {architecture!r} with arch_kwargs "
+                f"{arch_kwargs} (e.g. {diff}); pass the kwargs that rebuild it"
+            )
+        hint = hint or _hook_of(type(ref))
+    out_dim = _output_dim(model, crop)
+    if out_dim is not None and out_dim != len(labels):
+        raise BundleError(f"{path}: model outputs {out_dim} classes but {len(labels)} labels given")
+
+    meta = {
+        "format_version": BUNDLE_FORMAT_VERSION,
+        "pathfer_version": pathfer.__version__,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "architecture": architecture,
+        "factory": hint,
+        "arch_kwargs": arch_kwargs,
+        "labels": labels,
+        "crop": crop.as_dict(),
+        "input": "(B, 1, S, S) float32 in [0, 1], S = crop.size",
+        "output": "logits",
+        "pathnet_path": _jsonable(pathnet_path),
+        "provenance": _jsonable(provenance or {}),
+    }
+    header = {"format": "pt", MARK_KEY: str(BUNDLE_FORMAT_VERSION), META_KEY: json.dumps(meta)}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as fh:  # not save_file: it creates files mode 0600
+            fh.write(save_bytes(state, metadata=header))
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if write_card:
+        card = path.with_suffix(".json")
+        card.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _output_dim(model: nn.Module, crop: CropSettings) -> int | None:
+    was_training = model.training
+    try:
+        model.eval()
+        p = next(model.parameters(), None)
+        x = torch.zeros(1, 1, crop.size, crop.size, device=p.device if p is not None else "cpu")
+        with torch.inference_mode():
+            y = model(x)
+        return int(y.shape[-1]) if y.ndim == 2 else None
+    except Exception:  # a model with its own input conventions: skip the check
+        return None
+    finally:
+        model.train(was_training)
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """The pathfer metadata of a bundle without building the model."""
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(f"{path}: bundle not found; check the path")
+    if path.is_dir():
+        raise BundleError(f"{path}: is a folder; a pathfer bundle is one .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+    except Exception as exc:  # SafetensorError, OSError, header parse errors
+        raise BundleError(
+            f"{path}: not a readable safetensors file ({_short(exc)}); the file is corrupt, "
+            "truncated or not a pathfer bundle"
+        ) from None
+    if META_KEY not in header:
+        raise BundleError(
+            f"{path}: a safetensors file without pathfer metadata (not a pathfer bundle); "
+            "save models with pathfer.use.bundle.save_bundle"
+        )
+    try:
+        meta = json.loads(header[META_KEY])
+        for key in ("labels", "crop", "architecture"):
+            meta[key]  # noqa: B018 - presence check
+    except (ValueError, KeyError, TypeError) as exc:
+        raise BundleError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
+    version = int(meta.get("format_version", 1))
+    if version > BUNDLE_FORMAT_VERSION:
+        raise BundleError(
+            f"{path}: bundle format {version} is newer than this pathfer understands "
+            f"({BUNDLE_FORMAT_VERSION}); upgrade pathfer"
+        )
+    return meta
+
+
+def _short(exc: BaseException) -> str:
+    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return msg[:200]
+
+
+def load_bundle(
+    path: str | Path | None = None,
+    *,
+    device: str | torch.device = "cpu",
+    trusted_modules: Sequence[str] = (),
+) -> Bundle:
+    """Load a bundle (``None``: the shipped FER2013 mini-Xception) with its model in eval mode."""
+    path = Path(path) if path is not None else default_bundle_path()
+    meta = read_meta(path)
+    factory = get_architecture(meta["architecture"], meta.get("factory"), trusted_modules)
+    try:
+        model = factory(**meta.get("arch_kwargs", {}))
+    except Exception as exc:
+        raise BundleError(
+            f"{path}: cannot build architecture {meta['architecture']!r} from "
+            f"{meta.get('arch_kwargs')} ({_short(exc)})"
+        ) from None
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
+    except Exception as exc:
+        raise BundleError(
+            f"{path}: weights cannot be read ({_short(exc)}); the file is corrupt or truncated"
+        ) from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BundleError(
+            f"{path}: weights do not fit architecture {meta['architecture']!r} ({_short(exc)})"
+        ) from None
+    try:
+        labels = [canonical(str(x)) for x in meta["labels"]]
+        crop = CropSettings(**meta["crop"])
+    except (ValueError, TypeError) as exc:
+        raise BundleError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
+    model.to(device).eval()
+    return Bundle(model=model, labels=labels, crop=crop, meta=meta, path=path)
+
+
+def default_bundle_path() -> Path:
+    """Path of the shipped FER2013 mini-Xception bundle (package data)."""
+    ref = resources.files("pathfer") / "assets" / DEFAULT_BUNDLE_NAME
+    path = Path(str(ref))
+    if not path.is_file():
+        raise BundleError(
+            f"{path}: the default model bundle is missing from the installation; "
+            "run scripts/convert_fer_model.py or reinstall pathfer"
+        )
+    return path
