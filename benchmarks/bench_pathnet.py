@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pathfer.models.baselines.cnn import PlainCNN
+from pathfer.models.nn import PlainCNN
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
 from pathfer.models.pathnet.genotype import random_genotype
 from pathfer.models.pathnet.optim import HeadOptimizer

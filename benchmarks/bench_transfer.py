@@ -207,7 +207,7 @@ def _method_job(spec: dict[str, Any]) -> dict[str, Any]:
         target = runner.fold_task(plan.target, split, cfg, seed)
     method = spec["method"]
     sources = (
-        [runner.source_task(v, cfg, seed) for v in plan.sources] if method in M.NEEDS_SOURCE else []
+        [runner.source_task(v, cfg, seed) for v in plan.sources] if M.needs_source(method) else []
     )
     data = M.FoldData(
         target=target,
@@ -220,7 +220,7 @@ def _method_job(spec: dict[str, Any]) -> dict[str, Any]:
     )
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    out = M.METHODS[method](data)
+    out = M.METHODS.get(method)(data)
     wall = time.perf_counter() - t0
     y = target.test.y.numpy()
     ex = out.extra
@@ -317,7 +317,7 @@ def mode_bench(args, cfg, plan) -> dict[str, Any]:
     src_jobs = []
     fams = {}
     for name, (m, pn, ev) in variants.items():
-        fam = M.NEEDS_SOURCE.get(m)
+        fam = M.needs_source(m)
         if fam:
             if fam == "pathnet":
                 key = source_key(pn, ev)
@@ -375,7 +375,7 @@ def mode_bench(args, cfg, plan) -> dict[str, Any]:
     src_info = {}
     for name, sdir in fams.items():
         for seed in cfg.seeds:
-            fam = M.NEEDS_SOURCE[variants[name][0]]
+            fam = M.needs_source(variants[name][0])
             p = sdir / f"{fam}_seed{seed}.json"
             if p.exists():
                 src_info[f"{name}/seed{seed}"] = json.loads(p.read_text())

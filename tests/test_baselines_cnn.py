@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from pathfer.models.baselines.cnn import PlainCNN
-from pathfer.models.baselines.training import augment_batch, evaluate, fit
+from pathfer.models.baselines.training import evaluate, fit
+from pathfer.models.nn import PlainCNN, augment_batch
 from pathfer.models.pathnet import PathNetConfig
 from pathfer.models.pathnet.toy import toy_task
 

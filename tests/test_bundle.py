@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pathfer.use import bundle as bundle_mod
 from pathfer.data.faces import CropSettings
+from pathfer.models.architectures import ARCHITECTURES
 from pathfer.models.baselines.mini_xception import MiniXception
 from pathfer.use.bundle import (
     BundleError,
@@ -41,11 +41,9 @@ class Unregistered(TinyCNN):
 
 @pytest.fixture(autouse=True)
 def _registry():
-    saved = dict(bundle_mod._ARCHITECTURES)
-    register_architecture("tiny_cnn", TinyCNN)
-    yield
-    bundle_mod._ARCHITECTURES.clear()
-    bundle_mod._ARCHITECTURES.update(saved)
+    with ARCHITECTURES.scoped():
+        register_architecture("tiny_cnn", TinyCNN)
+        yield
 
 
 def _tiny(seed: int = 0) -> TinyCNN:

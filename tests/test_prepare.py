@@ -27,7 +27,7 @@ from pathfer.data.datasets import (
     is_complete,
     prepare_corpus,
 )
-from pathfer.data.datasets.prepare import MANIFEST_COLUMNS
+from pathfer.data.datasets.cache import MANIFEST_COLUMNS
 from pathfer.data.faces import CropSettings
 from pathfer.data.video import FrameSampling
 

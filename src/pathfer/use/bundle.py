@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import resources
@@ -45,6 +43,9 @@ from torch import nn
 import pathfer
 from pathfer.data.emotions import canonical
 from pathfer.data.faces import CropSettings
+from pathfer.models.architectures import ARCHITECTURES, Factory
+from pathfer.runtime.files import atomic_write_bytes
+from pathfer.runtime.registry import import_object
 
 BUNDLE_FORMAT_VERSION = 1
 META_KEY = "pathfer.meta"
@@ -57,13 +58,6 @@ class BundleError(RuntimeError):
     """A bundle that cannot be saved or loaded; the message names the file."""
 
 
-Factory = Callable[..., nn.Module]
-_ARCHITECTURES: dict[str, Factory | str] = {
-    "mini_xception": "pathfer.models.baselines.mini_xception:MiniXception",
-    "plain_cnn": "pathfer.models.baselines.cnn:PlainCNN",  # baselines and PathNet paths
-}
-
-
 def register_architecture(name: str, factory: Factory | str | None = None) -> Any:
     """Register an architecture factory under ``name`` (for :func:`load_bundle`).
 
@@ -74,28 +68,17 @@ def register_architecture(name: str, factory: Factory | str | None = None) -> An
         @register_architecture("my_cnn")
         class MyCNN(nn.Module): ...
     """
-    if factory is None:
-
-        def deco(f: Factory) -> Factory:
-            _ARCHITECTURES[name] = f
-            return f
-
-        return deco
     if isinstance(factory, str) and ":" not in factory:
         raise ValueError(f"factory string must look like 'module:callable', not {factory!r}")
-    _ARCHITECTURES[name] = factory
-    return factory
+    return ARCHITECTURES.register(name, factory)
 
 
 def available_architectures() -> list[str]:
-    return sorted(_ARCHITECTURES)
+    return sorted(ARCHITECTURES.list())
 
 
 def _import_hook(spec: str) -> Factory:
-    module, _, attr = spec.partition(":")
-    obj: Any = importlib.import_module(module)
-    for part in attr.split("."):
-        obj = getattr(obj, part)
+    obj = import_object(spec)
     if not callable(obj):
         raise TypeError(f"{spec} is not callable")
     return obj
@@ -109,11 +92,21 @@ def _hook_of(factory: Any) -> str | None:
     return f"{mod}:{qual}"
 
 
+def _registered(name: str) -> Factory | None:
+    """The registered factory, or None when ``name`` is not registered."""
+    if name not in ARCHITECTURES:
+        return None
+    try:
+        return ARCHITECTURES.get(name)
+    except (ImportError, AttributeError) as exc:
+        raise BundleError(f"architecture {name!r}: cannot import its factory ({exc})") from exc
+
+
 def get_architecture(
     name: str, hint: str | None = None, trusted_modules: Sequence[str] = ()
 ) -> Factory:
     """The factory registered as ``name``; else the trusted ``hint`` ("module:callable")."""
-    entry = _ARCHITECTURES.get(name)
+    entry = _registered(name)
     if entry is None and hint:
         module = hint.partition(":")[0]
         trusted = tuple(TRUSTED_MODULE_PREFIXES) + tuple(trusted_modules)
@@ -130,7 +123,7 @@ def get_architecture(
             importlib.import_module(module)
         except ImportError as exc:
             raise BundleError(f"architecture {name!r}: cannot import {module!r} ({exc})") from exc
-        entry = _ARCHITECTURES.get(name)
+        entry = _registered(name)
         if entry is None:  # not registered on import: accept the hint only if it is a Module
             try:
                 obj = _import_hook(hint)
@@ -148,13 +141,6 @@ def get_architecture(
         raise BundleError(
             f"unknown architecture {name!r}; registered: {', '.join(available_architectures())}"
         )
-    if isinstance(entry, str):
-        try:
-            entry = _import_hook(entry)
-        except (ImportError, AttributeError, TypeError) as exc:
-            raise BundleError(f"architecture {name!r}: cannot resolve {entry!r} ({exc})") from exc
-        if name in _ARCHITECTURES:
-            _ARCHITECTURES[name] = entry
     return entry
 
 
@@ -235,8 +221,8 @@ def save_bundle(
     crop = crop or CropSettings()
     state = {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
 
-    factory: Any = _ARCHITECTURES.get(architecture)
-    hint = factory if isinstance(factory, str) else _hook_of(factory) if factory else None
+    factory = _registered(architecture)
+    hint = _hook_of(factory) if factory else None
     if factory is None:
         hint = _hook_of(type(model))
     else:
@@ -277,15 +263,8 @@ def save_bundle(
         "provenance": _jsonable(provenance or {}),
     }
     header = {"format": "pt", MARK_KEY: str(BUNDLE_FORMAT_VERSION), META_KEY: json.dumps(meta)}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = str(path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as fh:  # not save_file: it creates files mode 0600
-            fh.write(save_bytes(state, metadata=header))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    # bytes, not safetensors' save_file: that one creates files with mode 0600
+    atomic_write_bytes(path, save_bytes(state, metadata=header))
     if write_card:
         card = path.with_suffix(".json")
         card.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")

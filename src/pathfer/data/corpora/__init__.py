@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from pathfer.data.corpora.base import (
+    CORPORA,
     ERROR,
     IGNORED,
     Clip,
@@ -25,8 +26,10 @@ from pathfer.data.corpora.enterface import EnterfaceCorpus
 from pathfer.data.corpora.ravdess import RavdessCorpus
 from pathfer.data.corpora.savee import SaveeCorpus
 from pathfer.data.corpora.spec import SpecCorpus
+from pathfer.runtime.registry import RegistryError
 
 __all__ = [
+    "CORPORA",
     "ERROR",
     "IGNORED",
     "Clip",
@@ -54,33 +57,21 @@ class Corpus(Protocol):
     def scan(self, root: str | Path) -> CorpusScan: ...
 
 
-_CORPORA: dict[str, Callable[[], Corpus]] = {
-    "savee": SaveeCorpus,
-    "enterface": EnterfaceCorpus,
-    "ravdess": RavdessCorpus,
-}
-_ALIASES = {"enterface05": "enterface", "enterface'05": "enterface"}
-
-
 def register_corpus(name: str, factory: Callable[[], Corpus]) -> None:
     """Make a corpus adapter available by name (to ``get_corpus`` and the CLI)."""
-    _CORPORA[name.lower()] = factory
+    CORPORA.register(name.lower(), factory)
 
 
 def available_corpora() -> list[str]:
-    return sorted(_CORPORA)
+    return CORPORA.list()
 
 
 def get_corpus(name: str) -> Corpus:
-    key = name.strip().lower()
-    key = _ALIASES.get(key, key)
+    """A new adapter of the registered corpus ``name`` (case and aliases forgiven)."""
     try:
-        return _CORPORA[key]()
-    except KeyError:
-        raise CorpusError(
-            f"unknown corpus {name!r}; available: {', '.join(available_corpora())} "
-            "(or pass a .yaml corpus spec)"
-        ) from None
+        return CORPORA.get(name)()
+    except RegistryError as exc:
+        raise CorpusError(f"{exc} (or pass a .yaml corpus spec)") from None
 
 
 def load_spec(path: str | Path) -> SpecCorpus:

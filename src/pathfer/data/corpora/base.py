@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pathfer.data import emotions
+from pathfer.runtime.registry import Registry
 
 #: Problem kinds: ``error`` a clip that should have been used but could not be;
 #: ``ignored`` a file deliberately left out (audio-only files, duplicates).
@@ -21,6 +22,13 @@ ERROR, IGNORED = "error", "ignored"
 
 #: Names that operating systems and archive tools leave in folders; never reported.
 _JUNK = {"thumbs.db", "desktop.ini", ".ds_store"}
+
+
+#: name -> corpus adapter class; each adapter module registers itself with
+#: ``@CORPORA.register("name")``; aliases are other spellings users type
+CORPORA: Registry = Registry(
+    "corpus", aliases={"enterface05": "enterface", "enterface'05": "enterface"}
+)
 
 
 class CorpusError(ValueError):

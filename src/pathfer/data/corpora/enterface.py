@@ -20,6 +20,7 @@ from pathlib import Path
 
 from pathfer.data import emotions
 from pathfer.data.corpora.base import (
+    CORPORA,
     ERROR,
     Clip,
     CorpusError,
@@ -53,6 +54,7 @@ def _folder_emotion(name: str) -> str | None:
         return None
 
 
+@CORPORA.register("enterface")
 class EnterfaceCorpus:
     name = "enterface"
     description = "eNTERFACE'05 audio-visual emotion database (42-44 subjects, 6 emotions)"

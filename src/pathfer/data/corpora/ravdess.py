@@ -15,6 +15,7 @@ from pathlib import Path
 
 from pathfer.data import emotions
 from pathfer.data.corpora.base import (
+    CORPORA,
     ERROR,
     IGNORED,
     Clip,
@@ -37,6 +38,7 @@ _NAME = re.compile(r"^(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)-(\d\d)$")
 _AUDIO = {".wav", ".mp3", ".flac", ".ogg", ".m4a", ".aac"}
 
 
+@CORPORA.register("ravdess")
 class RavdessCorpus:
     name = "ravdess"
     description = "Ryerson Audio-Visual Database of Emotional Speech and Song (24 actors)"

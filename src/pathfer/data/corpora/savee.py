@@ -7,6 +7,7 @@ from pathlib import Path
 
 from pathfer.data import emotions
 from pathfer.data.corpora.base import (
+    CORPORA,
     ERROR,
     Clip,
     CorpusError,
@@ -38,6 +39,7 @@ def _clip_folder(root: Path) -> Path:
     return root
 
 
+@CORPORA.register("savee")
 class SaveeCorpus:
     name = "savee"
     description = "Surrey Audio-Visual Expressed Emotion (4 speakers, 7 emotions)"

@@ -1,7 +1,6 @@
-"""Prepared face datasets: preparation into a cache, loading, splits."""
+"""Prepared face datasets: the preparation pipeline, its cache, loading, and splits."""
 
-from pathfer.data.datasets.dataset import DatasetError, FaceDataset, concat
-from pathfer.data.datasets.prepare import (
+from pathfer.data.datasets.cache import (
     PIPELINE_VERSION,
     PrepareError,
     PrepareReport,
@@ -9,8 +8,9 @@ from pathfer.data.datasets.prepare import (
     cache_path,
     default_cache_root,
     is_complete,
-    prepare_corpus,
 )
+from pathfer.data.datasets.dataset import DatasetError, FaceDataset, concat
+from pathfer.data.datasets.pipeline import prepare_corpus
 from pathfer.data.datasets.splits import (
     Split,
     SplitError,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from pathfer.data import emotions
-from pathfer.data.datasets.prepare import COMPLETE, CROPS, MANIFEST, SETTINGS
+from pathfer.data.datasets.cache import COMPLETE, CROPS, MANIFEST, SETTINGS
 
 
 class DatasetError(ValueError):

@@ -18,7 +18,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pathfer.data.faces import Box, FaceDetector, largest
+from pathfer.data.faces.crop import largest
+from pathfer.data.faces.detect import Box, FaceDetector
 
 
 def _scaled(grey: np.ndarray, scale: float) -> np.ndarray:

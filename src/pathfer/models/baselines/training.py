@@ -6,8 +6,8 @@ stopping on a validation set and restores the best weights. Passing ``params`` (
 head's parameters) gives feature extraction: everything else stays fixed and its
 normalisation layers stay in eval mode.
 
-:func:`augment_batch` (random horizontal flip + small random shifts, batched on tensors) is
-shared with PathNet so both sides see identical augmentation.
+:func:`pathfer.models.nn.augment_batch` is the augmentation, shared with PathNet so both
+sides see identical augmentation.
 """
 
 from __future__ import annotations
@@ -23,32 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def augment_batch(
-    x: torch.Tensor,
-    generator: torch.Generator | None = None,
-    *,
-    flip: bool = True,
-    max_shift: int = 2,
-) -> torch.Tensor:
-    """Randomly flip each image horizontally (p=0.5) and shift it by up to ``max_shift``
-    pixels in each direction (edge pixels replicated). ``x``: ``(B, C, H, W)``."""
-    B, C, H, W = x.shape
-    if flip:
-        flips = torch.rand(B, generator=generator) < 0.5
-        x = torch.where(flips.view(B, 1, 1, 1), x.flip(3), x)
-    if max_shift > 0:
-        s = max_shift
-        dy = torch.randint(0, 2 * s + 1, (B,), generator=generator)
-        dx = torch.randint(0, 2 * s + 1, (B,), generator=generator)
-        xp = F.pad(x, (s, s, s, s), mode="replicate").permute(0, 2, 3, 1)  # (B, H', W', C)
-        rows = dy.view(B, 1, 1) + torch.arange(H).view(1, H, 1)
-        cols = dx.view(B, 1, 1) + torch.arange(W).view(1, 1, W)
-        x = xp[torch.arange(B).view(B, 1, 1), rows, cols].permute(0, 3, 1, 2)
-        # standard strides even when C == 1 (.contiguous() keeps odd ones there, and some
-        # CPU conv backward kernels of torch 2.13 corrupt memory on them)
-        x = x.clone(memory_format=torch.contiguous_format)
-    return x
+from pathfer.models.nn import augment_batch
 
 
 @dataclass

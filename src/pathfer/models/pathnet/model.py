@@ -1,13 +1,8 @@
 """``PathNet``: learn tasks one after another, freezing each one's best path.
 
-A task is a small state machine::
-
-    (unknown) --learn_task--> evolving --(evolution + finish done)--> trained --freeze--> frozen
-
-``evolving`` is only ever seen from outside when a run was interrupted (then ``learn_task``
-with the same data resumes it, e.g. after ``PathNet.load`` of a checkpoint). Training a
-trained or frozen task, freezing a task that is not ``trained`` (or unknown) raises
-:class:`PathNetStateError`.
+Each task is a small state machine (unknown -> evolving -> trained -> frozen), kept in
+:mod:`~pathfer.models.pathnet.tasks` with its transition checks; an illegal step raises
+:class:`~pathfer.models.pathnet.tasks.PathNetStateError`.
 
 Randomness: one ``seed`` makes a :class:`numpy.random.Generator` (tournament picks,
 mutations, initial populations) and a :class:`torch.Generator` (weight initialisation,
@@ -23,8 +18,6 @@ import numbers
 import time
 import zlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -33,92 +26,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..baselines.training import augment_batch
+from ..nn import augment_batch
+from .checkpoint import read_checkpoint, write_checkpoint
 from .config import EvolutionConfig, PathNetConfig
-from .evolution import BestKept, GenerationRecord, seed_population, stop_reason, tournament
-from .genotype import Population, active_modules
+from .evolution import GenerationRecord, seed_population, stop_reason, tournament
+from .genotype import Population, active_modules, validate_genotype
 from .optim import HeadOptimizer, ModuleOptimizer
 from .supernet import SuperNet
-
-
-class PathNetStateError(RuntimeError):
-    """An operation is not allowed in the task's current state (or the task is unknown)."""
-
-
-class TaskStatus(str, Enum):
-    EVOLVING = "evolving"
-    TRAINED = "trained"
-    FROZEN = "frozen"
-
-
-@dataclass
-class TaskResult:
-    """Outcome of ``learn_task``.
-
-    ``evolution_val_accuracy`` is the validation accuracy of the evolved best path before the
-    finish stage, ``final_val_accuracy`` after it; ``finish_gain`` is their difference and
-    ``evolution_gain`` the evolved accuracy above ``chance_accuracy`` (majority class of the
-    validation part). ``evolution_fitness`` is the best kept fitness (validation or training
-    accuracy, per ``EvolutionConfig.fitness``).
-    """
-
-    name: str
-    best_genotype: list[list[int]]
-    generations: int
-    stop_reason: str
-    evolution_fitness: float
-    evolution_val_accuracy: float
-    final_val_accuracy: float
-    finish_gain: float
-    evolution_gain: float
-    chance_accuracy: float
-    finish_steps: int
-    frozen_reused: int
-    n_train: int
-    n_val: int
-    wall_time: float
-    history: list[dict[str, Any]] = field(default_factory=list)
-    finish_history: list[dict[str, Any]] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def history_frame(self):
-        """The per-generation history as a pandas DataFrame."""
-        import pandas as pd
-
-        return pd.DataFrame(self.history)
-
-
-@dataclass
-class _Run:
-    """Everything needed to resume an interrupted ``learn_task``."""
-
-    evolution: EvolutionConfig
-    fingerprint: str
-    population: Population
-    pinned: np.ndarray | None
-    stage: str = "evolve"  # "evolve" -> "finish"
-    generation: int = 0
-    best: BestKept = field(default_factory=BestKept)
-    since_best: int = 0
-    history: list[dict[str, Any]] = field(default_factory=list)
-    wall: float = 0.0
-    stop: str | None = None
-    evolution_val: tuple[float, float] | None = None  # (acc, loss) of the evolved best
-    #: copies of the best path's module rows and head, taken when it became the best
-    snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-@dataclass
-class _Task:
-    name: str
-    n_classes: int
-    labels: list[str] | None
-    status: TaskStatus
-    genotype: np.ndarray | None = None
-    result: TaskResult | None = None
-    run: _Run | None = None
+from .tasks import (
+    PathNetStateError,
+    Run,
+    Task,
+    TaskResult,
+    TaskStatus,
+    task_from_json,
+    task_to_json,
+)
 
 
 def stratified_split(
@@ -183,7 +106,7 @@ class PathNet:
         self.net = SuperNet(self.config, self.generator)
         self.opt = ModuleOptimizer([self.net.layer_params(i) for i in range(self.config.layers)])
         self.head_opts: dict[str, HeadOptimizer] = {}
-        self.tasks: dict[str, _Task] = {}
+        self.tasks: dict[str, Task] = {}
         #: (L, M) owner task of each frozen module ("" = trainable)
         self.frozen_owner = np.full((self.config.layers, self.config.modules), "", dtype=object)
 
@@ -214,19 +137,15 @@ class PathNet:
     def labels(self, name: str) -> list[str] | None:
         return self._task(name).labels
 
-    def _task(self, name: str) -> _Task:
+    def _task(self, name: str) -> Task:
         if name not in self.tasks:
             known = ", ".join(map(repr, self.tasks)) or "none"
             raise PathNetStateError(f"unknown task {name!r} (known tasks: {known})")
         return self.tasks[name]
 
-    def _usable(self, name: str) -> _Task:
+    def _usable(self, name: str) -> Task:
         t = self._task(name)
-        if t.status is TaskStatus.EVOLVING:
-            raise PathNetStateError(
-                f"task {name!r} is still evolving (interrupted run): call learn_task again "
-                "with the same data to finish it"
-            )
+        t.require_usable()
         return t
 
     def frozen_reused(self, genotype: np.ndarray) -> int:
@@ -391,12 +310,8 @@ class PathNet:
         if x_train is None or y_train is None:
             raise ValueError("learn_task needs training data: x_train and y_train (or train=)")
         existing = self.tasks.get(name)
-        if existing is not None and existing.status is not TaskStatus.EVOLVING:
-            raise PathNetStateError(
-                f"task {name!r} is already {existing.status.value}; it cannot be trained again "
-                "(learn a task under a new name, or forget() an unfrozen one first)"
-            )
         if existing is not None:
+            existing.require_learnable()
             n_classes = existing.n_classes if n_classes is None else n_classes
             if n_classes != existing.n_classes:
                 raise ValueError(
@@ -438,7 +353,7 @@ class PathNet:
         fp = _fingerprint(x, y, xv, yv)
 
         if existing is None:
-            task = _Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
+            task = Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
             self.net.add_head(name, n_classes, self.generator)
             self.head_opts[name] = HeadOptimizer(self.net.heads[name])
             cfg = self.config
@@ -446,7 +361,7 @@ class PathNet:
                 ev.population, cfg.layers, cfg.modules, cfg.max_active, self.rng
             )
             pinned = seed_population(pop, self._source_path(), ev)
-            task.run = _Run(ev, fp, pop, pinned)
+            task.run = Run(ev, fp, pop, pinned)
             self.tasks[name] = task
         else:
             task = existing
@@ -497,7 +412,7 @@ class PathNet:
         save()
         return result
 
-    def _evolve(self, task: _Task, x, y, xv, yv, progress, save, every: int) -> None:
+    def _evolve(self, task: Task, x, y, xv, yv, progress, save, every: int) -> None:
         run, ev, name = task.run, task.run.evolution, task.name
         M = self.config.modules
         head_lr = ev.effective_head_lr
@@ -569,7 +484,7 @@ class PathNet:
         acc, loss = self._evaluate(name, run.best.genotype, xv, yv, ev.eval_batch_size)
         run.evolution_val = (float(acc[0]), float(loss[0]))
 
-    def _finish(self, task: _Task, x, y, xv, yv, progress) -> list[dict[str, Any]]:
+    def _finish(self, task: Task, x, y, xv, yv, progress) -> list[dict[str, Any]]:
         """Train the best path alone with early stopping on the validation part."""
         run, ev, name = task.run, task.run.evolution, task.name
         geno = run.best.genotype[None]
@@ -610,22 +525,13 @@ class PathNet:
         """Freeze the task's best path: its modules never change again, every other
         (non-frozen) module is re-initialised and loses its optimiser state."""
         t = self._task(name)
-        if t.status is TaskStatus.FROZEN:
-            raise PathNetStateError(f"task {name!r} is already frozen")
-        if t.status is TaskStatus.EVOLVING:
-            raise PathNetStateError(
-                f"task {name!r} is still evolving; finish learn_task before freezing it"
-            )
-        others = [
-            o.name
-            for o in self.tasks.values()
-            if o.name != name and o.status is not TaskStatus.FROZEN
-        ]
-        if others:
-            raise PathNetStateError(
-                f"freezing {name!r} would re-initialise the modules of unfrozen task(s) "
-                f"{', '.join(map(repr, others))}: freeze or forget() them first"
-            )
+        t.require_freezable(
+            [
+                o.name
+                for o in self.tasks.values()
+                if o.name != name and o.status is not TaskStatus.FROZEN
+            ]
+        )
         for layer, rows in enumerate(active_modules(t.genotype)):
             newly = rows[~self.frozen[layer, rows]]
             self.frozen_owner[layer, newly] = name
@@ -639,9 +545,7 @@ class PathNet:
 
     def forget(self, name: str) -> None:
         """Drop a task that is not frozen (its head and run); its modules are left as they are."""
-        t = self._task(name)
-        if t.status is TaskStatus.FROZEN:
-            raise PathNetStateError(f"task {name!r} is frozen and cannot be forgotten")
+        self._task(name).require_forgettable()
         del self.tasks[name]
         del self.net.heads[name]
         del self.head_opts[name]
@@ -671,20 +575,52 @@ class PathNet:
         return {"accuracy": float(acc[0]), "loss": float(loss[0]), "n": len(x)}
 
     def task_model(self, name: str) -> nn.Module:
-        """The task's path as a plain :class:`~pathfer.models.baselines.cnn.PlainCNN` (copies of its
+        """The task's path as a plain :class:`~pathfer.models.nn.PlainCNN` (copies of its
         modules and head; eval mode) giving the same logits as the super-network path."""
         t = self._usable(name)
         return self.net.materialise(t.genotype, name)
 
     # -- persistence ------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        """Save everything (weights, optimiser and RNG states, tasks, runs) to a folder."""
-        from .checkpoint import save_pathnet
-
-        return save_pathnet(self, path)
+        """Save everything (weights, optimiser and RNG states, tasks, runs) to a folder
+        (see :mod:`~pathfer.models.pathnet.checkpoint`); loading never unpickles."""
+        tensors: dict[str, torch.Tensor] = {f"net.{k}": v for k, v in self.net.state_dict().items()}
+        tensors.update(self.opt.state_tensors("opt"))
+        for name, hopt in self.head_opts.items():
+            tensors.update(hopt.state_tensors(f"headopt.{name}"))
+        for t in self.tasks.values():
+            if t.run is not None:
+                tensors.update({f"snap.{t.name}.{k}": v for k, v in t.run.snapshot.items()})
+        tensors["rng.torch"] = self.generator.get_state()
+        state = {
+            "config": self.config.as_dict(),
+            "seed": self.seed,
+            "frozen_owner": self.frozen_owner.tolist(),
+            "tasks": [task_to_json(t) for t in self.tasks.values()],
+            "rng_numpy": self.rng.bit_generator.state,
+        }
+        return write_checkpoint(path, tensors, state)
 
     @classmethod
     def load(cls, path: str | Path) -> PathNet:
-        from .checkpoint import load_pathnet
-
-        return load_pathnet(path)
+        """Rebuild a PathNet saved by :meth:`save` (exact state, RNGs included)."""
+        tensors, state = read_checkpoint(path)
+        config = PathNetConfig.from_dict(state["config"])
+        pn = cls(config, seed=state["seed"])
+        pn.frozen_owner = np.array(state["frozen_owner"], dtype=object)
+        for entry in state["tasks"]:
+            name = entry["name"]
+            pn.net.add_head(name, entry["n_classes"], None)
+            pn.head_opts[name] = HeadOptimizer(pn.net.heads[name])
+            pn.head_opts[name].load_state_tensors(f"headopt.{name}", tensors)
+            prefix = f"snap.{name}."
+            snap = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            task = task_from_json(entry, snap)
+            if task.genotype is not None:
+                validate_genotype(task.genotype, config.layers, config.modules, config.max_active)
+            pn.tasks[name] = task
+        pn.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
+        pn.opt.load_state_tensors("opt", tensors)
+        pn.generator.set_state(tensors["rng.torch"])
+        pn.rng.bit_generator.state = state["rng_numpy"]
+        return pn

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..baselines.cnn import INPUT_SCALE, INPUT_SHIFT, PlainCNN, init_conv_, init_linear_
+from ..nn import INPUT_SCALE, INPUT_SHIFT, PlainCNN, init_conv_, init_linear_
 from .config import PathNetConfig
 from .genotype import active_modules, first_occurrence_mask
 

@@ -18,17 +18,12 @@ from typing import Any
 
 import yaml
 
+from pathfer.study.experiments.methods import METHODS
+
 KINDS = ("single", "within", "transfer")
 SPLITS = ("group_kfold", "loso")
-ALL_METHODS = (
-    "pathnet_transfer",
-    "pathnet_target",
-    "cnn_scratch",
-    "finetune",
-    "feature_extraction",
-    "mini_xception_zeroshot",
-    "mini_xception_finetune",
-)
+#: the built-in methods (the registry, ``METHODS.list()``, also has any registered later)
+ALL_METHODS = tuple(METHODS.list())
 
 
 class ConfigError(ValueError):
@@ -96,7 +91,7 @@ class ExperimentConfig:
     target: CorpusRef | None = None
     sources: list[CorpusRef] = field(default_factory=list)
     labels: str | list[str] = "shared"
-    methods: list[str] = field(default_factory=lambda: list(ALL_METHODS))
+    methods: list[str] = field(default_factory=lambda: METHODS.list())
     seeds: list[int] = field(default_factory=lambda: [0])
     cache: str = "pathfer_cache"
     executor: str = "local"
@@ -123,10 +118,10 @@ class ExperimentConfig:
             raise ConfigError("kind 'transfer' needs at least one entry under sources")
         if self.kind != "transfer" and self.sources:
             raise ConfigError(f"kind {self.kind!r} takes no sources (use kind: transfer)")
-        unknown = [m for m in self.methods if m not in ALL_METHODS]
+        unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise ConfigError(
-                f"unknown method(s) {', '.join(unknown)}; available: {', '.join(ALL_METHODS)}"
+                f"unknown method(s) {', '.join(unknown)}; available: {', '.join(METHODS.list())}"
             )
         if not self.methods:
             raise ConfigError("methods is empty; list at least one method")

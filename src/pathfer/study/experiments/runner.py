@@ -256,9 +256,7 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
         split = fewer_subjects(spec["target"], split, n_subjects, seed)
     name = run_name(method, n_subjects)
     target = fold_task(spec["target"], split, cfg, seed)
-    sources = (
-        [source_task(v, cfg, seed) for v in spec["sources"]] if method in M.NEEDS_SOURCE else []
-    )
+    sources = [source_task(v, cfg, seed) for v in spec["sources"]] if M.needs_source(method) else []
     tag = f"{name}__{split.name}__seed{seed}"
     data = M.FoldData(
         target=target,
@@ -274,7 +272,7 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.manual_seed(seed)
-    out = M.METHODS[method](data)
+    out = M.METHODS.get(method)(data)
     if n_subjects:
         out.extra["target_train_subjects"] = n_subjects
     record = {
@@ -324,10 +322,10 @@ def run_experiment(
     )
 
     # stage 1: source models, once per (family, seed)
-    families = sorted({M.NEEDS_SOURCE[m] for m in cfg.methods if m in M.NEEDS_SOURCE})
+    families = sorted({M.needs_source(m) for m in cfg.methods if M.needs_source(m)})
     if families and not plan.sources:
         raise ConfigError(
-            f"methods {[m for m in cfg.methods if m in M.NEEDS_SOURCE]} need a source; "
+            f"methods {[m for m in cfg.methods if M.needs_source(m)]} need a source; "
             "use kind: within or transfer, or drop them"
         )
     jobs = []
@@ -354,7 +352,7 @@ def run_experiment(
         name = run_name(method, n)
         if result_exists(run_dir, name, split.name, seed):
             continue
-        fam = M.NEEDS_SOURCE.get(method)
+        fam = M.needs_source(method)
         if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
             failed.append(f"{name} {split.name} seed {seed}: its source model failed")
             continue
@@ -362,8 +360,8 @@ def run_experiment(
         spec.update(target=plan.target, sources=plan.sources)
         jobs.append(((name, split.name, seed), spec))
     done = sum(result_exists(run_dir, run_name(m, n), f.name, s) for s, f, m, n in grid)
-    rank = {m: i for i, m in enumerate(M.COST_ORDER)}
-    jobs.sort(key=lambda job: rank.get(job[1]["method"], len(rank)))  # stable: dearest first
+    rank = {m: i for i, m in enumerate(M.by_cost(list(cfg.methods)))}
+    jobs.sort(key=lambda job: rank[job[1]["method"]])  # stable: dearest first
     if done:
         log(f"resuming: {done} finished runs kept")
     _drain(executor, run_fold_job, jobs, "run", log, failed)

@@ -33,7 +33,7 @@ def train_model(
 ) -> Path:
     """Train ``method`` on the config's target (after its sources) and save a bundle."""
     if method not in M.METHODS:
-        raise ConfigError(f"unknown method {method!r}; available: {', '.join(M.METHODS)}")
+        raise ConfigError(f"unknown method {method!r}; available: {', '.join(M.METHODS.list())}")
     if method == "mini_xception_zeroshot":
         raise ConfigError("the zero-shot model needs no training: use the default bundle")
     out = Path(out)
@@ -43,7 +43,7 @@ def train_model(
     torch.manual_seed(seed)
     plan = make_plan(cfg, log)
     work = Path(work_dir) if work_dir else out.parent / f".{out.stem}.work"
-    family = M.NEEDS_SOURCE.get(method)
+    family = M.needs_source(method)
     sources: list[M.TaskData] = []
     if family:
         if not plan.sources:
@@ -58,7 +58,7 @@ def train_model(
     cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, seed)
     target = _task(plan.target.name, ds, cut.train_idx, cut.test_idx, cut.test_idx)
     log(f"training {method} on {len(cut.train_idx)} frames, validating on {len(cut.test_idx)}")
-    result = M.METHODS[method](
+    result = M.METHODS.get(method)(
         M.FoldData(
             target=target,
             seed=seed,

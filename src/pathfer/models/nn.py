@@ -1,4 +1,5 @@
-"""A plain CNN with exactly the architecture of one PathNet path.
+"""Pieces every model shares: input scaling, weight init, augmentation, and the plain CNN
+with exactly the architecture of one PathNet path.
 
 One PathNet layer of a path runs its ``n`` active modules (``c_out`` channels each) on the
 same input, GroupNorm-normalises each module's output separately, sums (or averages) them,
@@ -220,3 +221,30 @@ def init_linear_(
     with torch.no_grad():
         weight.uniform_(-bound, bound, generator=generator)
         bias.uniform_(-bound, bound, generator=generator)
+
+
+def augment_batch(
+    x: torch.Tensor,
+    generator: torch.Generator | None = None,
+    *,
+    flip: bool = True,
+    max_shift: int = 2,
+) -> torch.Tensor:
+    """Randomly flip each image horizontally (p=0.5) and shift it by up to ``max_shift``
+    pixels in each direction (edge pixels replicated). ``x``: ``(B, C, H, W)``."""
+    B, C, H, W = x.shape
+    if flip:
+        flips = torch.rand(B, generator=generator) < 0.5
+        x = torch.where(flips.view(B, 1, 1, 1), x.flip(3), x)
+    if max_shift > 0:
+        s = max_shift
+        dy = torch.randint(0, 2 * s + 1, (B,), generator=generator)
+        dx = torch.randint(0, 2 * s + 1, (B,), generator=generator)
+        xp = F.pad(x, (s, s, s, s), mode="replicate").permute(0, 2, 3, 1)  # (B, H', W', C)
+        rows = dy.view(B, 1, 1) + torch.arange(H).view(1, H, 1)
+        cols = dx.view(B, 1, 1) + torch.arange(W).view(1, 1, W)
+        x = xp[torch.arange(B).view(B, 1, 1), rows, cols].permute(0, 3, 1, 2)
+        # standard strides even when C == 1 (.contiguous() keeps odd ones there, and some
+        # CPU conv backward kernels of torch 2.13 corrupt memory on them)
+        x = x.clone(memory_format=torch.contiguous_format)
+    return x

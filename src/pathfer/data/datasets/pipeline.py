@@ -1,0 +1,259 @@
+"""Corpus -> cached face dataset.
+
+For every clip: decode the sampled frames, locate the face in each (the configured
+detector, through :class:`~pathfer.data.faces.track.TrackingDetector` unless
+``track=False``; a frame with no detection borrows its neighbour's box), crop it to a
+grey square. Clips are processed in batches on an executor (a local process pool by
+default); each clip's result is written at once as a shard
+``shards/<ordinal>.npz`` under a temporary name and renamed into place, so an interrupted
+run resumes where it stopped. When every clip has a shard, they are merged into the
+cache files, and ``COMPLETE`` is written last (see :mod:`pathfer.data.datasets.cache`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from pathfer import __version__
+from pathfer.data.corpora.base import CorpusScan
+from pathfer.data.datasets.cache import (
+    COMPLETE,
+    SETTINGS,
+    SHARDS,
+    PrepareError,
+    PrepareReport,
+    cache_settings,
+    default_cache_root,
+    is_complete,
+    merge_shards,
+    read_report,
+    skip_shard,
+    valid_shards,
+    write_shard,
+)
+from pathfer.data.faces import (
+    NONE,
+    CropSettings,
+    crop_face,
+    get_detector,
+    locate_faces,
+    to_grey,
+)
+from pathfer.data.video import FrameSampling, VideoError, read_frames
+from pathfer.runtime import Executor, InlineExecutor, LocalExecutor, get_executor
+from pathfer.runtime.files import atomic_write_bytes, atomic_write_json
+
+
+def _prepare_clip(
+    path: Path, shard: Path, sampling: FrameSampling, crop: CropSettings, detector: Any
+) -> dict:
+    try:
+        return _prepare_frames(path, shard, sampling, crop, detector)
+    except VideoError as exc:
+        return skip_shard(shard, str(exc))
+    except (cv2.error, OSError) as exc:
+        return skip_shard(shard, f"{path}: cannot be decoded ({exc}); re-copy or exclude it")
+    except Exception as exc:  # one odd clip must not stop the corpus
+        return skip_shard(
+            shard, f"{path}: unexpected {type(exc).__name__} ({exc}); please report it"
+        )
+
+
+def _prepare_frames(
+    path: Path, shard: Path, sampling: FrameSampling, crop: CropSettings, detector: Any
+) -> dict:
+    frames = read_frames(path, sampling)
+    greys = [to_grey(f) for _, f in frames]  # once per frame, for detection and crops
+    if hasattr(detector, "reset"):
+        detector.reset()
+    located = locate_faces(greys, detector)
+    detected = sum(1 for _, src in located if src == "detected")
+    if all(src == NONE for _, src in located):
+        return skip_shard(
+            shard,
+            f"{path}: no face found in any of its {len(frames)} sampled frames; check that "
+            "it shows a frontal face, or try another --detector",
+            len(frames),
+        )
+    crops = np.stack([crop_face(g, box, crop) for g, (box, _) in zip(greys, located, strict=True)])
+    write_shard(
+        shard,
+        status=np.array("ok"),
+        message=np.array(""),
+        frames_read=np.array(len(frames)),
+        frame_index=np.array([i for i, _ in frames], dtype=np.int32),
+        boxes=np.array([box for box, _ in located], dtype=np.int32).reshape(-1, 4),
+        face=np.array([src for _, src in located]),
+        crops=crops.astype(np.uint8, copy=False),
+    )
+    return {"status": "ok", "frames_read": len(frames), "frames_detected": detected}
+
+
+def _prepare_batch(job: dict) -> list[dict]:
+    """One executor job: prepare a batch of clips, writing one shard per clip."""
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # parallelism comes from the processes; avoid oversubscription
+    try:
+        crop: CropSettings = job["crop"]
+        detector: Any = get_detector(crop.detector)
+        if job["track"]:
+            from pathfer.data.faces.track import TrackingDetector
+
+            detector = TrackingDetector(detector)
+        out = []
+        for ordinal, path in job["clips"]:
+            shard = Path(job["shard_dir"]) / f"{ordinal:06d}.npz"
+            out.append(_prepare_clip(Path(path), shard, job["sampling"], crop, detector))
+        return out
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _make_executor(executor: Executor | str | None, workers: int | None) -> Executor:
+    if executor is None:
+        return LocalExecutor(workers)
+    if isinstance(executor, str):
+        return get_executor(executor, workers=workers)
+    return executor
+
+
+def prepare_corpus(
+    scan: CorpusScan,
+    cache_root: str | Path | None = None,
+    sampling: FrameSampling | None = None,
+    crop: CropSettings | None = None,
+    executor: Executor | str | None = None,
+    workers: int | None = None,
+    progress: bool | Callable[[int, int], None] = True,
+    track: bool = True,
+    batch_size: int | None = None,
+) -> PrepareReport:
+    """Prepare ``scan`` into ``<cache_root>/<corpus>-<hash12>/`` (or reuse it).
+
+    ``executor`` is an :class:`~pathfer.runtime.Executor`, a name (``local``,
+    ``inline``, ``ray``) or ``None`` for a local process pool of ``workers`` processes.
+    ``progress`` is ``True`` for a rich progress bar, ``False`` for none, or a callable
+    ``(clips_done, clips_total)``.
+    """
+    t0 = time.perf_counter()
+    sampling = sampling or FrameSampling()
+    crop = crop or CropSettings()
+    get_detector(crop.detector)  # fail early, in the caller, on an unknown detector
+    if not scan.clips:
+        raise PrepareError(f"{scan.name}: the corpus holds no usable clip")
+    settings = cache_settings(scan, sampling, crop, track)
+    key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    root = Path(cache_root) if cache_root is not None else default_cache_root()
+    folder = root / f"{scan.name}-{key[:12]}"
+    if is_complete(folder):
+        return read_report(folder, True, time.perf_counter() - t0)
+
+    shard_dir = folder / SHARDS
+    shard_dir.mkdir(parents=True, exist_ok=True)
+    meta = {k: v for k, v in settings.items() if k != "clips"}
+    meta.update(
+        key=key,
+        n_clips=len(scan.clips),
+        labels=scan.labels,
+        subjects=scan.subjects,
+        crop_size=crop.size,
+        pathfer_version=__version__,
+    )
+    atomic_write_json(folder / SETTINGS, meta)
+
+    n = len(scan.clips)
+    done = valid_shards(shard_dir, n)
+    todo = [i for i in range(n) if i not in done]
+    ex = _make_executor(executor, workers)
+    serial = isinstance(ex, InlineExecutor) or getattr(ex, "workers", 2) == 1
+    if batch_size is None:
+        par = getattr(ex, "workers", None) or os.cpu_count() or 1
+        batch_size = 1 if serial else max(1, min(4, math.ceil(len(todo) / (par * 8))))
+    batches = [todo[i : i + batch_size] for i in range(0, len(todo), batch_size)]
+    jobs = [
+        (
+            b[0],
+            {
+                # absolute: the job may run in another directory or on another node
+                "clips": [(i, str(Path(scan.clips[i].path).absolute())) for i in b],
+                "shard_dir": str(shard_dir.absolute()),
+                "sampling": sampling,
+                "crop": crop,
+                "track": track,
+            },
+        )
+        for b in batches
+    ]
+    by_key = {b[0]: b for b in batches}
+    failures: list[str] = []
+    with _Progress(progress, n, len(done), scan.name) as bar:
+        for outcome in ex.run(_prepare_batch, jobs):
+            batch = by_key[outcome.key]
+            if not outcome.ok:
+                names = ", ".join(scan.clips[i].clip_id for i in batch[:3])
+                failures.append(f"{names}: {str(outcome.error).splitlines()[0]}")
+            bar.advance(len(batch))
+    if failures:
+        raise PrepareError(
+            f"{scan.name}: {len(failures)} batch(es) of clips failed ({failures[0]}); "
+            f"run the same command again to resume from {folder}"
+        )
+    merge_shards(scan, folder, crop)
+    atomic_write_bytes(folder / COMPLETE, f"{key}\n".encode())
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    return read_report(folder, False, time.perf_counter() - t0, n_resumed=len(done))
+
+
+class _Progress:
+    """A rich progress bar, a callback, or nothing."""
+
+    def __init__(self, progress: Any, total: int, done: int, name: str) -> None:
+        self.callback = progress if callable(progress) else None
+        self.total, self.done = total, done
+        self._bar = None
+        if progress is True:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("preparing {task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._task = self._bar.add_task(name, total=total, completed=done)
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.done)
+        if self.callback is not None:
+            self.callback(self.done, self.total)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
