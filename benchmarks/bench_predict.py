@@ -31,7 +31,7 @@ from pathfer.data.video import iter_frames
 from pathfer.use.predict import Recognizer
 
 ROOT = Path(__file__).resolve().parents[1]
-CANDIDATES = [Path("/work/shared/data/grid"), ROOT / "tests" / "data" / "grid"]
+CANDIDATES = [ROOT.parent / "shared" / "data" / "grid", ROOT / "tests" / "media" / "grid"]
 
 
 class Timer:

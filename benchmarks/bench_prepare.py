@@ -2,7 +2,7 @@
 
     python benchmarks/bench_prepare.py [--repeat 4] [--frames 16] [--sampling uniform]
 
-The GRID clips (``/work/shared/data/grid``, else ``tests/data/grid``) are linked
+The GRID clips (``../shared/data/grid`` beside the checkout, else ``tests/media/grid``) are linked
 ``--repeat`` times into a SAVEE-style layout. For 1 and 2 worker processes it times
 
 - *decode*: ``video.read_frames`` of the sampled frames of every clip, nothing else,
@@ -35,14 +35,15 @@ from pathfer.data.video import FrameSampling, read_frames
 from pathfer.runtime import LocalExecutor
 
 HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
 
 
 def grid_clips() -> list[Path]:
-    for d in (Path("/work/shared/data/grid"), HERE.parent / "tests" / "data" / "grid"):
+    for d in (ROOT.parent / "shared" / "data" / "grid", ROOT / "tests" / "media" / "grid"):
         clips = sorted(d.glob("*.mpg"))
         if clips:
             return clips
-    raise SystemExit("no GRID clips found (tests/data/grid/*.mpg)")
+    raise SystemExit("no GRID clips found (tests/media/grid/*.mpg)")
 
 
 def hd_clips(clips: list[Path], folder: Path) -> list[Path]:

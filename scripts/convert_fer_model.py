@@ -206,7 +206,7 @@ def grid_crops(size: int, per_clip: int = 8) -> np.ndarray:
     settings = CropSettings(**{**DEFAULT_CROP, "size": size})
     det = get_detector(settings.detector)
     crops = []
-    folders = [Path("/work/shared/data/grid"), ROOT / "tests" / "data" / "grid"]
+    folders = [ROOT.parent / "shared" / "data" / "grid", ROOT / "tests" / "media" / "grid"]
     clips = next((sorted(f.glob("*.mpg")) for f in folders if list(f.glob("*.mpg"))), [])
     for clip in clips:
         for _, frame in read_frames(clip, FrameSampling("uniform", n=per_clip)):

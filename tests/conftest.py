@@ -1,4 +1,4 @@
-"""Corpus layouts built from real GRID footage (CC BY 4.0, tests/data/grid).
+"""Corpus layouts built from real GRID footage (CC BY 4.0, tests/media/grid).
 
 Each builder links the GRID clips under a corpus' own file names, so the adapters and
 the preparation run on real video with real faces.
@@ -20,7 +20,7 @@ import torch
 os.environ.setdefault("PATHFER_THREADS", "1")
 torch.set_num_threads(1)
 
-GRID_DIR = Path(__file__).parent / "data" / "grid"
+GRID_DIR = Path(__file__).parent / "media" / "grid"
 GRID = sorted(GRID_DIR.glob("*.mpg"))
 
 

@@ -36,7 +36,8 @@ from pathfer.data.video import FrameSampling
 from pathfer.runtime import Executor, get_executor
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, CorpusRef, ExperimentConfig
-from pathfer.study.report import load_results, result_exists, save_result, write_report
+from pathfer.study.report import write_report
+from pathfer.study.results import load_results, result_exists, save_result
 
 
 @dataclass

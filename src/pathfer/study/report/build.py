@@ -32,7 +32,7 @@ import yaml
 
 from pathfer.study.report import metrics as M
 from pathfer.study.report import plots
-from pathfer.study.report.io import atomic_write_text, load_results, to_jsonable
+from pathfer.study.results import atomic_write_text, load_results, to_jsonable
 
 DEFAULT_REFERENCE = "pathnet_transfer"
 PAIRED_METRICS = ("clip_acc", "clip_uar", "frame_acc", "frame_uar")

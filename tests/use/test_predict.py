@@ -29,7 +29,7 @@ from pathfer.use.predict import (
     write_results,
 )
 
-GRID = Path(__file__).parent / "data" / "grid"
+GRID = Path(__file__).parents[1] / "media" / "grid"
 CLIPS = sorted(GRID.glob("*.mpg"))
 FULL = CLIPS[:2]  # every frame of these (Haar detection dominates the test time)
 LABELS = list(FER2013_ORDER)

@@ -18,7 +18,7 @@ pytest.importorskip("onnx")
 
 from pathfer.use.export import export_onnx, onnx_metadata  # noqa: E402
 
-GRID = Path(__file__).parent / "data" / "grid"
+GRID = Path(__file__).parents[1] / "media" / "grid"
 
 
 def _crops(settings: CropSettings) -> np.ndarray:

@@ -10,13 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pathfer.study.report import (
-    load_results,
-    merge_reports,
-    result_exists,
-    save_result,
-    write_report,
-)
+from pathfer.study.report import merge_reports, write_report
+from pathfer.study.results import load_results, result_exists, save_result
 
 LABELS = ["anger", "happiness", "sadness"]
 CLIP_LABELS = [0, 0, 0, 1, 1, 2]  # six clips, unbalanced

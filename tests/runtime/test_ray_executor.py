@@ -26,7 +26,7 @@ from pathfer.data.video import FrameSampling
 from pathfer.runtime import InlineExecutor, LocalExecutor, get_executor
 from pathfer.study.experiments.config import config_from_dict
 from pathfer.study.experiments.runner import run_experiment
-from pathfer.study.report import load_results
+from pathfer.study.results import load_results
 
 
 # ----------------------------------------------------------------------------- jobs

@@ -15,8 +15,8 @@ from pathfer.data import synthetic
 from pathfer.study.experiments.config import ALL_METHODS, ConfigError, config_from_dict, load_config
 from pathfer.study.experiments.runner import make_plan, run_experiment, validation_cut
 from pathfer.study.experiments.train import train_model
-from pathfer.study.report import load_results
 from pathfer.study.report.metrics import score
+from pathfer.study.results import load_results
 
 TINY_EVOLUTION = {
     "population": 2,

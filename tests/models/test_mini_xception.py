@@ -25,7 +25,7 @@ from pathfer.data.video import FrameSampling, read_frames
 from pathfer.models.baselines.mini_xception import MiniXception, SamePadMaxPool2d
 from pathfer.use.bundle import default_bundle_path, load_bundle
 
-GRID = Path(__file__).parent / "data" / "grid"
+GRID = Path(__file__).parents[1] / "media" / "grid"
 
 
 @pytest.fixture(scope="module")
