@@ -47,6 +47,8 @@ import cv2
 import numpy as np
 
 from pathfer.data.emotions import ENTERFACE_CODES, SAVEE_CODES
+from pathfer.data.video.write import read_all_frames as read_video
+from pathfer.data.video.write import write_video
 
 __all__ = [
     "ACTIONS",
@@ -967,76 +969,6 @@ def render_clip(
     """All ``frames`` frames of one clip (``t`` spread evenly over [0, 1])."""
     ts = np.linspace(0.0, 1.0, frames) if frames > 1 else np.array([1.0])
     return [render_face(emotion, subject, intensity, float(t), rng, style, clip) for t in ts]
-
-
-# --------------------------------------------------------------------------------------
-# Video I/O
-# --------------------------------------------------------------------------------------
-
-
-def read_video(path: str | os.PathLike[str]) -> list[np.ndarray]:
-    """Decode every frame of ``path`` (BGR ``uint8``)."""
-    cap = cv2.VideoCapture(str(path))
-    out = []
-    try:
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            out.append(frame)
-    finally:
-        cap.release()
-    return out
-
-
-def write_video(
-    path: str | os.PathLike[str],
-    frames: Sequence[np.ndarray],
-    fps: float = 25.0,
-    quality: int | None = None,
-) -> Path:
-    """Write BGR frames as an MJPG ``.avi`` at ``path`` atomically and verify it decodes.
-
-    The video is written to a hidden temporary ``.avi`` in the same folder, read back with
-    ``cv2.VideoCapture`` (frame count and size must match) and only then renamed onto
-    ``path`` with :func:`os.replace`, so an interrupted run never leaves a half-written file
-    under the final name. ``quality`` (1-100) sets the JPEG quality where the backend
-    supports it.
-    """
-    path = Path(path)
-    if not frames:
-        raise ValueError(f"no frames to write to {path}")
-    h, w = frames[0].shape[:2]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.partial.avi")
-    fourcc = cv2.VideoWriter_fourcc(*"MJPG")
-    try:
-        writer = cv2.VideoWriter(str(tmp), cv2.CAP_OPENCV_MJPEG, fourcc, float(fps), (w, h))
-        if not writer.isOpened():
-            writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w, h))
-        if not writer.isOpened():
-            raise OSError(f"cv2.VideoWriter could not open {tmp} (MJPG/avi)")
-        if quality is not None:
-            writer.set(cv2.VIDEOWRITER_PROP_QUALITY, float(quality))
-        try:
-            for f in frames:
-                if f.shape[:2] != (h, w):
-                    raise ValueError(f"frame size {f.shape[:2]} differs from {(h, w)} in {path}")
-                if f.ndim == 2:
-                    f = cv2.cvtColor(f, cv2.COLOR_GRAY2BGR)
-                writer.write(np.ascontiguousarray(f, np.uint8))
-        finally:
-            writer.release()
-        back = read_video(tmp)
-        if len(back) != len(frames) or back[0].shape[:2] != (h, w):
-            raise OSError(
-                f"video {path} did not read back: {len(back)} of {len(frames)} frames decoded"
-            )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 # --------------------------------------------------------------------------------------

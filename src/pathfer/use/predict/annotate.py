@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from pathfer.data.video import VideoError
-from pathfer.use.predict.results import PredictWarning
+from pathfer.data.video import VideoError, VideoSink
 
 
 class Annotator:
@@ -18,55 +16,27 @@ class Annotator:
 
     def __init__(self, path: Path, fps: float, labels: Sequence[str], still: bool) -> None:
         self.path: Path | None = path
-        self.fps = fps if fps and fps > 0 else 25.0
         self.labels = list(labels)
         self.still = still
-        self._writer: cv2.VideoWriter | None = None
+        self._sink = None if still else VideoSink(path, fps)
         self.frames = 0
-
-    def _open(self, size: tuple[int, int]) -> None:
-        assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        codecs = ["MJPG"] if self.path.suffix.lower() == ".avi" else ["mp4v", "avc1"]
-        for codec in codecs:
-            w = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*codec), self.fps, size)
-            if w.isOpened():
-                self._writer = w
-                return
-            w.release()
-        fallback = self.path.with_suffix(".avi")
-        w = cv2.VideoWriter(str(fallback), cv2.VideoWriter_fourcc(*"MJPG"), self.fps, size)
-        if not w.isOpened():
-            raise VideoError(
-                f"{self.path}: cannot write a video here (no mp4v or MJPG encoder in this "
-                "OpenCV build); choose an .avi path or another folder"
-            )
-        warnings.warn(
-            f"{self.path}: no mp4v encoder available; wrote MJPG video {fallback} instead",
-            PredictWarning,
-            stacklevel=3,
-        )
-        self.path, self._writer = fallback, w
 
     def write(self, frame: np.ndarray, rows: list[tuple[tuple, np.ndarray]]) -> None:
         img = cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR) if frame.ndim == 2 else frame.copy()
         draw(img, rows, self.labels)
-        if self.still:
+        if self._sink is None:
             assert self.path is not None
             self.path.parent.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(self.path), img):
                 raise VideoError(f"{self.path}: cannot write the annotated image")
         else:
-            if self._writer is None:
-                self._open((img.shape[1], img.shape[0]))
-            assert self._writer is not None
-            self._writer.write(img)
+            self._sink.write(img)
+            self.path = self._sink.path  # the fallback's name if the codec was not there
         self.frames += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        if self._sink is not None:
+            self._sink.close()
         if self.frames == 0:
             self.path = None
 
