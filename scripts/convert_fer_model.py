@@ -200,7 +200,7 @@ def numpy_forward(h5, x01: np.ndarray) -> np.ndarray:
 
 
 def grid_crops(size: int, per_clip: int = 8) -> np.ndarray:
-    from pathfer.data.faces import CropSettings, crop_face, get_detector, largest, to_grey
+    from pathfer.data.faces import CropSettings, crop_face, get_detector, largest
     from pathfer.data.video import FrameSampling, read_frames
 
     settings = CropSettings(**{**DEFAULT_CROP, "size": size})
@@ -210,9 +210,9 @@ def grid_crops(size: int, per_clip: int = 8) -> np.ndarray:
     clips = next((sorted(f.glob("*.mpg")) for f in folders if list(f.glob("*.mpg"))), [])
     for clip in clips:
         for _, frame in read_frames(clip, FrameSampling("uniform", n=per_clip)):
-            box = largest(det.detect(to_grey(frame)))
-            if box is not None:
-                crops.append(crop_face(frame, box, settings))
+            face = largest(det.detect(frame))
+            if face is not None:
+                crops.append(crop_face(frame, face.box, settings))
     return np.stack(crops) if crops else np.zeros((0, size, size), np.uint8)
 
 

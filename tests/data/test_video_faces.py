@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import GRID, write_blank_clip
 
-from pathfer.data.faces import CropSettings, crop_face, get_detector, locate_faces, to_grey
+from pathfer.data.faces import CropSettings, Face, crop_face, get_detector, locate_faces, to_grey
 from pathfer.data.faces.track import TrackingDetector
 from pathfer.data.video import FrameSampling, VideoError, probe, read_frames, sample_indices
 
@@ -53,8 +53,8 @@ def test_tracker_agrees_with_full_frame_detection(clip: Path) -> None:
     assert all(src == "detected" for _, src in tracked)
     assert tracker.full_searches == 1  # the face was found near the previous one each time
     for (a, _), (b, _) in zip(full, tracked, strict=True):
-        assert _iou(a, b) > 0.75
-    crops = [crop_face(f, b, CropSettings()) for f, (b, _) in zip(frames, tracked, strict=True)]
+        assert _iou(a.box, b.box) > 0.75
+    crops = [crop_face(f, b.box, CropSettings()) for f, (b, _) in zip(frames, tracked, strict=True)]
     assert all(c.shape == (48, 48) and c.dtype == np.uint8 for c in crops)
 
 
@@ -71,9 +71,10 @@ def test_tracker_recovers_when_the_face_moves() -> None:
     frames = [f for _, f in read_frames(GRID[0], FrameSampling(n=2))]
     tracker = TrackingDetector(get_detector())
     [first] = tracker.detect(to_grey(frames[0]))
+    x, y, w, h = first.box
     # the face jumps: shift the frame content far to the left
-    moved = np.roll(to_grey(frames[1]), -first[0] + 2, axis=1)
-    moved[:, -first[0] :] = 128
-    tracker.previous = (first[0] + 150, first[1], first[2], first[3])
-    [box] = tracker.detect(moved)
-    assert box[0] < 20 and tracker.full_searches == 2
+    moved = np.roll(to_grey(frames[1]), -x + 2, axis=1)
+    moved[:, -x:] = 128
+    tracker.previous = Face((x + 150, y, w, h))
+    [face] = tracker.detect(moved)
+    assert face.box[0] < 20 and tracker.full_searches == 2

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from pathfer.data.emotions import FER2013_ORDER
-from pathfer.data.faces import crop_face, get_detector, largest, to_grey
+from pathfer.data.faces import crop_face, get_detector, largest
 from pathfer.data.video import FrameSampling, read_frames
 from pathfer.models.baselines.mini_xception import MiniXception, SamePadMaxPool2d
 from pathfer.use.bundle import default_bundle_path, load_bundle
@@ -39,9 +39,9 @@ def grid_crops(bundle) -> np.ndarray:
     crops = []
     for clip in sorted(GRID.glob("*.mpg")):
         for _, frame in read_frames(clip, FrameSampling("uniform", n=4)):
-            box = largest(det.detect(to_grey(frame)))
-            assert box is not None
-            crops.append(crop_face(frame, box, bundle.crop))
+            face = largest(det.detect(frame))
+            assert face is not None
+            crops.append(crop_face(frame, face.box, bundle.crop))
     return np.stack(crops)
 
 

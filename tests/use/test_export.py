@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from pathfer.data.faces import CropSettings, crop_face, get_detector, largest, to_grey
+from pathfer.data.faces import CropSettings, crop_face, get_detector, largest
 from pathfer.data.video import FrameSampling, read_frames
 from pathfer.use.bundle import load_bundle, save_bundle
 
@@ -26,9 +26,9 @@ def _crops(settings: CropSettings) -> np.ndarray:
     out = []
     for clip in sorted(GRID.glob("*.mpg")):
         for _, frame in read_frames(clip, FrameSampling("uniform", n=3)):
-            box = largest(det.detect(to_grey(frame)))
-            assert box is not None
-            out.append(crop_face(frame, box, settings))
+            face = largest(det.detect(frame))
+            assert face is not None
+            out.append(crop_face(frame, face.box, settings))
     return np.stack(out).astype(np.float32)[:, None] / 255.0
 
 

@@ -77,7 +77,7 @@ def _prepare_frames(
     greys = [to_grey(f) for _, f in frames]  # once per frame, for detection and crops
     if hasattr(detector, "reset"):
         detector.reset()
-    located = locate_faces(greys, detector)
+    located = locate_faces([f for _, f in frames], detector)
     detected = sum(1 for _, src in located if src == "detected")
     if all(src == NONE for _, src in located):
         return skip_shard(
@@ -86,14 +86,16 @@ def _prepare_frames(
             "it shows a frontal face, or try another --detector",
             len(frames),
         )
-    crops = np.stack([crop_face(g, box, crop) for g, (box, _) in zip(greys, located, strict=True)])
+    crops = np.stack(
+        [crop_face(g, face.box, crop) for g, (face, _) in zip(greys, located, strict=True)]
+    )
     write_shard(
         shard,
         status=np.array("ok"),
         message=np.array(""),
         frames_read=np.array(len(frames)),
         frame_index=np.array([i for i, _ in frames], dtype=np.int32),
-        boxes=np.array([box for box, _ in located], dtype=np.int32).reshape(-1, 4),
+        boxes=np.array([face.box for face, _ in located], dtype=np.int32).reshape(-1, 4),
         face=np.array([src for _, src in located]),
         crops=crops.astype(np.uint8, copy=False),
     )

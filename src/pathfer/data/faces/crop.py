@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from pathfer.data.faces.detect import DETECTED, NONE, PREVIOUS, Box, FaceDetector
+from pathfer.data.faces.detect import DETECTED, NONE, PREVIOUS, Box, Face, FaceDetector
 
 
 @dataclass(frozen=True)
@@ -41,10 +41,11 @@ def to_grey(frame: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
 
 
-def largest(boxes: Sequence[Box]) -> Box | None:
-    if len(boxes) == 0:
+def largest(faces: Sequence[Face]) -> Face | None:
+    """The face with the largest box (ties: leftmost, then topmost), or None."""
+    if len(faces) == 0:
         return None
-    return max(boxes, key=lambda b: (b[2] * b[3], -b[0], -b[1]))
+    return max(faces, key=lambda f: (f.area, -f.box[0], -f.box[1]))
 
 
 def crop_face(frame: np.ndarray, box: Box, settings: CropSettings) -> np.ndarray:
@@ -73,16 +74,16 @@ def crop_face(frame: np.ndarray, box: Box, settings: CropSettings) -> np.ndarray
 
 def locate_faces(
     frames: Sequence[np.ndarray], detector: FaceDetector
-) -> list[tuple[Box | None, str]]:
+) -> list[tuple[Face | None, str]]:
     """The largest face per frame; a frame with no detection borrows a neighbour's box.
 
     A miss takes the previous frame's box; misses before the first detection take the
     first detected box. Each result says where its box came from (``detected``,
     ``previous`` or ``none`` when the clip has no face at all).
     """
-    found = [largest(detector.detect(to_grey(f))) for f in frames]
+    found = [largest(detector.detect(f)) for f in frames]
     first = next((b for b in found if b is not None), None)
-    out: list[tuple[Box | None, str]] = []
+    out: list[tuple[Face | None, str]] = []
     prev = first
     for box in found:
         if box is not None:

@@ -7,7 +7,9 @@ available by name to ``prepare``, ``predict``, configs and bundles.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +19,51 @@ import numpy as np
 from pathfer.runtime.registry import Registry, RegistryError
 
 Box = tuple[int, int, int, int]  # x, y, w, h in frame pixels
+
+#: the order of the five landmarks a detector may give (the subject's right eye is on the
+#: image's left in a frontal face)
+LANDMARKS = ("right_eye", "left_eye", "nose", "mouth_right", "mouth_left")
+
+
+@dataclass(frozen=True, eq=False)
+class Face:
+    """One detected face: its box, the detector's confidence and, if the detector gives
+    them, five landmarks (:data:`LANDMARKS` order, ``(5, 2)`` float32 image pixels)."""
+
+    box: Box
+    score: float = math.nan  # NaN: the detector gives no confidence (Haar)
+    landmarks: np.ndarray | None = None
+
+    @property
+    def area(self) -> int:
+        return self.box[2] * self.box[3]
+
+    def moved(self, scale: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> Face:
+        """The face in another frame's pixels: ``p / scale + (dx, dy)``."""
+        x, y, w, h = self.box
+        box = (
+            int(round(x / scale + dx)),
+            int(round(y / scale + dy)),
+            int(round(w / scale)),
+            int(round(h / scale)),
+        )
+        lm = None
+        if self.landmarks is not None:
+            lm = (self.landmarks / scale + np.array([dx, dy], np.float32)).astype(np.float32)
+        return Face(box, self.score, lm)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Face):
+            return NotImplemented
+        same_lm = (self.landmarks is None and other.landmarks is None) or (
+            self.landmarks is not None
+            and other.landmarks is not None
+            and np.array_equal(self.landmarks, other.landmarks)
+        )
+        scores = self.score == other.score or (math.isnan(self.score) and math.isnan(other.score))
+        return self.box == other.box and scores and same_lm
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 DETECTED, PREVIOUS, NONE = "detected", "previous", "none"
@@ -30,14 +77,15 @@ DETECTORS: Registry[Callable[[], FaceDetector]] = Registry("face detector")
 class FaceDetector(Protocol):
     name: str
 
-    def detect(self, grey: np.ndarray) -> list[Box]:
-        """All faces found in a grey uint8 frame."""
+    def detect(self, image: np.ndarray) -> list[Face]:
+        """All faces found in a frame (BGR or grey ``uint8``)."""
         ...
 
 
 @DETECTORS.register("haar", landmarks=False)
 class HaarDetector:
-    """OpenCV's frontal-face Haar cascade (``cv2.data.haarcascades``)."""
+    """OpenCV's frontal-face Haar cascade (``cv2.data.haarcascades``): boxes only, no
+    confidence (``score`` NaN) and no landmarks."""
 
     name = "haar"
 
@@ -54,7 +102,8 @@ class HaarDetector:
         self.min_size_fraction = min_size_fraction
         self._cascade = _load_cascade(cascade)
 
-    def detect(self, grey: np.ndarray) -> list[Box]:
+    def detect(self, image: np.ndarray) -> list[Face]:
+        grey = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
         side = max(20, int(min(grey.shape[:2]) * self.min_size_fraction))
         found = self._cascade.detectMultiScale(
             grey,
@@ -62,7 +111,7 @@ class HaarDetector:
             minNeighbors=self.min_neighbors,
             minSize=(side, side),
         )
-        return [tuple(int(v) for v in b) for b in found]  # type: ignore[misc]
+        return [Face(tuple(int(v) for v in b)) for b in found]  # type: ignore[arg-type]
 
 
 @cache

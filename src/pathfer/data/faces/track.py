@@ -19,21 +19,17 @@ import cv2
 import numpy as np
 
 from pathfer.data.faces.crop import largest
-from pathfer.data.faces.detect import Box, FaceDetector
+from pathfer.data.faces.detect import Face, FaceDetector
 
 
-def _scaled(grey: np.ndarray, scale: float) -> np.ndarray:
+def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
     if scale >= 1.0:
-        return grey
-    return cv2.resize(grey, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        return image
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
 
 
-def _unscale(boxes: list[Box], scale: float, dx: int = 0, dy: int = 0) -> list[Box]:
-    s = min(scale, 1.0)
-    return [
-        (int(round(x / s)) + dx, int(round(y / s)) + dy, int(round(w / s)), int(round(h / s)))
-        for x, y, w, h in boxes
-    ]
+def _unscale(faces: list[Face], scale: float, dx: int = 0, dy: int = 0) -> list[Face]:
+    return [f.moved(min(scale, 1.0), dx, dy) for f in faces]
 
 
 class TrackingDetector:
@@ -51,14 +47,14 @@ class TrackingDetector:
         self.window = window
         self.window_side = window_side
         self.full_side = full_side
-        self.previous: Box | None = None
+        self.previous: Face | None = None
         self.full_searches = 0
 
     def reset(self) -> None:
         self.previous = None
 
-    def _in_window(self, grey: np.ndarray, box: Box) -> list[Box]:
-        x, y, w, h = box
+    def _in_window(self, grey: np.ndarray, face: Face) -> list[Face]:
+        x, y, w, h = face.box
         side = int(round(max(w, h) * self.window))
         cx, cy = x + w / 2.0, y + h / 2.0
         x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
@@ -69,21 +65,23 @@ class TrackingDetector:
         patch = _scaled(grey[y0:y1, x0:x1], scale)
         return _unscale(self.base.detect(patch), scale, x0, y0)
 
-    def _full(self, grey: np.ndarray) -> list[Box]:
+    def _full(self, grey: np.ndarray) -> list[Face]:
         self.full_searches += 1
         scale = self.full_side / float(min(grey.shape[:2]))
         return _unscale(self.base.detect(_scaled(grey, scale)), scale)
 
-    def detect(self, grey: np.ndarray) -> list[Box]:
-        found: Box | None = None
+    def detect(self, grey: np.ndarray) -> list[Face]:
+        found: Face | None = None
         if self.previous is not None:
-            boxes = self._in_window(grey, self.previous)
-            if boxes:
-                px = self.previous[0] + self.previous[2] / 2.0
-                py = self.previous[1] + self.previous[3] / 2.0
+            faces = self._in_window(grey, self.previous)
+            if faces:
+                px, py, pw, ph = self.previous.box
+                px, py = px + pw / 2.0, py + ph / 2.0
                 found = min(
-                    boxes,
-                    key=lambda b: (b[0] + b[2] / 2.0 - px) ** 2 + (b[1] + b[3] / 2.0 - py) ** 2,
+                    faces,
+                    key=lambda f: (
+                        (f.box[0] + f.box[2] / 2 - px) ** 2 + (f.box[1] + f.box[3] / 2 - py) ** 2
+                    ),
                 )
         if found is None:
             found = largest(self._full(grey))

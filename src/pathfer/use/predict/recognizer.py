@@ -30,7 +30,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from pathfer.data.faces import Box, CropSettings, FaceDetector, crop_face, get_detector, to_grey
+from pathfer.data.faces import CropSettings, Face, FaceDetector, crop_face, get_detector, to_grey
 from pathfer.data.video import is_image, iter_frames, probe
 from pathfer.use.bundle import load_bundle
 from pathfer.use.predict.annotate import Annotator
@@ -109,10 +109,10 @@ class Recognizer:
                 torch.set_num_threads(previous)
         return p.numpy().astype(np.float32, copy=False)
 
-    def faces(self, grey: np.ndarray, all_faces: bool = False) -> list[Box]:
-        """Detected boxes, largest first (only the largest unless ``all_faces``)."""
-        boxes = sorted(self.detector.detect(grey), key=lambda b: (-b[2] * b[3], b[0], b[1]))
-        return boxes if all_faces else boxes[:1]
+    def faces(self, frame: np.ndarray, all_faces: bool = False) -> list[Face]:
+        """Detected faces, largest first (only the largest unless ``all_faces``)."""
+        faces = sorted(self.detector.detect(frame), key=lambda f: (-f.area, f.box[0], f.box[1]))
+        return faces if all_faces else faces[:1]
 
     # ----------------------------------------------------------------------- predict
 
@@ -200,17 +200,17 @@ class Recognizer:
 
         for idx, t, frame in stream:
             grey = to_grey(frame)
-            boxes = self.faces(grey, all_faces)
+            faces = self.faces(frame, all_faces)
             rows: list[int] = []
-            if not boxes:
+            if not faces:
                 rows.append(len(meta_rows))
                 meta_rows.append((file, idx, t, None, None, None, None, None, False))
                 probs.append(nan_row)
-            for j, box in enumerate(boxes):
+            for j, face in enumerate(faces):
                 rows.append(len(meta_rows))
                 pending_rows.append(len(meta_rows))
-                pending_crops.append(crop_face(grey, box, self.crop))
-                meta_rows.append((file, idx, t, j, *box, True))
+                pending_crops.append(crop_face(grey, face.box, self.crop))
+                meta_rows.append((file, idx, t, j, *face.box, True))
                 probs.append(nan_row)
             if sink is not None:
                 pending_frames.append((frame, rows))
