@@ -166,3 +166,17 @@ def test_ctrl_c_keeps_the_rows_done(rec, monkeypatch, tmp_path):
     while cap.grab():
         n += 1
     assert n == 40
+
+
+def test_timeline_shades_single_frame_runs():
+    """A top emotion that lasts one frame gets its own visible stretch (half-way to each
+    neighbour), as wide as any other frame's."""
+    from pathfer.use.predict.timeline import _edges, _spans
+
+    x = np.array([0.0, 0.2, 0.4, 0.6, 0.8])
+    edges = _edges(x)
+    assert _spans(np.array([False, True, False, False, True]), edges) == [
+        (pytest.approx(0.1), pytest.approx(0.2)),
+        (pytest.approx(0.7), pytest.approx(0.1)),
+    ]
+    assert _spans(np.array([True] * 5), edges) == [(0.0, pytest.approx(0.8))]

@@ -1,7 +1,8 @@
 """Prediction with a model bundle: files, arrays, PIL images and streams -> one row per frame
 and face.
 
-``recognizer`` (model + crop settings + detector + device; ``predict``, ``stream``),
+``classifier`` (model + labels + crop settings on a device: crops -> probabilities),
+``recognizer`` (the classifier + a face detector; ``predict``, ``stream``),
 ``sources`` (arrays, PIL images, iterables, cameras and URLs -> frames), ``inputs`` (files,
 folders, globs, worker processes), ``annotate`` (boxes and labels drawn on the frames),
 ``results`` (the :class:`Predictions` frame, summary, files), ``timeline`` (emotions over
@@ -10,6 +11,7 @@ come), ``device`` (cpu, cuda, mps).
 """
 
 from pathfer.use.predict.annotate import Annotator, draw
+from pathfer.use.predict.classifier import FaceClassifier
 from pathfer.use.predict.device import DEVICES, resolve_device
 from pathfer.use.predict.inputs import expand_inputs
 from pathfer.use.predict.recognizer import Recognizer, predict_paths
@@ -32,6 +34,7 @@ __all__ = [
     "DEVICES",
     "RESULT_FORMATS",
     "Annotator",
+    "FaceClassifier",
     "PredictInterrupted",
     "PredictWarning",
     "Predictions",

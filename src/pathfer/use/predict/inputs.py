@@ -205,6 +205,8 @@ def _run_pool(
     """
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":  # import torch once, fork the workers from it
+        ctx.set_forkserver_preload(["pathfer.use.predict"])
     pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(rec,))
     pending: dict[Future, int] = {pool.submit(_file_job, job): i for i, job in enumerate(jobs)}
     try:

@@ -1,3 +1,4 @@
+# Over 400 lines: the Recognizer is one class whose methods are the call forms users see.
 """Use a trained model: images, arrays, videos and streams -> one row per frame (and face).
 
 :class:`Recognizer` pairs a bundle's model with its crop settings and face detector.
@@ -22,16 +23,13 @@ confidence (NaN for detectors that give none, such as Haar).
 
 from __future__ import annotations
 
-import copy
 import glob
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
@@ -41,9 +39,10 @@ from pathfer.data.video import VideoError, is_image, iter_frames, probe
 from pathfer.use.bundle import load_bundle
 from pathfer.use.predict import inputs, sources
 from pathfer.use.predict.annotate import Annotator
-from pathfer.use.predict.device import model_device, resolve_device
+from pathfer.use.predict.classifier import FaceClassifier
+from pathfer.use.predict.device import resolve_device
 from pathfer.use.predict.progress import Advance, frame_progress
-from pathfer.use.predict.results import BASE_COLUMNS, PredictInterrupted, Predictions
+from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
 
 #: the detector name of bundles trained on images that are faces already (no detection)
 WHOLE_IMAGE = "none"
@@ -54,7 +53,7 @@ SEARCH_SIDE = 240
 Row = tuple[tuple, np.ndarray]  # (file, frame, time_s, face_index, x, y, w, h, score, face), probs
 
 
-class Recognizer:
+class Recognizer(FaceClassifier):
     """A model plus the crop settings and face detector it was trained with.
 
     - ``device``: ``"cpu"`` (default), ``"cuda"`` or ``"mps"``; the model and every batch
@@ -62,7 +61,8 @@ class Recognizer:
     - ``threads``: torch intra-op threads while classifying on the CPU (default 1; ``None``
       keeps torch's global setting). Per-frame time is dominated by face detection, and on
       small or shared machines multi-threaded inference on 64x64 crops loses more to thread
-      synchronisation than it gains (see docs/predict.md, Benchmark).
+      synchronisation than it gains.
+    - ``detector``: a detector instance or a registered name (default: the bundle's).
     - ``track``: within a clip, search near the previous face first and on a frame scaled
       to ``search_side`` pixels when it is lost (as ``prepare`` does); ``False`` runs the
       detector on every full frame. ``all_faces`` always searches full frames.
@@ -82,13 +82,7 @@ class Recognizer:
         track: bool = True,
         search_side: int = SEARCH_SIDE,
     ) -> None:
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, not {threads}")
-        self.device = resolve_device(device)
-        self.model = model.eval().to(self.device)
-        self._infer = _inference_copy(self.model)
-        self.labels = list(labels)
-        self.crop = crop or CropSettings()
+        super().__init__(model, labels, crop, threads=threads, device=device)
         name = detector if isinstance(detector, str) else None
         self._detector_name = name or (None if detector is not None else self.crop.detector)
         self.detector: FaceDetector = (
@@ -96,7 +90,6 @@ class Recognizer:
         )
         self.meta = dict(meta or {})
         self.source = source
-        self.threads = threads
         self.track = track
         self.search_side = search_side
 
@@ -129,17 +122,15 @@ class Recognizer:
             track=track,
         )
 
-    # pickling (worker processes): the inference copy is rebuilt, a registry detector re-made
+    # pickling (worker processes): a registry detector is made anew
     def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state.pop("_infer")
+        state = super().__getstate__()
         if self._detector_name:
             state.pop("detector")
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._infer = _inference_copy(self.model)
+        super().__setstate__(state)
         if self._detector_name:
             self.detector = get_detector(self._detector_name)
 
@@ -149,51 +140,6 @@ class Recognizer:
         return self.crop.detector == WHOLE_IMAGE
 
     # ----------------------------------------------------------------- building blocks
-
-    def classify(self, crops: np.ndarray) -> np.ndarray:
-        """Probabilities ``(N, C)`` (float32) for prepared uint8 face crops ``(N, S, S)``."""
-        crops = np.asarray(crops)
-        if len(crops) == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.uint8))
-        x = x.to(self.device, non_blocking=True).to(torch.float32).unsqueeze(1).div_(255.0)
-        previous = torch.get_num_threads()
-        change = self.threads is not None and self.threads != previous
-        if change:
-            torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                p = torch.softmax(self._infer(x), dim=1)
-        finally:
-            if change:
-                torch.set_num_threads(previous)
-        return p.to("cpu").numpy().astype(np.float32, copy=False)
-
-    def prepare_face(self, image: Any, color: str = "bgr") -> np.ndarray:
-        """An image that is a face already, as this model's input: grey, resized to the crop
-        size (no margin), histogram-equalised if the bundle was trained so."""
-        grey = to_grey(sources.to_frame(image, color))
-        size = self.crop.size
-        interp = cv2.INTER_AREA if max(grey.shape) > size else cv2.INTER_LINEAR
-        out = cv2.resize(grey, (size, size), interpolation=interp)
-        return cv2.equalizeHist(out) if self.crop.equalize else out
-
-    def classify_faces(self, crops: Any, color: str = "bgr") -> np.ndarray:
-        """Probabilities ``(N, C)`` for images that are faces already (any size, BGR, RGB,
-        grey or PIL); each gets this bundle's resize and equalisation, nothing is detected.
-
-        ``crops``: one image, a stack ``(N, H, W[, 3])``, or a list of images.
-        """
-        if isinstance(crops, np.ndarray):
-            stack, one = sources.array_frames(crops, color)
-            images = stack if stack is not None else [one]
-        elif sources.is_pil_image(crops):
-            images = [crops]
-        else:
-            images = list(crops)
-        if not images:
-            return np.zeros((0, len(self.labels)), np.float32)
-        return self.classify(np.stack([self.prepare_face(im, color) for im in images]))
 
     def faces(self, frame: np.ndarray, all_faces: bool = False) -> list[Face]:
         """Faces in one whole frame, largest first (only the largest unless ``all_faces``)."""
@@ -501,35 +447,7 @@ class Recognizer:
         return self._frame(metas, probs)
 
     def _frame(self, meta_rows: list[tuple], probs: list[np.ndarray]) -> Predictions:
-        df = pd.DataFrame.from_records(meta_rows, columns=list(BASE_COLUMNS))
-        df = df.astype(
-            {
-                "file": object,
-                "frame": "int64",
-                "time_s": "float64",
-                "face_index": "Int64",
-                "x": "Int64",
-                "y": "Int64",
-                "w": "Int64",
-                "h": "Int64",
-                "face_score": "float64",
-                "face": bool,
-            }
-        )
-        p = np.stack(probs) if probs else np.zeros((0, len(self.labels)), np.float32)
-        p = p.astype(np.float64)
-        for i, label in enumerate(self.labels):
-            df[label] = p[:, i]
-        has = df["face"].to_numpy(bool)
-        top = np.argmax(np.nan_to_num(p, nan=-1.0), axis=1) if len(p) else np.zeros(0, int)
-        labels = np.asarray(self.labels, dtype=object)
-        df["top_emotion"] = pd.Series(
-            np.where(has, labels[top] if len(p) else [], None), dtype=object
-        )
-        df["top_prob"] = np.where(has, p[np.arange(len(p)), top] if len(p) else [], np.nan)
-        out = Predictions(df)
-        out.attrs["labels"] = list(self.labels)
-        return out
+        return to_predictions(meta_rows, probs, self.labels)
 
     def empty_result(self) -> Predictions:
         return self._frame([], [])
@@ -557,13 +475,3 @@ def predict_paths(
 def _order(faces: list[Face], all_faces: bool) -> list[Face]:
     faces = sorted(faces, key=lambda f: (-f.area, f.box[0], f.box[1]))
     return faces if all_faces else faces[:1]
-
-
-def _inference_copy(model: nn.Module) -> nn.Module:
-    """The model prepared for fast inference (BN folded if the model offers it, and
-    channels-last weights, ~2-3x faster for small conv nets on CPU) on the model's device;
-    ``model`` is not modified."""
-    device = model_device(model)
-    fuse = getattr(model, "fused_for_inference", None)
-    fast = fuse() if callable(fuse) else copy.deepcopy(model)
-    return fast.eval().to(device).to(memory_format=torch.channels_last)

@@ -13,21 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pathfer.data.emotions import CANONICAL_EMOTIONS
 from pathfer.runtime.files import atomic_path
-
-BASE_COLUMNS: tuple[str, ...] = (
-    "file",
-    "frame",
-    "time_s",
-    "face_index",
-    "x",
-    "y",
-    "w",
-    "h",
-    "face_score",
-    "face",
-)
+from pathfer.use.predict.columns import BASE_COLUMNS, prob_columns
 
 RESULT_FORMATS = (".csv", ".json", ".parquet")
 
@@ -76,15 +63,39 @@ class Predictions(pd.DataFrame):
         return plot_timeline(self, path, **kwargs)
 
 
-def prob_columns(df: pd.DataFrame) -> list[str]:
-    """The per-label probability columns of a result frame (in class order)."""
-    labels = df.attrs.get("labels")
-    if labels:
-        return [c for c in labels if c in df.columns]
-    start = list(df.columns).index("face") + 1 if "face" in df.columns else 0
-    stop = list(df.columns).index("top_emotion") if "top_emotion" in df.columns else None
-    cols = list(df.columns)[start:stop]
-    return [c for c in cols if c in CANONICAL_EMOTIONS] or cols
+def to_predictions(
+    meta_rows: list[tuple], probs: list[np.ndarray], labels: Sequence[str]
+) -> Predictions:
+    """A :class:`Predictions` frame from rows of :data:`BASE_COLUMNS` values and their
+    probabilities (NaN rows for frames without a face)."""
+    labels = list(labels)
+    df = pd.DataFrame.from_records(meta_rows, columns=list(BASE_COLUMNS))
+    df = df.astype(
+        {
+            "file": object,
+            "frame": "int64",
+            "time_s": "float64",
+            "face_index": "Int64",
+            "x": "Int64",
+            "y": "Int64",
+            "w": "Int64",
+            "h": "Int64",
+            "face_score": "float64",
+            "face": bool,
+        }
+    )
+    p = np.stack(probs) if probs else np.zeros((0, len(labels)), np.float32)
+    p = p.astype(np.float64)
+    for i, label in enumerate(labels):
+        df[label] = p[:, i]
+    has = df["face"].to_numpy(bool)
+    top = np.argmax(np.nan_to_num(p, nan=-1.0), axis=1) if len(p) else np.zeros(0, int)
+    names = np.asarray(labels, dtype=object)
+    df["top_emotion"] = pd.Series(np.where(has, names[top] if len(p) else [], None), dtype=object)
+    df["top_prob"] = np.where(has, p[np.arange(len(p)), top] if len(p) else [], np.nan)
+    out = Predictions(df)
+    out.attrs["labels"] = labels
+    return out
 
 
 def summarize(df: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.DataFrame:

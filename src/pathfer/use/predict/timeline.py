@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from pathfer.runtime.files import atomic_path
-from pathfer.use.predict.results import prob_columns
+from pathfer.use.predict.columns import prob_columns
 
 #: one colour per emotion, the same in every plot
 EMOTION_COLOURS = {
@@ -99,14 +99,15 @@ def _panel(ax: Any, rows: pd.DataFrame, labels: list[str], name: str) -> None:
     probs = rows[labels].to_numpy(float)
     face = rows["face"].to_numpy(bool)
     top = rows["top_emotion"].to_numpy(object)
-    shade = {"step": "mid", "transform": ax.get_xaxis_transform(), "linewidth": 0}
+    edges = _edges(x)
     for i, lab in enumerate(labels):
-        mask = top == lab
-        if mask.any():
-            ax.fill_between(x, 0, 1, where=mask, color=colour_of(lab, i), alpha=0.2, **shade)
-    if (~face).any():
-        ax.fill_between(
-            x, 0, 1, where=~face, facecolor="none", edgecolor="#b0b0b0", hatch="///", **shade
+        spans = _spans(top == lab, edges)
+        if spans:
+            ax.broken_barh(spans, (0, 1), facecolors=colour_of(lab, i), alpha=0.2, linewidth=0)
+    spans = _spans(~face, edges)
+    if spans:
+        ax.broken_barh(
+            spans, (0, 1), facecolors="none", edgecolors="#b0b0b0", hatch="///", linewidth=0
         )
     marker = "o" if len(x) <= 30 else None
     for i, lab in enumerate(labels):
@@ -118,3 +119,18 @@ def _panel(ax: Any, rows: pd.DataFrame, labels: list[str], name: str) -> None:
     ax.set_xlabel("time (s)" if timed else "frame")
     ax.set_title(Path(str(name)).name, fontsize=10, loc="left")
     ax.grid(axis="y", alpha=0.3)
+
+
+def _edges(x: np.ndarray) -> np.ndarray:
+    """Where each sample's stretch of the time axis starts and ends (half-way to the
+    neighbours; the first and last start and end at their own sample)."""
+    if len(x) == 1:
+        return np.array([x[0] - 0.5, x[0] + 0.5])
+    return np.concatenate([[x[0]], (x[1:] + x[:-1]) / 2.0, [x[-1]]])
+
+
+def _spans(mask: np.ndarray, edges: np.ndarray) -> list[tuple[float, float]]:
+    """``(start, width)`` of each run of True samples, for ``broken_barh``."""
+    padded = np.concatenate([[False], mask.astype(bool), [False]])
+    change = np.flatnonzero(padded[1:] != padded[:-1])
+    return [(edges[a], edges[b] - edges[a]) for a, b in zip(change[::2], change[1::2], strict=True)]
