@@ -214,6 +214,9 @@ def test_predict_camera_without_display_streams_csv_rows(monkeypatch, tmp_path):
     assert pd.read_csv(tmp_path / "c.csv")["frame"].tolist() == [0, 5, 10, 15]
     bad = run("predict", CLIPS[0], "--camera", "0")
     assert bad.exit_code == 2 and "not both" in bad.output
+    missing = run("predict", "--camera", "7")  # no such camera here
+    assert missing.exit_code == 2 and "camera 7: cannot be opened" in _flat(missing.output)
+    assert "Traceback" not in missing.output
 
 
 def test_export_takes_out(tmp_path):

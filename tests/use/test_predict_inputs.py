@@ -139,6 +139,14 @@ def test_workers_give_the_same_rows_in_input_order(rec, tmp_path):
     assert two[["x", "y", "w", "h"]].equals(one[["x", "y", "w", "h"]])
 
 
+def test_workers_need_a_recogniser_that_travels():
+    from pathfer.data.faces import HaarDetector
+
+    rec = Recognizer.from_bundle(detector=HaarDetector())  # an instance holds a cv2 cascade
+    with pytest.raises(ValueError, match="detector by name"):
+        rec.predict(CLIPS[:2], workers=2)
+
+
 def test_progress_reports_every_frame(rec):
     calls = []
     rec.predict([CLIPS[0], CLIPS[1]], every=5, progress=lambda done, total: calls.append(done))

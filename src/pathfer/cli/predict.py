@@ -118,6 +118,7 @@ def predict(
     ),
 ) -> None:
     """Recognise facial emotions frame by frame in images, videos and camera streams."""
+    from pathfer.data.video import VideoError
     from pathfer.use.bundle import BundleError
     from pathfer.use.predict import PredictInterrupted, Recognizer, summarize, write_results
     from pathfer.use.predict.results import check_format, check_writable
@@ -164,7 +165,7 @@ def predict(
             )
     except PredictInterrupted as exc:
         df, interrupted = exc.partial, True
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, VideoError) as exc:
         _fail(err, str(exc))
     if df.empty and not interrupted:
         _fail(err, "no readable image or video among the inputs; nothing to predict")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import glob
 import multiprocessing
 import os
+import pickle
 import signal
 import warnings
 from collections.abc import Callable, Iterable
@@ -203,6 +204,13 @@ def _run_pool(
     OpenCV's or torch's thread pools can deadlock). On Ctrl-C the finished files are kept and
     the workers are stopped.
     """
+    try:
+        pickle.dumps(rec)
+    except (TypeError, pickle.PicklingError, AttributeError) as exc:
+        raise ValueError(
+            f"workers > 1 sends the recogniser to other processes, and it cannot be pickled "
+            f"({exc}); give the detector by name (detector='haar'), or use workers=1"
+        ) from None
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
     if ctx.get_start_method() == "forkserver":  # import torch once, fork the workers from it
