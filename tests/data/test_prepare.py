@@ -244,7 +244,7 @@ def test_cli_spec_and_labels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         (["savee", "{tmp}/missing"], "{tmp}/missing does not exist"),
         (["savee", "{tmp}/missing", "--size", "3"], "crop size must be between"),
         (["voxceleb", "{tmp}"], "unknown corpus 'voxceleb'"),
-        (["savee", "{tmp}", "--sampling", "random"], "sampling mode must be"),
+        (["savee", "{tmp}", "--sampling", "random"], "'random' is not one of"),
         (["{tmp}/spec.yaml"], "spec.yaml does not exist"),
     ],
 )

@@ -266,7 +266,7 @@ def test_cli_reports_an_unpreparable_corpus_in_one_line(tmp_path):
     path.write_text(yaml.safe_dump(cfg))
     for args in (
         ["experiment", "run", str(path), "--out", str(tmp_path / "r")],
-        ["train", str(path), "-m", "cnn_scratch", "-o", str(tmp_path / "m.safetensors")],
+        ["train", str(path), "--method", "cnn_scratch", "-o", str(tmp_path / "m.safetensors")],
     ):
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 2, res.output

@@ -1,4 +1,5 @@
-"""Prediction on real GRID clips: per-frame rows, no-face frames, errors, outputs, CLI."""
+"""Prediction on real GRID clips: per-frame rows, no-face frames, errors, outputs, tracking,
+CLI basics. Call forms, streams, outputs and CLI habits have their own test files."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pandas as pd
@@ -37,6 +39,13 @@ LABELS = list(FER2013_ORDER)
 
 @pytest.fixture(scope="module")
 def rec() -> Recognizer:
+    """Detection on every full frame: exact, independent of the frames before."""
+    return Recognizer.from_bundle(track=False)
+
+
+@pytest.fixture(scope="module")
+def tracked() -> Recognizer:
+    """The default: tracking within a clip, downscaled search when lost (as prepare)."""
     return Recognizer.from_bundle()
 
 
@@ -78,6 +87,7 @@ def test_one_row_per_frame_with_valid_probabilities(grid_df):
         assert g["frame"].tolist() == list(range(75))
         assert np.allclose(g["time_s"].to_numpy(), np.arange(75) / 25.0)
     assert grid_df["face"].all() and (grid_df["face_index"] == 0).all()
+    assert grid_df["face_score"].isna().all()  # Haar gives no confidence
     assert (grid_df["w"] > 40).all() and (grid_df["h"] > 40).all()
     probs = grid_df[LABELS].to_numpy()
     assert np.allclose(probs.sum(1), 1.0, atol=1e-5) and (probs >= 0).all()
@@ -147,6 +157,8 @@ def test_annotated_videos_are_readable_with_same_frame_count(grid_df, annotated_
     assert sorted(p.name for p in written) == sorted(f"{c.stem}.annotated.mp4" for c in FULL)
     for p in written:
         assert _count_frames(p) == 75
+        with av.open(str(p)) as container:  # H.264, which browsers and notebooks play
+            assert container.streams.video[0].codec_context.name == "h264"
         cap = cv2.VideoCapture(str(p))
         ok, frame = cap.read()
         cap.release()
@@ -231,7 +243,7 @@ def test_bundle_round_trip_gives_equal_predictions(rec, grid_df, tmp_path):
         labels=b.labels,
         crop=b.crop,
     )
-    df = Recognizer.from_bundle(path).predict_video(CLIPS[0], every=15)
+    df = Recognizer.from_bundle(path, track=False).predict_video(CLIPS[0], every=15)
     ref = grid_df[grid_df["file"] == str(CLIPS[0])].iloc[::15]
     np.testing.assert_array_equal(df[LABELS].to_numpy(), ref[LABELS].to_numpy())
 
@@ -273,9 +285,51 @@ def test_cli_errors(cli, tmp_path):
         (("predict", CLIPS[0], "--model", bad), "bad.safetensors"),
         (("predict", CLIPS[0], "--out", tmp_path / "r.xlsx"), "unknown results format"),
         (("predict", CLIPS[0], "--every", 0), ""),
-        (("export", bad, "--onnx", tmp_path / "m.onnx"), "bad.safetensors"),
+        (("export", bad, "--out", tmp_path / "m.onnx"), "bad.safetensors"),
+        (("predict",), "nothing to predict"),
+        (("predict", CLIPS[0], "--timeline", tmp_path / "t.jpg"), "PNG"),
     ]
     for args, message in cases:
         r = cli(*args)
         assert r.exit_code == 2, (args, r.output)
         assert message in r.output.replace("\n", "")
+
+
+# -------------------------------------------------------------------------------- tracking
+
+
+def _iou(a, b) -> np.ndarray:
+    ax, ay, aw, ah = (np.asarray(a[c], float) for c in "xywh")
+    bx, by, bw, bh = (np.asarray(b[c], float) for c in "xywh")
+    iw = np.clip(np.minimum(ax + aw, bx + bw) - np.maximum(ax, bx), 0, None)
+    ih = np.clip(np.minimum(ay + ah, by + bh) - np.maximum(ay, by), 0, None)
+    inter = iw * ih
+    return inter / (aw * ah + bw * bh - inter)
+
+
+def test_tracking_searches_small_images_and_finds_the_same_faces(tracked, grid_df, monkeypatch):
+    """predict tracks as prepare does: the detector never sees a full 360x288 frame, only
+    windows around the face and a frame scaled to 240 px; boxes match full-frame search."""
+    seen = []
+    real = tracked.detector.detect
+
+    def spy(image):
+        seen.append(image.shape[:2])
+        return real(image)
+
+    monkeypatch.setattr(tracked.detector, "detect", spy)
+    df = tracked.predict_video(CLIPS[0])
+    assert len(df) == 75 and df["face"].all()
+    assert seen and all(min(s) <= 240 for s in seen) and (288, 360) not in seen
+    assert sum(1 for s in seen if min(s) == 240) == 1  # one downscaled search: the first frame
+    full = grid_df[grid_df["file"] == str(CLIPS[0])].reset_index(drop=True)
+    assert _iou(df, full).min() > 0.7
+    assert (df["top_emotion"] == full["top_emotion"]).mean() >= 0.9
+
+
+def test_no_track_searches_full_frames(rec, monkeypatch):
+    seen = []
+    real = rec.detector.detect
+    monkeypatch.setattr(rec.detector, "detect", lambda im: seen.append(im.shape[:2]) or real(im))
+    rec.predict_video(CLIPS[1], every=25)
+    assert seen == [(288, 360)] * 3

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import typer
 from rich.console import Console
+
+from pathfer.cli.choices import one_of
 
 experiment_app = typer.Typer(
     help="Run the paper's experiments from a config file.", no_args_is_help=True
@@ -30,12 +32,17 @@ def _fail(message: str) -> None:
 def run(
     config: Path = typer.Argument(..., help="Experiment config (YAML); see configs/."),
     out: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--out", "-o", help="Results folder [default: runs/<config name>]."
+        None, "--out", "-o", help="Results folder.", show_default="runs/<config name>"
     ),
-    executor: Optional[str] = typer.Option(  # noqa: UP045
-        None, "--executor", help="local (process pool), inline, or ray [default: config's]."
+    executor: Optional[Literal["local", "inline", "ray"]] = typer.Option(  # noqa: UP045
+        None,
+        "--executor",
+        help="local (process pool), inline, or ray.",
+        show_default="the config's",
     ),
-    workers: Optional[int] = typer.Option(None, "--workers", min=1, help="Parallel jobs."),  # noqa: UP045
+    workers: Optional[int] = typer.Option(  # noqa: UP045
+        None, "--workers", "-j", min=1, help="Parallel jobs.", show_default="the config's"
+    ),
     address: Optional[str] = typer.Option(  # noqa: UP045
         None, "--address", help="Ray cluster address (or set RAY_ADDRESS)."
     ),
@@ -67,7 +74,11 @@ def run(
 def report(
     runs: list[Path] = typer.Argument(..., help="One or more results folders."),
     out: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--out", "-o", help="Where to write (default: the run folder; required to merge)."
+        None,
+        "--out",
+        "-o",
+        help="Where to write (required to merge).",
+        show_default="the run folder",
     ),
 ) -> None:
     """Rebuild a run's report, or merge several runs into one table."""
@@ -94,7 +105,13 @@ def report(
 def train(
     config: Path = typer.Argument(..., help="Experiment config (YAML): corpora and budgets."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle file to write (.safetensors)."),
-    method: str = typer.Option("pathnet_transfer", "--method", "-m", help="Method to train."),
+    method: str = typer.Option(
+        "pathnet_transfer",
+        "--method",
+        metavar="METHOD",
+        callback=one_of("METHOD"),
+        help="Method to train.",
+    ),
 ) -> None:
     """Train one method on the whole target corpus and save a model bundle for `predict`."""
     from pathfer.study.experiments.config import load_config

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional  # noqa: UP035 - typer reads the annotations at runtime
+from typing import Literal, Optional  # noqa: UP035 - typer reads the annotations at runtime
 
 import typer
 from rich.console import Console
 from rich.markup import escape
+
+from pathfer.cli.choices import one_of
 
 MAX_LISTED = 20
 
@@ -20,23 +22,29 @@ def prepare(
         None, help="Corpus folder (for a spec: overrides its root)."
     ),
     out: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--out", "-o", help="Cache root (default: $PATHFER_CACHE, else ./pathfer_cache)."
+        None,
+        "--out",
+        "-o",
+        help="Cache root.",
+        show_default="$PATHFER_CACHE, else ./pathfer_cache",
     ),
     frames: int = typer.Option(16, "--frames", "-n", help="Frames per clip (uniform sampling)."),
-    sampling: str = typer.Option("uniform", help="Frame sampling: uniform, every or all."),
+    sampling: Literal["uniform", "every", "all"] = typer.Option("uniform", help="Frame sampling."),
     every: int = typer.Option(5, "--every", "-k", help="Frame step for --sampling every."),
     size: int = typer.Option(48, help="Side of the square grey face crop, in pixels."),
     margin: float = typer.Option(0.15, help="Margin around the face box (fraction)."),
     equalize: bool = typer.Option(True, help="Histogram-equalise each crop."),
-    detector: str = typer.Option("haar", help="Face detector."),
+    detector: str = typer.Option(
+        "haar", metavar="DETECTOR", callback=one_of("DETECTOR"), help="Face detector."
+    ),
     track: bool = typer.Option(True, help="Search near the previous face first (faster)."),
     labels: Optional[str] = typer.Option(  # noqa: UP045
         None, help="Keep only these emotions, comma-separated (e.g. anger,happiness)."
     ),
     workers: Optional[int] = typer.Option(  # noqa: UP045
-        None, "--workers", "-j", help="Worker processes (default: all cores)."
+        None, "--workers", "-j", help="Worker processes.", show_default="all cores"
     ),
-    executor: str = typer.Option("local", help="Where jobs run: local, inline or ray."),
+    executor: Literal["local", "inline", "ray"] = typer.Option("local", help="Where jobs run."),
     address: Optional[str] = typer.Option(  # noqa: UP045
         None, "--address", help="Ray cluster address for --executor ray (or set RAY_ADDRESS)."
     ),
@@ -83,8 +91,8 @@ def prepare(
         fail(str(exc))
         return
     except KeyboardInterrupt:
-        fail("interrupted; run the same command again to resume where it stopped")
-        return
+        err.print("[yellow]interrupted;[/] run the same command again to resume where it stopped")
+        raise typer.Exit(130) from None
 
     if report.reused:
         console.print("reused the prepared dataset (same corpus files and settings)")

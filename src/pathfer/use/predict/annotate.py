@@ -1,4 +1,8 @@
-"""Annotated output: analysed frames with each face's box and top emotion drawn on them."""
+"""Annotated output: analysed frames with each face's box and top emotion drawn on them.
+
+Labels sit on a filled band at the top of the box, inside it, and are moved so that the
+whole band stays inside the frame (a face at the top or right edge keeps a readable label).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,9 @@ import cv2
 import numpy as np
 
 from pathfer.data.video import VideoError, VideoSink
+
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+MAIN, OTHER, NO_FACE = (0, 200, 0), (0, 200, 255), (0, 0, 255)  # BGR
 
 
 class Annotator:
@@ -41,28 +48,43 @@ class Annotator:
             self.path = None
 
 
+def label_box(
+    frame_shape: tuple[int, ...],
+    box: tuple[int, int, int, int],
+    text: str,
+    scale: float,
+    thick: int,
+) -> tuple[int, int, int, int]:
+    """``(x0, y0, x1, y1)`` of the filled label band for ``text`` on a face ``box``: at the
+    top of the box, inside it, shifted to lie wholly inside the frame."""
+    (tw, th), base = cv2.getTextSize(text, FONT, scale, thick)
+    pad = max(2, thick + 1)
+    bw, bh = tw + 2 * pad, th + base + 2 * pad
+    fh, fw = frame_shape[:2]
+    x, y = box[0], box[1]
+    x0 = int(min(max(0, x), max(0, fw - bw)))
+    y0 = int(min(max(0, y), max(0, fh - bh)))
+    return x0, y0, min(fw, x0 + bw), min(fh, y0 + bh)
+
+
+def _label(img: np.ndarray, box: tuple, text: str, colour: tuple, scale: float, thick: int):
+    x0, y0, x1, y1 = label_box(img.shape, box, text, scale, thick)
+    cv2.rectangle(img, (x0, y0), (x1 - 1, y1 - 1), colour, cv2.FILLED)
+    (_, th), _ = cv2.getTextSize(text, FONT, scale, thick)
+    pad = max(2, thick + 1)
+    cv2.putText(img, text, (x0 + pad, y0 + pad + th), FONT, scale, (0, 0, 0), thick, cv2.LINE_AA)
+
+
 def draw(img: np.ndarray, rows: list[tuple[tuple, np.ndarray]], labels: Sequence[str]) -> None:
     """Draw each face's box and ``label prob`` on a BGR image in place."""
     scale = max(0.4, img.shape[0] / 600)
     thick = max(1, int(round(scale * 2)))
     for meta, p in rows:
-        face = meta[-1]
-        if not face:
-            cv2.putText(
-                img,
-                "no face",
-                (8, int(24 * scale)),
-                cv2.FONT_HERSHEY_SIMPLEX,
-                scale,
-                (0, 0, 255),
-                thick,
-                cv2.LINE_AA,
-            )
+        if not meta[-1]:
+            _label(img, (0, 0, 0, 0), "no face", NO_FACE, scale, thick)
             continue
         x, y, w, h = (int(v) for v in meta[4:8])
         k = int(np.argmax(p))
-        colour = (0, 200, 0) if meta[3] == 0 else (0, 200, 255)
+        colour = MAIN if meta[3] == 0 else OTHER
         cv2.rectangle(img, (x, y), (x + w, y + h), colour, thick)
-        text = f"{labels[k]} {p[k]:.2f}"
-        ty = y - 6 if y - 6 > 12 * scale else y + h + int(18 * scale)
-        cv2.putText(img, text, (x, ty), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
+        _label(img, (x, y, w, h), f"{labels[k]} {p[k]:.2f}", colour, scale, thick)

@@ -1,49 +1,71 @@
-"""Use a trained model: images and videos -> one row per frame (and face).
+# Over 400 lines: the Recognizer is one class whose methods are the call forms users see.
+"""Use a trained model: images, arrays, videos and streams -> one row per frame (and face).
 
 :class:`Recognizer` pairs a bundle's model with its crop settings and face detector.
-Frames are decoded lazily (:func:`pathfer.data.video.iter_frames`), faces detected per frame,
-cropped with the bundle's :class:`~pathfer.data.faces.CropSettings`, and classified in batches
-under ``torch.inference_mode``; at most ``batch_size`` crops (and, when annotating,
-their frames) are held at once, so memory stays flat on long videos.
+Frames are read lazily, faces found per frame (within a clip through
+:class:`~pathfer.data.faces.track.TrackingDetector`, as ``prepare`` does: near the previous
+face first, on a downscaled frame when lost), cropped with the bundle's
+:class:`~pathfer.data.faces.CropSettings`, and classified in batches under
+``torch.inference_mode``; at most ``batch_size`` crops (and, when annotating, their frames)
+are held at once, so memory stays flat on long videos.
 
-Result columns (:data:`BASE_COLUMNS`, then one probability column per label, then
-``top_emotion``, ``top_prob``)::
+Result columns (:data:`~pathfer.use.predict.results.BASE_COLUMNS`, one probability column
+per label, ``top_emotion``, ``top_prob``)::
 
-    file, frame, time_s, face_index, x, y, w, h, face, <label>..., top_emotion, top_prob
+    file, frame, time_s, face_index, x, y, w, h, face_score, face, <label>..., top_emotion, top_prob
 
 A frame without a detected face gives one row with ``face=False``, ``face_index``/box
 ``<NA>``, NaN probabilities and ``top_emotion=None``: no label is invented. With several
 faces the largest is used (``face_index=0``); ``all_faces=True`` gives one row per face,
-``face_index`` 0, 1, ... in order of decreasing box area.
+``face_index`` 0, 1, ... in order of decreasing box area. ``face_score`` is the detector's
+confidence (NaN for detectors that give none, such as Haar).
 """
 
 from __future__ import annotations
 
-import copy
+import glob
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from pathfer.data.faces import CropSettings, Face, FaceDetector, crop_face, get_detector, to_grey
-from pathfer.data.video import is_image, iter_frames, probe
+from pathfer.data.faces.track import TrackingDetector
+from pathfer.data.video import VideoError, is_image, iter_frames, probe
 from pathfer.use.bundle import load_bundle
+from pathfer.use.predict import inputs, sources
 from pathfer.use.predict.annotate import Annotator
-from pathfer.use.predict.results import BASE_COLUMNS
+from pathfer.use.predict.classifier import FaceClassifier
+from pathfer.use.predict.device import resolve_device
+from pathfer.use.predict.progress import Advance, frame_progress
+from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
+
+#: the detector name of bundles trained on images that are faces already (no detection)
+WHOLE_IMAGE = "none"
+#: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
+#: 240 px Haar's smallest face (10% of the shorter side) is the same as at full size.
+SEARCH_SIDE = 240
+
+Row = tuple[tuple, np.ndarray]  # (file, frame, time_s, face_index, x, y, w, h, score, face), probs
 
 
-class Recognizer:
+class Recognizer(FaceClassifier):
     """A model plus the crop settings and face detector it was trained with.
 
-    ``threads``: torch intra-op threads while classifying (default 1; ``None`` keeps
-    torch's global setting). Per-frame time is dominated by face detection, and on small
-    or shared machines multi-threaded inference on 64x64 crops loses more to thread
-    synchronisation than it gains (see docs/predict.md, Benchmark).
+    - ``device``: ``"cpu"`` (default), ``"cuda"`` or ``"mps"``; the model and every batch
+      of crops are moved there, probabilities come back to the CPU.
+    - ``threads``: torch intra-op threads while classifying on the CPU (default 1; ``None``
+      keeps torch's global setting). Per-frame time is dominated by face detection, and on
+      small or shared machines multi-threaded inference on 64x64 crops loses more to thread
+      synchronisation than it gains.
+    - ``detector``: a detector instance or a registered name (default: the bundle's).
+    - ``track``: within a clip, search near the previous face first and on a frame scaled
+      to ``search_side`` pixels when it is lost (as ``prepare`` does); ``False`` runs the
+      detector on every full frame. ``all_faces`` always searches full frames.
     """
 
     def __init__(
@@ -52,33 +74,42 @@ class Recognizer:
         labels: Sequence[str],
         crop: CropSettings | None = None,
         *,
-        detector: FaceDetector | None = None,
+        detector: FaceDetector | str | None = None,
         meta: dict[str, Any] | None = None,
         source: Path | None = None,
         threads: int | None = 1,
+        device: str | torch.device | None = "cpu",
+        track: bool = True,
+        search_side: int = SEARCH_SIDE,
     ) -> None:
-        self.model = model.eval()
-        self._infer = _inference_copy(self.model)
-        self.labels = list(labels)
-        self.crop = crop or CropSettings()
-        self.detector = detector or get_detector(self.crop.detector)
+        super().__init__(model, labels, crop, threads=threads, device=device)
+        name = detector if isinstance(detector, str) else None
+        self._detector_name = name or (None if detector is not None else self.crop.detector)
+        self.detector: FaceDetector = (
+            get_detector(self._detector_name) if self._detector_name else detector  # type: ignore[assignment]
+        )
         self.meta = dict(meta or {})
         self.source = source
-        if threads is not None and threads < 1:
-            raise ValueError(f"threads must be >= 1 or None, not {threads}")
-        self.threads = threads
+        self.track = track
+        self.search_side = search_side
 
     @classmethod
     def from_bundle(
         cls,
         path: str | Path | None = None,
         *,
-        detector: FaceDetector | None = None,
+        detector: FaceDetector | str | None = None,
         trusted_modules: Sequence[str] = (),
         threads: int | None = 1,
+        device: str | torch.device | None = "cpu",
+        track: bool = True,
     ) -> Recognizer:
-        """Load a bundle (``None``: the built-in FER2013 mini-Xception)."""
-        b = load_bundle(path, trusted_modules=trusted_modules)
+        """Load a bundle (``None``: the built-in FER2013 mini-Xception).
+
+        ``detector`` overrides the bundle's (an instance, or a registered name).
+        """
+        dev = resolve_device(device)
+        b = load_bundle(path, trusted_modules=trusted_modules, device=dev)
         return cls(
             b.model,
             b.labels,
@@ -87,51 +118,131 @@ class Recognizer:
             meta=b.meta,
             source=b.path,
             threads=threads,
+            device=dev,
+            track=track,
         )
+
+    # pickling (worker processes): a registry detector is made anew
+    def __getstate__(self) -> dict[str, Any]:
+        state = super().__getstate__()
+        if self._detector_name:
+            state.pop("detector")
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if self._detector_name:
+            self.detector = get_detector(self._detector_name)
+
+    @property
+    def whole_image(self) -> bool:
+        """Whether each image is a face already (a bundle prepared with ``detector: none``)."""
+        return self.crop.detector == WHOLE_IMAGE
 
     # ----------------------------------------------------------------- building blocks
 
-    def classify(self, crops: np.ndarray) -> np.ndarray:
-        """Probabilities ``(N, C)`` (float32) for uint8 face crops ``(N, S, S)``."""
-        crops = np.asarray(crops)
-        if len(crops) == 0:
-            return np.zeros((0, len(self.labels)), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.uint8))
-        x = x.to(torch.float32).unsqueeze(1).div_(255.0)
-        previous = torch.get_num_threads()
-        if self.threads is not None and self.threads != previous:
-            torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                p = torch.softmax(self._infer(x), dim=1)
-        finally:
-            if self.threads is not None and self.threads != previous:
-                torch.set_num_threads(previous)
-        return p.numpy().astype(np.float32, copy=False)
-
     def faces(self, frame: np.ndarray, all_faces: bool = False) -> list[Face]:
-        """Detected faces, largest first (only the largest unless ``all_faces``)."""
-        faces = sorted(self.detector.detect(frame), key=lambda f: (-f.area, f.box[0], f.box[1]))
-        return faces if all_faces else faces[:1]
+        """Faces in one whole frame, largest first (only the largest unless ``all_faces``)."""
+        return _order(self.detector.detect(frame), all_faces)
+
+    def _clip_finder(self, all_faces: bool) -> Callable[[np.ndarray], list[Face]]:
+        """A face finder for one clip (the tracker keeps per-clip state)."""
+        if self.track and not all_faces and not self.whole_image:
+            tracker = TrackingDetector(self.detector, full_side=self.search_side)
+            return tracker.detect
+        return lambda frame: self.faces(frame, all_faces)
 
     # ----------------------------------------------------------------------- predict
 
+    def predict(
+        self,
+        x: Any,
+        *,
+        color: str = "bgr",
+        every: int = 1,
+        all_faces: bool = False,
+        batch_size: int = 64,
+        fps: float | None = None,
+        name: str | None = None,
+        annotate: str | Path | None = None,
+        workers: int = 1,
+        progress: Any = False,
+        on_skip: Callable[[str, str], None] | None = None,
+    ) -> Predictions:
+        """Rows for any input, with the same columns whatever it is:
+
+        - a path to an image or video (a missing or unreadable file raises VideoError);
+        - a folder, a glob, or a list of paths (unreadable ones are skipped with a
+          :class:`PredictWarning`; ``workers`` > 1 reads several files at once);
+        - a numpy array (``color`` says its channel order): one image or a stack of frames;
+        - a PIL image;
+        - an iterable of frames (arrays or PIL images), e.g. a generator.
+
+        ``fps`` times in-memory frames (``time_s`` is NaN without it; images get 0).
+        ``annotate`` writes the frames with boxes and labels (a folder for several files).
+        ``progress``: True for a progress bar on long inputs, or ``callback(done, total)``.
+        """
+        if isinstance(x, (bool, int, np.integer)):
+            raise TypeError(f"{x!r} is not an image or video; for a camera use stream({x!r})")
+        if sources.is_url(x):
+            frames = sources.capture_frames(x, every)
+            return self._predict_frames(frames, x, all_faces, batch_size, annotate, fps, progress)
+        if sources.is_path_like(x):
+            if Path(x).is_file():
+                return self.predict_video(
+                    x, every, all_faces, batch_size, annotate=annotate, progress=progress
+                )
+            if not Path(x).exists() and not glob.has_magic(str(x)):
+                raise VideoError(f"{x}: file not found; check the path")
+            x = [x]  # a folder or a glob
+        if isinstance(x, (list, tuple)) and x and all(sources.is_path_like(p) for p in x):
+            return self.predict_paths(
+                x,
+                every=every,
+                all_faces=all_faces,
+                batch_size=batch_size,
+                annotate=annotate,
+                workers=workers,
+                progress=progress,
+                on_skip=on_skip,
+            )
+        if isinstance(x, np.ndarray):
+            stack, one = sources.array_frames(x, color)
+            if one is not None:
+                return self._predict_still(one, name or "<array>", all_faces, annotate)
+            frames = sources.numbered(stack, "bgr", fps)
+            return self._predict_frames(
+                frames, name or "<array>", all_faces, batch_size, annotate, fps, progress, every
+            )
+        if sources.is_pil_image(x):
+            return self._predict_still(sources.from_pil(x), name or "<image>", all_faces, annotate)
+        if isinstance(x, Iterable) and not isinstance(x, (str, bytes)):
+            frames = sources.numbered(x, color, fps)
+            return self._predict_frames(
+                frames, name or "<frames>", all_faces, batch_size, annotate, fps, progress, every
+            )
+        raise TypeError(
+            f"cannot predict on {type(x).__name__}; pass a path, a list of paths, a numpy "
+            "array, a PIL image or an iterable of frames"
+        )
+
     def predict_frames(
         self,
-        frames: Iterable[np.ndarray],
+        frames: Iterable[Any],
         *,
         all_faces: bool = False,
         batch_size: int = 64,
         fps: float | None = None,
         name: str = "<frames>",
-    ) -> pd.DataFrame:
-        """Rows for in-memory BGR (or grey) frames; ``time_s`` is NaN unless ``fps``."""
-        stream = ((i, i / fps if fps else math.nan, f) for i, f in enumerate(frames))
-        return self._run(stream, name, all_faces=all_faces, batch_size=batch_size)
+        color: str = "bgr",
+    ) -> Predictions:
+        """Rows for in-memory frames (BGR unless ``color``); ``time_s`` is NaN unless ``fps``."""
+        stream = sources.numbered(frames, color, fps)
+        return self._predict_frames(stream, name, all_faces, batch_size, None, fps, False)
 
-    def predict_image(self, path: str | Path, *, all_faces: bool = False) -> pd.DataFrame:
-        """Rows for one still image (``frame=0``, ``time_s=0``)."""
-        return self._run(iter_frames(path), str(path), all_faces=all_faces, batch_size=64)
+    def predict_image(self, path: str | Path, *, all_faces: bool = False) -> Predictions:
+        """Rows for one still image file (``frame=0``, ``time_s=0``)."""
+        return self._collect(self._analysed(iter_frames(path), str(path), all_faces, 64))
 
     def predict_video(
         self,
@@ -140,14 +251,66 @@ class Recognizer:
         all_faces: bool = False,
         batch_size: int = 64,
         annotate: str | Path | None = None,
-    ) -> pd.DataFrame:
+        *,
+        progress: Any = False,
+    ) -> Predictions:
         """Rows for every ``every``-th frame of a video (an image works too).
 
         ``annotate``: also write the analysed frames with boxes and labels drawn to this
         video file (an image file for an image input). With ``every=K`` it holds every
         K-th frame at ``fps / K``, so its duration matches the source. The path written
-        (the extension may change on the MJPG fallback) is in ``df.attrs["annotated"]``.
+        (the extension may change on a fallback) is in ``df.attrs["annotated"]``.
         """
+        with frame_progress(
+            inputs.frames_in(path, every) if progress else None,
+            progress,
+            description=Path(path).name,
+        ) as advance:
+            return self._predict_file(path, every, all_faces, batch_size, annotate, advance)
+
+    def predict_paths(self, paths: Iterable[str | Path], **kwargs: Any) -> Predictions:
+        """Rows for many files, folders and globs (see :func:`predict_paths`)."""
+        return inputs.run_paths(self, paths, **kwargs)
+
+    def stream(
+        self,
+        source: Any,
+        *,
+        every: int = 1,
+        all_faces: bool = False,
+        color: str = "bgr",
+        fps: float | None = None,
+    ) -> Iterator[Predictions]:
+        """Yield each analysed frame's rows as the frame arrives (one row per face, or one
+        no-face row).
+
+        ``source``: a camera index (``0``), a URL OpenCV can open, a video file, or an
+        iterable of frames (a generator works: nothing is read ahead). For cameras and URLs
+        ``time_s`` is seconds since the first frame. Stop by leaving the loop.
+        """
+        frames = sources.stream_frames(source, every=every, color=color, fps=fps)
+        name = sources.source_name(source)
+        for _, rows in self._analysed(frames, name, all_faces, batch_frames=1):
+            yield self._frame([m for m, _ in rows], [p for _, p in rows])
+
+    def stream_with_frames(
+        self, source: Any, *, every: int = 1, all_faces: bool = False, color: str = "bgr"
+    ) -> Iterator[tuple[np.ndarray, list[Row]]]:
+        """Like :meth:`stream`, with each frame and its raw rows (for live display)."""
+        frames = sources.stream_frames(source, every=every, color=color)
+        yield from self._analysed(frames, sources.source_name(source), all_faces, batch_frames=1)
+
+    # --------------------------------------------------------------------- internals
+
+    def _predict_file(
+        self,
+        path: str | Path,
+        every: int,
+        all_faces: bool,
+        batch_size: int,
+        annotate: str | Path | None,
+        advance: Advance | None = None,
+    ) -> Predictions:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, not {batch_size}")
         path = Path(path)
@@ -156,13 +319,10 @@ class Recognizer:
             fps = 0.0 if is_image(path) else probe(path).fps or 25.0
             sink = Annotator(Path(annotate), fps / every, self.labels, still=is_image(path))
         try:
-            df = self._run(
-                iter_frames(path, every=every),
-                str(path),
-                all_faces=all_faces,
-                batch_size=batch_size,
-                sink=sink,
+            analysed = self._analysed(
+                iter_frames(path, every=every), str(path), all_faces, batch_size
             )
+            df = self._collect(analysed, sink, advance)
         finally:
             if sink is not None:
                 sink.close()
@@ -170,91 +330,148 @@ class Recognizer:
             df.attrs["annotated"] = [str(sink.path)] if sink.path else []
         return df
 
-    def _run(
-        self,
-        stream: Iterator[tuple[int, float, np.ndarray]] | Iterable,
-        file: str,
-        *,
-        all_faces: bool,
-        batch_size: int,
-        sink: Annotator | None = None,
-    ) -> pd.DataFrame:
-        meta_rows: list[tuple] = []
-        probs = []  # per row: array of C floats (NaN rows for frames with no face)
-        nan_row = np.full(len(self.labels), np.nan, np.float32)
-        pending_crops: list[np.ndarray] = []
-        pending_rows: list[int] = []
-        pending_frames: list[tuple[np.ndarray, list[int]]] = []
-
-        def flush() -> None:
-            if pending_crops:
-                p = self.classify(np.stack(pending_crops))
-                for r, row in zip(pending_rows, p, strict=True):
-                    probs[r] = row
-            if sink is not None:
-                for frame, rows in pending_frames:
-                    sink.write(frame, [(meta_rows[r], probs[r]) for r in rows])
-            pending_crops.clear()
-            pending_rows.clear()
-            pending_frames.clear()
-
-        for idx, t, frame in stream:
-            grey = to_grey(frame)
-            faces = self.faces(frame, all_faces)
-            rows: list[int] = []
-            if not faces:
-                rows.append(len(meta_rows))
-                meta_rows.append((file, idx, t, None, None, None, None, None, False))
-                probs.append(nan_row)
-            for j, face in enumerate(faces):
-                rows.append(len(meta_rows))
-                pending_rows.append(len(meta_rows))
-                pending_crops.append(crop_face(grey, face.box, self.crop))
-                meta_rows.append((file, idx, t, j, *face.box, True))
-                probs.append(nan_row)
-            if sink is not None:
-                pending_frames.append((frame, rows))
-            if len(pending_crops) >= batch_size or len(pending_frames) >= batch_size:
-                flush()
-        flush()
-        return self._frame(meta_rows, probs)
-
-    def _frame(self, meta_rows: list[tuple], probs: list[np.ndarray]) -> pd.DataFrame:
-        df = pd.DataFrame.from_records(meta_rows, columns=list(BASE_COLUMNS))
-        df = df.astype(
-            {
-                "file": object,
-                "frame": "int64",
-                "time_s": "float64",
-                "face_index": "Int64",
-                "x": "Int64",
-                "y": "Int64",
-                "w": "Int64",
-                "h": "Int64",
-                "face": bool,
-            }
-        )
-        p = np.stack(probs) if probs else np.zeros((0, len(self.labels)), np.float32)
-        p = p.astype(np.float64)
-        for i, label in enumerate(self.labels):
-            df[label] = p[:, i]
-        has = df["face"].to_numpy(bool)
-        top = np.argmax(np.nan_to_num(p, nan=-1.0), axis=1) if len(p) else np.zeros(0, int)
-        labels = np.asarray(self.labels, dtype=object)
-        df["top_emotion"] = pd.Series(
-            np.where(has, labels[top] if len(p) else [], None), dtype=object
-        )
-        df["top_prob"] = np.where(has, p[np.arange(len(p)), top] if len(p) else [], np.nan)
-        df.attrs["labels"] = list(self.labels)
+    def _predict_still(
+        self, frame: np.ndarray, name: str, all_faces: bool, annotate: str | Path | None
+    ) -> Predictions:
+        sink = Annotator(Path(annotate), 0.0, self.labels, still=True) if annotate else None
+        df = self._collect(self._analysed(iter([(0, 0.0, frame)]), name, all_faces, 1), sink)
+        if sink is not None:
+            sink.close()
+            df.attrs["annotated"] = [str(sink.path)] if sink.path else []
         return df
 
-    def empty_result(self) -> pd.DataFrame:
+    def _predict_frames(
+        self,
+        frames: Iterator[tuple[int, float, np.ndarray]],
+        name: str,
+        all_faces: bool,
+        batch_size: int,
+        annotate: str | Path | None,
+        fps: float | None,
+        progress: Any,
+        every: int = 1,
+    ) -> Predictions:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, not {batch_size}")
+        if every < 1:
+            raise ValueError(f"every must be >= 1, not {every}")
+        if every > 1:
+            frames = (f for f in frames if f[0] % every == 0)
+        sink = None
+        if annotate is not None:
+            sink = Annotator(Path(annotate), (fps or 25.0) / every, self.labels, still=False)
+        try:
+            with frame_progress(None, progress, description=name) as advance:
+                df = self._collect(
+                    self._analysed(frames, name, all_faces, batch_size), sink, advance
+                )
+        finally:
+            if sink is not None:
+                sink.close()
+        if sink is not None:
+            df.attrs["annotated"] = [str(sink.path)] if sink.path else []
+        return df
+
+    def _analysed(
+        self,
+        frames: Iterable[tuple[int, float, np.ndarray]],
+        file: str,
+        all_faces: bool,
+        batch_frames: int,
+    ) -> Iterator[tuple[np.ndarray, list[Row]]]:
+        """``(frame, rows)`` per frame, in order, classified in batches of crops.
+
+        On Ctrl-C the frames already read are classified and yielded before it propagates.
+        """
+        find = self._clip_finder(all_faces)
+        nan_row = np.full(len(self.labels), np.nan, np.float32)
+        pending: list[tuple[np.ndarray, list[tuple], list[np.ndarray]]] = []
+        n_crops = 0
+
+        def flush() -> Iterator[tuple[np.ndarray, list[Row]]]:
+            nonlocal n_crops
+            crops = [c for _, _, cs in pending for c in cs]
+            probs = iter(self.classify(np.stack(crops)) if crops else [])
+            done = [
+                (frame, [(m, next(probs) if m[-1] else nan_row) for m in metas])
+                for frame, metas, _ in pending
+            ]
+            pending.clear()
+            n_crops = 0
+            yield from done
+
+        try:
+            for idx, t, frame in frames:
+                faces = [] if frame.size == 0 else find(frame)
+                if not all_faces:
+                    faces = faces[:1]
+                metas: list[tuple] = []
+                crops: list[np.ndarray] = []
+                if not faces:
+                    metas.append((file, idx, t, None, None, None, None, None, math.nan, False))
+                grey = to_grey(frame) if faces and not self.whole_image else None
+                for j, face in enumerate(faces):
+                    metas.append((file, idx, t, j, *face.box, float(face.score), True))
+                    if self.whole_image:
+                        crops.append(self.prepare_face(frame))
+                    else:
+                        crops.append(crop_face(grey, face.box, self.crop))
+                pending.append((frame, metas, crops))
+                n_crops += len(crops)
+                if n_crops >= batch_frames or len(pending) >= batch_frames:
+                    yield from flush()
+        except KeyboardInterrupt:
+            yield from flush()
+            raise
+        yield from flush()
+
+    def _collect(
+        self,
+        analysed: Iterator[tuple[np.ndarray, list[Row]]],
+        sink: Annotator | None = None,
+        advance: Advance | None = None,
+    ) -> Predictions:
+        metas: list[tuple] = []
+        probs: list[np.ndarray] = []
+        try:
+            for frame, rows in analysed:
+                if sink is not None:
+                    sink.write(frame, rows)
+                for m, p in rows:
+                    metas.append(m)
+                    probs.append(p)
+                if advance is not None:
+                    advance(1)
+        except KeyboardInterrupt:
+            raise PredictInterrupted(self._frame(metas, probs)) from None
+        return self._frame(metas, probs)
+
+    def _frame(self, meta_rows: list[tuple], probs: list[np.ndarray]) -> Predictions:
+        return to_predictions(meta_rows, probs, self.labels)
+
+    def empty_result(self) -> Predictions:
         return self._frame([], [])
 
 
-def _inference_copy(model: nn.Module) -> nn.Module:
-    """The model prepared for fast CPU inference (BN folded if the model offers it, and
-    channels-last weights, ~2-3x faster for small conv nets); ``model`` is not modified."""
-    fuse = getattr(model, "fused_for_inference", None)
-    fast = fuse() if callable(fuse) else copy.deepcopy(model)
-    return fast.eval().to(memory_format=torch.channels_last)
+def predict_paths(
+    paths: Iterable[str | Path],
+    recognizer: Recognizer | None = None,
+    *,
+    model: str | Path | None = None,
+    **kwargs: Any,
+) -> Predictions:
+    """Predict over images, videos, folders and globs; skip unreadable inputs.
+
+    Each skipped input is reported through ``on_skip(input, reason)`` (default: a
+    :class:`PredictWarning` naming the file) and recorded in ``df.attrs["skipped"]``; the
+    rest goes on. ``annotate`` is a file for a single input, else a folder receiving
+    ``<stem>.annotated.mp4`` (``.png`` for images); written paths are in
+    ``df.attrs["annotated"]``. ``workers`` > 1 reads that many files at once (processes).
+    """
+    rec = recognizer or Recognizer.from_bundle(model)
+    return inputs.run_paths(rec, paths, **kwargs)
+
+
+def _order(faces: list[Face], all_faces: bool) -> list[Face]:
+    faces = sorted(faces, key=lambda f: (-f.area, f.box[0], f.box[1]))
+    return faces if all_faces else faces[:1]

@@ -1,45 +1,101 @@
-"""Result frames: their probability columns, a per-file summary, and writing them to disk."""
+"""Result frames: their columns, the :class:`Predictions` DataFrame, a per-file summary, and
+writing them to disk (atomically, through :mod:`pathfer.runtime.files`)."""
 
 from __future__ import annotations
 
 import math
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pathfer.data.emotions import CANONICAL_EMOTIONS
+from pathfer.runtime.files import atomic_path
+from pathfer.use.predict.columns import BASE_COLUMNS, prob_columns
 
-BASE_COLUMNS: tuple[str, ...] = (
-    "file",
-    "frame",
-    "time_s",
-    "face_index",
-    "x",
-    "y",
-    "w",
-    "h",
-    "face",
-)
+RESULT_FORMATS = (".csv", ".json", ".parquet")
 
 
 class PredictWarning(UserWarning):
     """An input that was skipped (unreadable, missing, not media); names the file."""
 
 
-RESULT_FORMATS = (".csv", ".json", ".parquet")
+class PredictInterrupted(KeyboardInterrupt):
+    """Ctrl-C during prediction; ``partial`` holds the rows finished before it."""
+
+    def __init__(self, partial: Predictions) -> None:
+        super().__init__("interrupted")
+        self.partial = partial
 
 
-def prob_columns(df: pd.DataFrame) -> list[str]:
-    """The per-label probability columns of a result frame (in class order)."""
-    labels = df.attrs.get("labels")
-    if labels:
-        return [c for c in labels if c in df.columns]
-    start = list(df.columns).index("face") + 1 if "face" in df.columns else 0
-    stop = list(df.columns).index("top_emotion") if "top_emotion" in df.columns else None
-    cols = list(df.columns)[start:stop]
-    return [c for c in cols if c in CANONICAL_EMOTIONS] or cols
+class Predictions(pd.DataFrame):
+    """Per-frame (per-face) results: a pandas DataFrame with a few helpers, like py-feat's Fex.
+
+    Columns: :data:`BASE_COLUMNS`, one probability column per label (:attr:`labels`), then
+    ``top_emotion`` and ``top_prob``. Slices and copies stay :class:`Predictions`.
+    """
+
+    @property
+    def _constructor(self) -> type[Predictions]:
+        return Predictions
+
+    @property
+    def labels(self) -> list[str]:
+        """The probability columns, in class order."""
+        return prob_columns(self)
+
+    def summary(self) -> pd.DataFrame:
+        """One row per input: frames, face share, mean probabilities (see :func:`summarize`)."""
+        return summarize(self)
+
+    def to_file(self, path: str | Path) -> Path:
+        """Write the rows as ``.csv``, ``.json`` (records) or ``.parquet``."""
+        return write_results(self, path)
+
+    def plot_timeline(self, path: str | Path | None = None, **kwargs: Any) -> Any:
+        """Each emotion's probability over time, top emotion shaded (a matplotlib Figure);
+        ``path`` also saves it as PNG. See :func:`pathfer.use.predict.timeline.plot_timeline`."""
+        from pathfer.use.predict.timeline import plot_timeline
+
+        return plot_timeline(self, path, **kwargs)
+
+
+def to_predictions(
+    meta_rows: list[tuple], probs: list[np.ndarray], labels: Sequence[str]
+) -> Predictions:
+    """A :class:`Predictions` frame from rows of :data:`BASE_COLUMNS` values and their
+    probabilities (NaN rows for frames without a face)."""
+    labels = list(labels)
+    df = pd.DataFrame.from_records(meta_rows, columns=list(BASE_COLUMNS))
+    df = df.astype(
+        {
+            "file": object,
+            "frame": "int64",
+            "time_s": "float64",
+            "face_index": "Int64",
+            "x": "Int64",
+            "y": "Int64",
+            "w": "Int64",
+            "h": "Int64",
+            "face_score": "float64",
+            "face": bool,
+        }
+    )
+    p = np.stack(probs) if probs else np.zeros((0, len(labels)), np.float32)
+    p = p.astype(np.float64)
+    for i, label in enumerate(labels):
+        df[label] = p[:, i]
+    has = df["face"].to_numpy(bool)
+    top = np.argmax(np.nan_to_num(p, nan=-1.0), axis=1) if len(p) else np.zeros(0, int)
+    names = np.asarray(labels, dtype=object)
+    df["top_emotion"] = pd.Series(np.where(has, names[top] if len(p) else [], None), dtype=object)
+    df["top_prob"] = np.where(has, p[np.arange(len(p)), top] if len(p) else [], np.nan)
+    out = Predictions(df)
+    out.attrs["labels"] = labels
+    return out
 
 
 def summarize(df: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.DataFrame:
@@ -75,21 +131,54 @@ def summarize(df: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.DataF
     return out
 
 
-def write_results(df: pd.DataFrame, path: str | Path) -> Path:
-    """Write per-frame results as ``.csv``, ``.json`` (records) or ``.parquet``."""
+def check_format(path: str | Path, what: str = "results") -> Path:
+    """``path`` if its extension is a result format, else a ValueError naming it."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in RESULT_FORMATS:
+    if path.suffix.lower() not in RESULT_FORMATS:
         raise ValueError(
-            f"{path}: unknown results format {suffix or '(none)'}; use .csv, .json or .parquet"
+            f"{path}: unknown {what} format {path.suffix or '(none)'}; use .csv, .json or .parquet"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def check_writable(path: str | Path, folder: bool = False) -> Path:
+    """``path`` if a file (``folder``: files inside a folder) can be written there; else a
+    ValueError naming the folder. Run before any work, so a bad ``--out`` fails at once."""
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise ValueError(f"{path}: is a folder; give a file name")
+    if folder and path.exists() and not path.is_dir():
+        raise ValueError(f"{path}: is a file; give a folder")
+    where = path if folder else path.parent
+    while not where.exists() and where != where.parent:
+        where = where.parent  # the nearest folder that exists: the rest will be created
+    if not where.is_dir():
+        raise ValueError(f"{path}: cannot write here: {where} is a file, not a folder")
+    try:  # a real probe: permission bits say nothing for root or on read-only mounts
+        fd, probe = tempfile.mkstemp(dir=where, prefix=".pathfer-write-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(
+            f"{path}: cannot write in {where} ({exc.strerror or exc}); choose another folder"
+        ) from None
+    return path
+
+
+def write_results(df: pd.DataFrame, path: str | Path) -> Path:
+    """Write a result (or summary) frame as ``.csv``, ``.json`` (records) or ``.parquet``.
+
+    The file appears whole or not at all (written beside it, then renamed).
+    """
+    path = check_format(path)
+    suffix = path.suffix.lower()
     plain = pd.DataFrame(df)
     plain.attrs = {}
-    if suffix == ".csv":
-        plain.to_csv(path, index=False)
-    elif suffix == ".json":
-        plain.to_json(path, orient="records", indent=1)
-    else:
-        plain.to_parquet(path, index=False)
+    with atomic_path(path, suffix) as tmp:
+        if suffix == ".csv":
+            plain.to_csv(tmp, index=False)
+        elif suffix == ".json":
+            plain.to_json(tmp, orient="records", indent=1)
+        else:
+            plain.to_parquet(tmp, index=False)
     return path
