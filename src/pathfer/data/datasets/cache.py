@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pathfer.data.corpora.base import ERROR, IGNORED, CorpusScan, Problem
+from pathfer.data.corpora.base import ERROR, IGNORED, WARNING, CorpusScan, Problem
 from pathfer.data.faces import (
     CropSettings,
 )
@@ -94,6 +94,7 @@ class PrepareReport:
     frames_detected: int  # frames where the detector itself found a face
     skipped: list[Problem] = field(default_factory=list)  # clips that could not be used
     ignored: list[Problem] = field(default_factory=list)  # files deliberately left out
+    warnings: list[Problem] = field(default_factory=list)  # clips used, with a caveat
     reused: bool = False
     n_resumed: int = 0  # clips whose shard an interrupted run had already written
     seconds: float = 0.0
@@ -189,6 +190,7 @@ def merge_shards(scan: CorpusScan, folder: Path, crop: CropSettings) -> dict:
     cols: dict[str, list] = {c: [] for c in MANIFEST_COLUMNS}
     counts: list[int] = []
     skipped: list[Problem] = []
+    noted: list[Problem] = []  # clips used, with a warning
     frames_read = frames_detected = 0
     for i, clip in enumerate(scan.clips):
         with np.load(shard_dir / f"{i:06d}.npz") as z:
@@ -199,6 +201,8 @@ def merge_shards(scan: CorpusScan, folder: Path, crop: CropSettings) -> dict:
                 counts.append(0)
                 continue
             idx, boxes, face = z["frame_index"], z["boxes"], z["face"]
+            if str(z["message"]):
+                noted.append(Problem(clip.clip_id, str(z["message"]), "", WARNING))
         n = len(idx)
         counts.append(n)
         frames_detected += int(np.sum(face == "detected"))
@@ -235,7 +239,7 @@ def merge_shards(scan: CorpusScan, folder: Path, crop: CropSettings) -> dict:
                 pos += n
         arr.flush()
         del arr
-    problems = [p.as_dict() for p in scan.problems + skipped]
+    problems = [p.as_dict() for p in scan.problems + skipped + noted]
     atomic_write_json(folder / PROBLEMS, problems)
     summary = {
         "corpus": scan.name,
@@ -260,6 +264,7 @@ def read_report(folder: Path, reused: bool, seconds: float, n_resumed: int = 0):
         frames_detected=summary["frames_detected"],
         skipped=[p for p in problems if p.kind == ERROR],
         ignored=[p for p in problems if p.kind == IGNORED],
+        warnings=[p for p in problems if p.kind == WARNING],
         reused=reused,
         n_resumed=n_resumed,
         seconds=seconds,
