@@ -152,9 +152,15 @@ def test_default_is_yunet_where_installed_else_haar_with_one_notice(monkeypatch)
 
 
 def test_yunet_without_yuface_says_how_to_fix(monkeypatch) -> None:
+    from pathfer.data.faces import yunet
+
     monkeypatch.setitem(sys.modules, "yuface", None)  # import yuface -> ImportError
-    with pytest.raises(ValueError, match=r"pip install yuface.*--detector haar"):
-        get_detector("yunet")
+    yunet._import_yuface.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"pip install yuface.*--detector haar"):
+            get_detector("yunet")
+    finally:
+        yunet._import_yuface.cache_clear()
 
 
 @NO_YUFACE

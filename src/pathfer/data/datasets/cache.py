@@ -33,7 +33,7 @@ from pathfer.runtime.files import (
 )
 
 #: Bump when the preparation changes in a way that changes the crops: new cache folders.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: truncated clips skipped, detector none/yunet, align
 
 
 COMPLETE = "COMPLETE"
@@ -152,18 +152,28 @@ def cache_path(
     return root / f"{scan.name}-{cache_key(scan, sampling, crop, track)[:12]}"
 
 
-def write_shard(path: Path, **arrays: Any) -> None:
+def write_shard(
+    path: Path,
+    meta: dict[str, Any],
+    frames: np.ndarray | None = None,
+    crops: np.ndarray | None = None,
+) -> None:
+    """One clip's result: ``meta`` (status, message, frames_read, per-frame face source) as
+    JSON, ``frames`` int32 ``(n, 5)`` (frame index, x, y, w, h) and ``crops`` uint8
+    ``(n, S, S)``; three members keep writing and merging cheap."""
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    if frames is not None and crops is not None:
+        arrays.update(frames=frames.astype(np.int32, copy=False), crops=crops)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
 
+def read_shard_meta(z: Any) -> dict[str, Any]:
+    return json.loads(str(z["meta"]))
+
+
 def skip_shard(path: Path, message: str, frames_read: int = 0) -> dict:
-    write_shard(
-        path,
-        status=np.array("skipped"),
-        message=np.array(message),
-        frames_read=np.array(frames_read),
-    )
+    write_shard(path, {"status": "skipped", "message": message, "frames_read": frames_read})
     return {"status": "skipped", "frames_read": frames_read, "frames_detected": 0}
 
 
@@ -173,7 +183,7 @@ def valid_shards(shard_dir: Path, n: int) -> set[int]:
         try:
             ordinal = int(p.stem)
             with np.load(p) as z:
-                str(z["status"])
+                read_shard_meta(z)["status"]
         except Exception:  # half-written by a dead process (fsync-less) or foreign file
             p.unlink(missing_ok=True)
             continue
@@ -194,15 +204,17 @@ def merge_shards(scan: CorpusScan, folder: Path, crop: CropSettings) -> dict:
     frames_read = frames_detected = 0
     for i, clip in enumerate(scan.clips):
         with np.load(shard_dir / f"{i:06d}.npz") as z:
-            frames_read += int(z["frames_read"])
-            if str(z["status"]) != "ok":
-                msg = str(z["message"]).removeprefix(f"{clip.path}: ")
+            meta = read_shard_meta(z)
+            frames_read += int(meta["frames_read"])
+            if meta["status"] != "ok":
+                msg = str(meta["message"]).removeprefix(f"{clip.path}: ")
                 skipped.append(Problem(clip.clip_id, msg, "", ERROR))
                 counts.append(0)
                 continue
-            idx, boxes, face = z["frame_index"], z["boxes"], z["face"]
-            if str(z["message"]):
-                noted.append(Problem(clip.clip_id, str(z["message"]), "", WARNING))
+            rows = z["frames"]
+            idx, boxes, face = rows[:, 0], rows[:, 1:5], np.array(meta["face"])
+            if meta["message"]:
+                noted.append(Problem(clip.clip_id, str(meta["message"]), "", WARNING))
         n = len(idx)
         counts.append(n)
         frames_detected += int(np.sum(face == "detected"))

@@ -52,7 +52,6 @@ from pathfer.data.faces import (
     crop_face,
     get_detector,
     locate_faces,
-    to_grey,
     video_detector,
 )
 from pathfer.data.video import FrameSampling, VideoError, decode_frames, is_image
@@ -80,7 +79,6 @@ def _prepare_frames(
 ) -> dict:
     clip = decode_frames(path, sampling)
     frames = clip.frames
-    greys = [to_grey(f) for _, f in frames]  # once per frame, for the crops
     if hasattr(detector, "reset"):
         detector.reset()
     if is_image(path):  # nothing to track in a still: search it whole, at full size
@@ -101,17 +99,20 @@ def _prepare_frames(
         rolls = clip_rolls(faces, [f for _, f in frames], base)
     else:
         rolls = [None] * len(faces)
+    images = [f for _, f in frames]
     crops = np.stack(
-        [crop_face(g, f, crop, r) for g, f, r in zip(greys, faces, rolls, strict=True)]
+        [crop_face(g, f, crop, r) for g, f, r in zip(images, faces, rolls, strict=True)]
     )
+    sources = [src for _, src in located]
     write_shard(
         shard,
-        status=np.array("ok"),
-        message=np.array(clip.decoder_note),  # kept, with a warning, when not empty
-        frames_read=np.array(len(frames)),
-        frame_index=np.array([i for i, _ in frames], dtype=np.int32),
-        boxes=np.array([face.box for face in faces], dtype=np.int32).reshape(-1, 4),
-        face=np.array([src for _, src in located]),
+        {
+            "status": "ok",
+            "message": clip.decoder_note,  # kept, with a warning, when not empty
+            "frames_read": len(frames),
+            "face": sources,
+        },
+        frames=np.array([(i, *face.box) for (i, _), face in zip(frames, faces, strict=True)]),
         crops=crops.astype(np.uint8, copy=False),
     )
     return {"status": "ok", "frames_read": len(frames), "frames_detected": detected}

@@ -112,17 +112,20 @@ def crop_face(
         roll = face_roll(face)
     if settings.align and roll:
         return _rotated_crop(to_grey(frame), box, roll, settings)
-    grey = to_grey(frame)
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * settings.margin)
     cx, cy = x + w / 2.0, y + h / 2.0
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     s = max(1, int(round(side)))
-    pad = max(0, -x0, -y0, x0 + s - grey.shape[1], y0 + s - grey.shape[0])
-    if pad:
-        grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    patch = grey[y0 : y0 + s, x0 : x0 + s]
+    # cut first (rows and columns outside the frame repeat its edge), then make the patch grey
+    fh, fw = frame.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + s <= fw and y0 + s <= fh:
+        patch = frame[y0 : y0 + s, x0 : x0 + s]
+    else:
+        rows = np.clip(np.arange(y0, y0 + s), 0, fh - 1)
+        cols = np.clip(np.arange(x0, x0 + s), 0, fw - 1)
+        patch = frame[np.ix_(rows, cols)]
+    patch = to_grey(patch)
     interp = cv2.INTER_AREA if s > settings.size else cv2.INTER_LINEAR
     crop = cv2.resize(patch, (settings.size, settings.size), interpolation=interp)
     if settings.equalize:

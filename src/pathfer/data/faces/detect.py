@@ -14,7 +14,8 @@ Add a detector with ``@DETECTORS.register("name")`` (or :func:`register_detector
 available by name to ``prepare``, ``predict``, configs and bundles. Registry metadata used by
 the pipeline: ``landmarks`` (gives five points), ``trackable`` (may be wrapped by
 :class:`~pathfer.data.faces.track.TrackingDetector`, default true), ``window_side`` and
-``full_side`` (the tracker's search sizes for this detector).
+``full_side`` (the tracker's search sizes for this detector), ``refine_below`` (see the
+tracker).
 """
 
 from __future__ import annotations
@@ -162,7 +163,8 @@ DETECTORS.register(
     "pathfer.data.faces.yunet:YuNetDetector",
     landmarks=True,
     window_side=64,
-    full_side=96,
+    full_side=64,
+    refine_below=32,
 )
 
 #: the default detector, and the one used where it cannot be

@@ -26,10 +26,14 @@ from pathfer.data.faces.crop import largest
 from pathfer.data.faces.detect import DETECTORS, Face, FaceDetector, get_detector
 
 
-def _scaled(image: np.ndarray, scale: float) -> np.ndarray:
+def _scaled(image: np.ndarray, scale: float, fast: bool = False) -> np.ndarray:
+    """``image`` scaled down by ``scale``; ``fast``: bilinear, 16x cheaper than area
+    averaging on a tracking window and as good for finding the face in it (measured on
+    GRID: same face rate, box IoU and landmark error)."""
     if scale >= 1.0:
         return image
-    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    interp = cv2.INTER_LINEAR if fast else cv2.INTER_AREA
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interp)
 
 
 def _unscale(faces: list[Face], scale: float, dx: int = 0, dy: int = 0) -> list[Face]:
@@ -45,6 +49,7 @@ class TrackingDetector:
         window: float = 1.8,
         window_side: int = 56,
         full_side: int = 160,
+        refine_below: int | None = None,
     ) -> None:
         name = getattr(base, "name", "")
         if name in DETECTORS and not DETECTORS.meta(name).get("trackable", True):
@@ -54,6 +59,9 @@ class TrackingDetector:
         self.window = window
         self.window_side = window_side
         self.full_side = full_side
+        #: refine a full-search box at window resolution only when the face was smaller than
+        #: this many pixels in the small copy (None: always)
+        self.refine_below = refine_below
         self.previous: Face | None = None
         self.full_searches = 0
 
@@ -69,12 +77,15 @@ class TrackingDetector:
         if x1 - x0 < 24 or y1 - y0 < 24:
             return []
         scale = self.window_side / float(side)
-        patch = _scaled(image[y0:y1, x0:x1], scale)
+        patch = _scaled(image[y0:y1, x0:x1], scale, fast=True)
         return _unscale(self.base.detect(patch), scale, x0, y0)
+
+    def _full_scale(self, image: np.ndarray) -> float:
+        return min(1.0, self.full_side / float(min(image.shape[:2])))
 
     def _full(self, image: np.ndarray) -> list[Face]:
         self.full_searches += 1
-        scale = self.full_side / float(min(image.shape[:2]))
+        scale = self._full_scale(image)
         return _unscale(self.base.detect(_scaled(image, scale)), scale)
 
     def detect(self, image: np.ndarray) -> list[Face]:
@@ -95,10 +106,13 @@ class TrackingDetector:
             found = largest(self._full(image))
             if found is None:
                 return []
-            # the full search ran on a small copy: refine the box at window resolution
-            refined = self._in_window(image, found)
-            if refined:
-                found = largest(refined)
+            # the full search ran on a small copy: refine the box at window resolution,
+            # unless the face was already as big there as in a window
+            small = max(found.box[2], found.box[3]) * self._full_scale(image)
+            if self.refine_below is None or small < self.refine_below:
+                refined = self._in_window(image, found)
+                if refined:
+                    found = largest(refined)
         self.previous = found
         return [found]
 
@@ -111,5 +125,5 @@ def video_detector(name: str | None = None, track: bool = True) -> FaceDetector:
     meta = DETECTORS.meta(base.name) if base.name in DETECTORS else {}
     if not track or not meta.get("trackable", True):
         return base
-    sizes = {k: meta[k] for k in ("window_side", "full_side") if k in meta}
+    sizes = {k: meta[k] for k in ("window_side", "full_side", "refine_below") if k in meta}
     return TrackingDetector(base, **sizes)

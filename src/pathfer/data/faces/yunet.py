@@ -16,8 +16,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import cv2
@@ -34,6 +33,7 @@ class DetectorUnavailableError(ValueError):
     """A registered detector whose package is not installed; the message says what to do."""
 
 
+@cache
 def _import_yuface():
     """The compiled ``detect`` of yuface, imported with OpenMP limited to one thread."""
     old = os.environ.get("OMP_NUM_THREADS")
@@ -54,7 +54,8 @@ def _import_yuface():
     return compiled.detect
 
 
-def _openmp_runtimes() -> list[ctypes.CDLL]:
+@cache
+def _openmp_runtimes() -> tuple[ctypes.CDLL, ...]:
     """The OpenMP runtimes that may serve libfacedetection: the process-global one (torch's,
     when torch is loaded, takes precedence) and the one bundled in the wheel."""
     libs: list[ctypes.CDLL] = []
@@ -78,7 +79,7 @@ def _openmp_runtimes() -> list[ctypes.CDLL]:
         except AttributeError:  # this one has no OpenMP symbols
             continue
         out.append(lib)
-    return out
+    return tuple(out)
 
 
 class YuNetDetector:
@@ -97,16 +98,18 @@ class YuNetDetector:
         self._detect = _import_yuface()
         self._omp = _openmp_runtimes()
 
-    @contextmanager
-    def _one_thread(self) -> Iterator[None]:
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        """The compiled detector on ``image`` with one OpenMP thread in this thread."""
         saved = [lib.omp_get_max_threads() for lib in self._omp]
-        for lib in self._omp:
+        changed = [lib for lib, n in zip(self._omp, saved, strict=True) if n != 1]
+        for lib in changed:
             lib.omp_set_num_threads(1)
         try:
-            yield
+            return self._detect(image)
         finally:
             for lib, n in zip(self._omp, saved, strict=True):
-                lib.omp_set_num_threads(n)
+                if n != 1:
+                    lib.omp_set_num_threads(n)
 
     def detect(self, image: np.ndarray) -> list[Face]:
         """Faces in a BGR (or grey, or BGRA) ``uint8`` image, in its pixels."""
@@ -118,25 +121,19 @@ class YuNetDetector:
         if max(image.shape[:2]) > self.max_side:
             scale = self.max_side / max(image.shape[:2])
             image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-        with self._one_thread():
-            # int16 (N, 16): confidence in percent, x y w h, five (x, y) points, unused
-            rows = np.asarray(self._detect(np.ascontiguousarray(image))).reshape(-1, 16)
+        # int16 (N, 16): confidence in percent, x y w h, five (x, y) points, unused
+        rows = self._run(np.ascontiguousarray(image)).reshape(-1, 16).tolist()
         faces = []
         for row in rows:
-            score = float(row[0]) / 100.0
+            score = row[0] / 100.0
             if score < self.min_score:
                 continue
-            points = _image_left_first(row[5:15].astype(np.float32).reshape(5, 2))
-            face = Face(tuple(int(v) for v in row[1:5]), score, points)  # type: ignore[arg-type]
+            p = row[5:15]
+            if p[0] > p[2]:  # eyes, then mouth corners, left to right in the image
+                p[0:2], p[2:4] = p[2:4], p[0:2]
+            if p[6] > p[8]:
+                p[6:8], p[8:10] = p[8:10], p[6:8]
+            points = np.array(p, np.float32).reshape(5, 2)
+            face = Face((row[1], row[2], row[3], row[4]), score, points)
             faces.append(face if scale == 1.0 else face.moved(scale))
         return faces
-
-
-def _image_left_first(points: np.ndarray) -> np.ndarray:
-    """Eyes and mouth corners ordered left to right in the image (YuNet's order for an
-    upright face; kept so for a tilted one, so the eye line's angle stays within 90 deg)."""
-    if points[0, 0] > points[1, 0]:
-        points[[0, 1]] = points[[1, 0]]
-    if points[3, 0] > points[4, 0]:
-        points[[3, 4]] = points[[4, 3]]
-    return points
