@@ -19,11 +19,15 @@ speed (the issue's target: >= 0.5x with the default detector). ``--hd`` first re
 the clips at 1280x720 (MPEG-4, padded to 16:9), the size of RAVDESS, where decoding costs
 more. ``--workers N`` also times decode and the default preparation on a local pool of N
 processes (wall-clock frames per second: the pool's CPU is not this process').
+``--stages`` splits the preparation CPU of the default detector (or the first of
+``--detectors``; aligned with ``--align``) into its stages (decode, face location, crops,
+shards, merge).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import shutil
 import tempfile
@@ -116,6 +120,39 @@ def cpu_prepare(scan, sampling: FrameSampling, crop: CropSettings, track: bool):
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def stages(scan, sampling: FrameSampling, crop: CropSettings, trials: int) -> None:
+    """CPU ms per frame of each stage of ``prepare_corpus`` (its functions, wrapped)."""
+    import pathfer.data.datasets.pipeline as pipeline
+
+    spent: collections.Counter = collections.Counter()
+    names = ("decode_frames", "locate_faces", "clip_rolls", "crop_face", "write_shard")
+    saved = {n: getattr(pipeline, n) for n in (*names, "merge_shards")}
+
+    def timed_fn(name, fn):
+        def run(*a, **k):
+            t0 = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.process_time() - t0
+
+        return run
+
+    for n, fn in saved.items():
+        setattr(pipeline, n, timed_fn(n, fn))
+    try:
+        frames = 0
+        for _ in range(trials):
+            sec, frames = cpu_prepare(scan, sampling, crop, True)
+            spent["total"] += sec
+    finally:
+        for n, fn in saved.items():
+            setattr(pipeline, n, fn)
+    print(f"stages of prepare {crop.detector}{' aligned' if crop.align else ''}, CPU ms/frame:")
+    for name, sec in spent.most_common():
+        print(f"  {name:<16}{1000 * sec / trials / frames:>7.3f}")
+
+
 def wall_pool(fn) -> tuple[float, int]:
     t0 = time.perf_counter()
     frames = fn()
@@ -154,6 +191,7 @@ def main() -> None:
     ap.add_argument("--no-track", action="store_true", help="also time without tracking")
     ap.add_argument("--hd", action="store_true", help="re-encode the clips at 1280x720 first")
     ap.add_argument("--workers", type=int, default=1, help="also time a pool of N (wall)")
+    ap.add_argument("--stages", action="store_true", help="split preparation into stages")
     args = ap.parse_args()
 
     sampling = FrameSampling(args.sampling, n=args.frames, k=args.every)
@@ -184,6 +222,9 @@ def main() -> None:
         for name, (sec, frames) in best.items():
             ms = 1000 * sec / frames
             print(f"{name:<28}{frames:>7}{ms:>10.2f}{1000 / ms:>9.1f}{dec_ms / ms:>10.2f}x")
+        if args.stages:
+            first = args.detectors[0] if args.detectors else None  # None: the default
+            stages(scan, sampling, CropSettings(detector=first, align=args.align), args.trials)
         if args.workers > 1:
             batch = max(1, len(paths) // (args.workers * 4))
             jobs = [(i, (paths[i : i + batch], sampling)) for i in range(0, len(paths), batch)]

@@ -342,3 +342,20 @@ def test_spec_glob_uses_each_file_once(tmp_path: Path) -> None:
         "JE/sa02.mpg",
     ]
     assert sorted(p.path for p in scan.ignored) == ["DC2/a01.avi", "DC2/h02.mpg", "DC2/sa01.avi"]
+
+
+def test_cli_says_once_when_the_default_detector_falls_back(
+    savee_root: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from pathfer.data.faces import detect
+
+    monkeypatch.setattr(detect, "yunet_available", lambda: False)
+    monkeypatch.setattr(detect, "_warned_fallback", False)
+    out = tmp_path / "cache"
+    args = ["prepare", "savee", str(savee_root), "-o", str(out), "-n", "2", "-q"]
+    res = runner.invoke(app, [*args, "--executor", "inline", "--labels", "anger"])
+    assert res.exit_code == 0, res.output
+    assert res.output.count("using 'haar'") == 1 and "pip install yuface" in res.output
+    assert "faces: detector haar, tracked in videos" in res.output
+    [folder] = out.iterdir()
+    assert json.loads((folder / "settings.json").read_text())["crop"]["detector"] == "haar"

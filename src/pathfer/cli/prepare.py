@@ -92,7 +92,7 @@ def prepare(
         console.print(escape(scan.summary()), soft_wrap=True)
         console.print(
             f"faces: detector {crop.detector}"
-            + (", tracked" if track and crop.detector != "none" else "")
+            + (", tracked in videos" if track and crop.detector != "none" else "")
             + (", aligned" if crop.align else ""),
             soft_wrap=True,
         )

@@ -79,29 +79,30 @@ def _prepare_frames(
 ) -> dict:
     clip = decode_frames(path, sampling)
     frames = clip.frames
+    images = [f for _, f in frames]
     if hasattr(detector, "reset"):
         detector.reset()
     if is_image(path):  # nothing to track in a still: search it whole, at full size
         detector = getattr(detector, "base", detector)
-    located = locate_faces([f for _, f in frames], detector)
+    located = locate_faces(images, detector)
     detected = sum(1 for _, src in located if src == "detected")
     if all(src == NONE for _, src in located):
         return skip_shard(
             shard,
-            f"{path}: no face found in any of its {len(frames)} sampled frames; check that "
-            "it shows a face, try another --detector, or use --detector none if the "
-            "files are already face crops",
+            f"{path}: no face found "
+            + ("in the image" if is_image(path) else f"in any of its {len(frames)} sampled frames")
+            + "; check that it shows a face, try another --detector, or use --detector none "
+            "if the files are already face crops",
             len(frames),
         )
     faces = [face for face, _ in located]
     if crop.align:  # measured again on the turned face, then smoothed over the clip
         base = getattr(detector, "base", detector)
-        rolls = clip_rolls(faces, [f for _, f in frames], base)
+        rolls = clip_rolls(faces, images, base)
     else:
         rolls = [None] * len(faces)
-    images = [f for _, f in frames]
     crops = np.stack(
-        [crop_face(g, f, crop, r) for g, f, r in zip(images, faces, rolls, strict=True)]
+        [crop_face(im, f, crop, r) for im, f, r in zip(images, faces, rolls, strict=True)]
     )
     sources = [src for _, src in located]
     write_shard(

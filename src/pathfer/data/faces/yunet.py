@@ -5,8 +5,8 @@ One call on a BGR image returns, per face, a confidence, a box and five landmark
 three-quarter faces and tight close-ups that the frontal Haar cascade misses, and costs
 ~0.4 ms on a 64 px tracking window (see ``docs/data.md`` for the measurements).
 
-libfacedetection parallelises with OpenMP. On small images the threads only spin (5-10x the
-CPU time for the same result), and when torch is loaded its OpenMP runtime, not the one in
+libfacedetection parallelises with OpenMP. On small images the threads only spin (several
+times the CPU time for the same result), and when torch is loaded its OpenMP runtime, not the one in
 the wheel, serves the calls. Each call therefore runs with one OpenMP thread in the calling
 thread, restoring the previous setting afterwards (so torch keeps its own).
 """
