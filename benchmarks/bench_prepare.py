@@ -1,26 +1,33 @@
-"""Preparation speed against bare decoding of the same frames, with 1 and 2 workers.
+"""Preparation speed against bare decoding of the same frames, per face detector.
 
-    python benchmarks/bench_prepare.py [--repeat 4] [--frames 16] [--sampling uniform]
+    python benchmarks/bench_prepare.py [--repeat 4] [--frames 16] [--trials 3] [--no-track]
+        [--detectors haar yunet] [--align] [--hd] [--workers 2]
 
-The GRID clips (``../shared/data/grid`` beside the checkout, else ``tests/media/grid``) are linked
-``--repeat`` times into a SAVEE-style layout. For 1 and 2 worker processes it times
+The GRID clips (``../shared/data/grid`` beside the checkout, else ``tests/media/grid``) are
+linked ``--repeat`` times into a SAVEE-style layout. In this one process, one worker
+(``executor="inline"``), it times side by side, in rotation, ``--trials`` times each:
 
-- *decode*: ``video.read_frames`` of the sampled frames of every clip, nothing else,
-  spread over the same process pool in the same batches;
-- *prepare*: ``prepare_corpus`` into an empty cache (decode, face location, crops, shards,
-  merge into the cache files);
+- *decode*: ``video.read_frames`` of the sampled frames of every clip, nothing else;
+- *prepare DETECTOR*: ``prepare_corpus`` into an empty cache (decode, face location with
+  tracking, crops, shards, merge into the cache files), for each detector installed
+  (``--align`` adds the aligned variant of detectors with landmarks, ``--no-track`` a
+  full-frame search in every frame).
 
-and prints frames per second of wall time and of CPU time (this process and its workers:
-a figure that shared, busy cores do not distort), prepare/decode ratios and the 2-worker
-speed-up. Each figure is the best of ``--trials`` runs. ``--no-track`` also times
-preparation with a full-frame search in every frame. ``--hd`` first re-encodes the clips
-at 1280x720 (MPEG-4, padded to 16:9), the resolution of RAVDESS, where decoding costs more.
+Each figure is CPU time (``time.process_time``: a busy, shared machine does not distort
+it), the best of the trials, as ms per frame, frames per second and the ratio to decode
+speed (the issue's target: >= 0.5x with the default detector). ``--hd`` first re-encodes
+the clips at 1280x720 (MPEG-4, padded to 16:9), the size of RAVDESS, where decoding costs
+more. ``--workers N`` also times decode and the default preparation on a local pool of N
+processes (wall-clock frames per second: the pool's CPU is not this process').
+``--stages`` splits the preparation CPU of the default detector (or the first of
+``--detectors``; aligned with ``--align``) into its stages (decode, face location, crops,
+shards, merge).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
+import collections
 import os
 import shutil
 import tempfile
@@ -31,6 +38,7 @@ import cv2
 
 from pathfer.data.corpora import get_corpus
 from pathfer.data.datasets import prepare_corpus
+from pathfer.data.faces import DETECTORS, CropSettings
 from pathfer.data.video import FrameSampling, read_frames
 from pathfer.runtime import LocalExecutor
 
@@ -90,41 +98,85 @@ def _decode_batch(job: tuple[list[str], FrameSampling]) -> int:
         cv2.setNumThreads(threads)
 
 
-def _cpu() -> float:
-    t = os.times()  # this process + reaped children (the pool's workers)
-    return t.user + t.system + t.children_user + t.children_system
+def cpu_decode(paths: list[str], sampling: FrameSampling) -> tuple[float, int]:
+    """(CPU seconds, frames) of decoding in this process, one OpenCV thread."""
+    t0 = time.process_time()
+    frames = _decode_batch((paths, sampling))
+    return time.process_time() - t0, frames
 
 
-def timed(fn) -> tuple[float, float, int]:
-    """(wall seconds, CPU seconds, frames) of ``fn() -> frames``."""
-    w0, c0 = time.perf_counter(), _cpu()
-    frames = fn()
-    return time.perf_counter() - w0, _cpu() - c0, frames
-
-
-def time_decode(paths: list[str], sampling: FrameSampling, workers: int):
-    batch = 1 if workers == 1 else max(1, min(8, math.ceil(len(paths) / (workers * 4))))
-    jobs = [(i, (paths[i : i + batch], sampling)) for i in range(0, len(paths), batch)]
-    return timed(lambda: sum(o.value for o in LocalExecutor(workers).run(_decode_batch, jobs)))
-
-
-def time_prepare(scan, sampling: FrameSampling, workers: int, track: bool):
+def cpu_prepare(scan, sampling: FrameSampling, crop: CropSettings, track: bool):
     cache = Path(tempfile.mkdtemp(prefix="pathfer-bench-cache-"))
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # as in a pool worker
     try:
-        return timed(
-            lambda: (
-                prepare_corpus(
-                    scan, cache, sampling, workers=workers, progress=False, track=track
-                ).n_frames
-            )
+        t0 = time.process_time()
+        report = prepare_corpus(
+            scan, cache, sampling, crop, executor="inline", progress=False, track=track
         )
+        return time.process_time() - t0, report.n_frames
     finally:
+        cv2.setNumThreads(threads)
         shutil.rmtree(cache, ignore_errors=True)
 
 
-def best(fn, trials: int) -> tuple[float, float, int]:
-    runs = [fn() for _ in range(trials)]
-    return min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]
+def stages(scan, sampling: FrameSampling, crop: CropSettings, trials: int) -> None:
+    """CPU ms per frame of each stage of ``prepare_corpus`` (its functions, wrapped)."""
+    import pathfer.data.datasets.pipeline as pipeline
+
+    spent: collections.Counter = collections.Counter()
+    names = ("decode_frames", "locate_faces", "clip_rolls", "crop_face", "write_shard")
+    saved = {n: getattr(pipeline, n) for n in (*names, "merge_shards")}
+
+    def timed_fn(name, fn):
+        def run(*a, **k):
+            t0 = time.process_time()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[name] += time.process_time() - t0
+
+        return run
+
+    for n, fn in saved.items():
+        setattr(pipeline, n, timed_fn(n, fn))
+    try:
+        frames = 0
+        for _ in range(trials):
+            sec, frames = cpu_prepare(scan, sampling, crop, True)
+            spent["total"] += sec
+    finally:
+        for n, fn in saved.items():
+            setattr(pipeline, n, fn)
+    print(f"stages of prepare {crop.detector}{' aligned' if crop.align else ''}, CPU ms/frame:")
+    for name, sec in spent.most_common():
+        print(f"  {name:<16}{1000 * sec / trials / frames:>7.3f}")
+
+
+def wall_pool(fn) -> tuple[float, int]:
+    t0 = time.perf_counter()
+    frames = fn()
+    return time.perf_counter() - t0, frames
+
+
+def variants(args) -> list[tuple[str, CropSettings, bool]]:
+    names = args.detectors or [n for n in ("haar", "yunet") if _installed(n)]
+    out = []
+    for name in names:
+        out.append((f"prepare {name}", CropSettings(detector=name), True))
+        if args.align and DETECTORS.meta(name).get("landmarks"):
+            out.append((f"prepare {name} aligned", CropSettings(detector=name, align=True), True))
+        if args.no_track:
+            out.append((f"prepare {name} no-track", CropSettings(detector=name), False))
+    return out
+
+
+def _installed(name: str) -> bool:
+    try:
+        DETECTORS.get(name)()
+    except (ValueError, ImportError):
+        return False
+    return True
 
 
 def main() -> None:
@@ -133,9 +185,13 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=16)
     ap.add_argument("--sampling", default="uniform", choices=["uniform", "every", "all"])
     ap.add_argument("--every", type=int, default=5)
-    ap.add_argument("--trials", type=int, default=2)
+    ap.add_argument("--trials", type=int, default=3)
+    ap.add_argument("--detectors", nargs="+", default=None, help="default: haar, yunet")
+    ap.add_argument("--align", action="store_true", help="also time aligned crops")
     ap.add_argument("--no-track", action="store_true", help="also time without tracking")
     ap.add_argument("--hd", action="store_true", help="re-encode the clips at 1280x720 first")
+    ap.add_argument("--workers", type=int, default=1, help="also time a pool of N (wall)")
+    ap.add_argument("--stages", action="store_true", help="split preparation into stages")
     args = ap.parse_args()
 
     sampling = FrameSampling(args.sampling, n=args.frames, k=args.every)
@@ -148,39 +204,46 @@ def main() -> None:
         paths = [str(c.path) for c in scan.clips]
         print(
             f"{len(paths)} clips ({len(clips)} GRID clips{' at 1280x720' if args.hd else ''} "
-            f"x {args.repeat}), sampling "
-            f"{sampling}, {os.cpu_count()} CPUs"
+            f"x {args.repeat}), sampling {sampling}, one worker, CPU time, best of "
+            f"{args.trials}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
         )
-        rows = {}
-        variants = [("prepare", True)] + ([("prepare-notrack", False)] if args.no_track else [])
-        for workers in (1, 2):
-            rows[("decode", workers)] = best(
-                lambda w=workers: time_decode(paths, sampling, w), args.trials
-            )
-            for name, track in variants:
-                rows[(name, workers)] = best(
-                    lambda w=workers, t=track: time_prepare(scan, sampling, w, t), args.trials
+        todo = variants(args)
+        runs: dict[str, list[tuple[float, int]]] = {"decode": []}
+        for name, _, _ in todo:
+            runs[name] = []
+        cpu_prepare(scan, sampling, todo[0][1], True)  # warm up: imports, first calls
+        for _ in range(args.trials):  # in rotation, so slow phases of the machine hit all
+            runs["decode"].append(cpu_decode(paths, sampling))
+            for name, crop, track in todo:
+                runs[name].append(cpu_prepare(scan, sampling, crop, track))
+        best = {k: min(v) for k, v in runs.items()}
+        dec_ms = 1000 * best["decode"][0] / best["decode"][1]
+        print(f"{'what':<28}{'frames':>7}{'ms/frame':>10}{'cpu fps':>9}{'vs decode':>11}")
+        for name, (sec, frames) in best.items():
+            ms = 1000 * sec / frames
+            print(f"{name:<28}{frames:>7}{ms:>10.2f}{1000 / ms:>9.1f}{dec_ms / ms:>10.2f}x")
+        if args.stages:
+            first = args.detectors[0] if args.detectors else None  # None: the default
+            stages(scan, sampling, CropSettings(detector=first, align=args.align), args.trials)
+        if args.workers > 1:
+            batch = max(1, len(paths) // (args.workers * 4))
+            jobs = [(i, (paths[i : i + batch], sampling)) for i in range(0, len(paths), batch)]
+            pool = LocalExecutor(args.workers)
+            sec, frames = wall_pool(lambda: sum(o.value for o in pool.run(_decode_batch, jobs)))
+            print(f"decode, {args.workers} workers: {frames / sec:.1f} fps (wall)")
+            crop = CropSettings()
+            cache = Path(tempfile.mkdtemp(prefix="pathfer-bench-cache-"))
+            try:
+                sec, frames = wall_pool(
+                    lambda: (
+                        prepare_corpus(
+                            scan, cache, sampling, crop, workers=args.workers, progress=False
+                        ).n_frames
+                    )
                 )
-        head = f"{'what':<16}{'workers':>8}{'wall s':>8}{'cpu s':>8}{'frames':>8}"
-        print(f"{head}{'fps':>9}{'cpu fps':>9}")
-        fps, cpu_fps = {}, {}
-        for (name, workers), (sec, cpu, frames) in rows.items():
-            fps[(name, workers)] = frames / sec
-            cpu_fps[(name, workers)] = frames / cpu
-            print(
-                f"{name:<16}{workers:>8}{sec:>8.2f}{cpu:>8.2f}{frames:>8}"
-                f"{frames / sec:>9.1f}{frames / cpu:>9.1f}"
-            )
-        for name, _ in variants:
-            for w in (1, 2):
-                ratio = fps[(name, w)] / fps[("decode", w)]
-                cpu_ratio = cpu_fps[(name, w)] / cpu_fps[("decode", w)]
-                print(
-                    f"{name}/decode, {w} worker(s): {ratio:.2f} (wall fps), "
-                    f"{cpu_ratio:.2f} (cpu fps)"
-                )
-        for name in ["decode"] + [n for n, _ in variants]:
-            print(f"{name} speed-up 2 vs 1 workers (wall): {fps[(name, 2)] / fps[(name, 1)]:.2f}x")
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+            print(f"prepare {crop.detector}, {args.workers} workers: {frames / sec:.1f} fps (wall)")
         print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -114,7 +114,7 @@ def test_bad_inputs_are_skipped_with_reasons(savee_root: Path, tmp_path: Path) -
         "AudioVisualClip/DC/zz01.avi",
         "AudioVisualClip/DC/f01.avi",
     }
-    assert "file not found" in reasons["AudioVisualClip/DC/f01.avi"]
+    assert "broken link" in reasons["AudioVisualClip/DC/f01.avi"]
     assert "empty file" in reasons["AudioVisualClip/DC/d01.avi"]
     assert "cannot be decoded" in reasons["AudioVisualClip/DC/d02.avi"]
     assert "no face found" in reasons["AudioVisualClip/DC/n01.avi"]

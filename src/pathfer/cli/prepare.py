@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Literal, Optional  # noqa: UP035 - typer reads the annotations at runtime
 
@@ -34,8 +35,15 @@ def prepare(
     size: int = typer.Option(48, help="Side of the square grey face crop, in pixels."),
     margin: float = typer.Option(0.15, help="Margin around the face box (fraction)."),
     equalize: bool = typer.Option(True, help="Histogram-equalise each crop."),
-    detector: str = typer.Option(
-        "haar", metavar="DETECTOR", callback=one_of("DETECTOR"), help="Face detector."
+    detector: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        metavar="DETECTOR",
+        callback=one_of("DETECTOR"),
+        help="Face detector: yunet (the default where the yuface package is installed), "
+        "haar (the default elsewhere), or none for images that are already face crops.",
+    ),
+    align: bool = typer.Option(
+        False, help="Rotate each crop so the eyes are level (needs a detector with landmarks)."
     ),
     track: bool = typer.Option(True, help="Search near the previous face first (faster)."),
     labels: Optional[str] = typer.Option(  # noqa: UP045
@@ -53,7 +61,7 @@ def prepare(
     """Turn a corpus into a cached face dataset (reused when the settings match)."""
     from pathfer.data.corpora import CorpusError, scan_target
     from pathfer.data.datasets import PrepareError, default_cache_root, prepare_corpus
-    from pathfer.data.faces import CropSettings
+    from pathfer.data.faces import CropSettings, DetectorFallbackWarning
     from pathfer.data.video import FrameSampling
 
     console = Console()
@@ -65,7 +73,13 @@ def prepare(
 
     try:
         fs = FrameSampling(mode=sampling, n=frames, k=every)
-        crop = CropSettings(size=size, margin=margin, equalize=equalize, detector=detector)
+        with warnings.catch_warnings(record=True) as notes:
+            warnings.simplefilter("always", DetectorFallbackWarning)
+            crop = CropSettings(
+                size=size, margin=margin, equalize=equalize, detector=detector, align=align
+            )
+        for note in notes:
+            err.print(f"[yellow]note:[/] {escape(str(note.message))}", soft_wrap=True)
         if executor not in {"local", "inline", "ray"}:
             raise ValueError(f"unknown executor {executor!r}; use local, inline or ray")
         if workers is not None and workers < 1:
@@ -84,8 +98,21 @@ def prepare(
             ex = executor
         cache_root = out if out is not None else default_cache_root()
         console.print(escape(scan.summary()), soft_wrap=True)
+        console.print(
+            f"faces: detector {crop.detector}"
+            + (", tracked in videos" if track and crop.detector != "none" else "")
+            + (", aligned" if crop.align else ""),
+            soft_wrap=True,
+        )
         report = prepare_corpus(
-            scan, cache_root, fs, crop, executor=ex, workers=workers, progress=not quiet
+            scan,
+            cache_root,
+            fs,
+            crop,
+            executor=ex,
+            workers=workers,
+            progress=not quiet,
+            track=track,
         )
     except (CorpusError, PrepareError, ValueError, OSError) as exc:
         fail(str(exc))
@@ -112,12 +139,18 @@ def prepare(
             console.print(f"  - {escape(p.message())}", soft_wrap=True)
         if report.n_skipped > MAX_LISTED:
             console.print(f"  ... and {report.n_skipped - MAX_LISTED} more")
+    if report.warnings:
+        console.print(f"[yellow]kept with a warning ({len(report.warnings)}):[/]")
+        for p in report.warnings[:MAX_LISTED]:
+            console.print(f"  - {escape(p.message())}", soft_wrap=True)
+        if len(report.warnings) > MAX_LISTED:
+            console.print(f"  ... and {len(report.warnings) - MAX_LISTED} more")
     if report.ignored:
         reasons = sorted({p.reason.split(" (")[0] for p in report.ignored})
         console.print(
             f"ignored {len(report.ignored)} files on purpose ({escape('; '.join(reasons[:3]))})",
             soft_wrap=True,
         )
-    if report.skipped or report.ignored:
+    if report.skipped or report.ignored or report.warnings:
         console.print(f"all problems: {escape(str(report.path / 'problems.json'))}", soft_wrap=True)
     console.print(f"[green]dataset:[/] {escape(str(report.path))}", soft_wrap=True)

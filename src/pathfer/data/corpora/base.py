@@ -17,8 +17,9 @@ from pathfer.data import emotions
 from pathfer.runtime.registry import Registry
 
 #: Problem kinds: ``error`` a clip that should have been used but could not be;
-#: ``ignored`` a file deliberately left out (audio-only files, duplicates).
-ERROR, IGNORED = "error", "ignored"
+#: ``ignored`` a file deliberately left out (audio-only files, duplicates);
+#: ``warning`` a clip that was used, with something worth knowing (decoder errors).
+ERROR, IGNORED, WARNING = "error", "ignored", "warning"
 
 #: Names that operating systems and archive tools leave in folders; never reported.
 _JUNK = {"thumbs.db", "desktop.ini", ".ds_store"}
@@ -122,10 +123,33 @@ def is_junk(path: Path) -> bool:
     return name in _JUNK or name.startswith("._") or name.startswith(".")
 
 
-def walk_files(root: Path) -> Iterator[Path]:
-    """Every file under ``root`` (following folder links), in natural order."""
+def walk_files(root: Path, problems: list[Problem] | None = None) -> Iterator[Path]:
+    """Every file under ``root`` in natural order, following folder links, each real folder
+    once (so each file once).
+
+    A folder link to a folder already walked is not followed again; it is reported in
+    ``problems`` (kind ``ignored``), once per link: as a loop when it leads back to a folder
+    that holds it (``subject 1/anger/loop -> ..``), else as a second way into a folder.
+    """
+    walked: dict[str, str] = {os.path.realpath(root): "."}  # real folder -> first path
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted((d for d in dirnames if not d.startswith(".")), key=natural_key)
+        here = os.path.realpath(dirpath)
+        keep = []
+        for name in sorted((d for d in dirnames if not d.startswith(".")), key=natural_key):
+            path = Path(dirpath) / name
+            real = os.path.realpath(path)
+            if real not in walked:
+                walked[real] = relative_id(path, root)
+                keep.append(name)
+                continue
+            if problems is not None:
+                first = walked[real]
+                if here == real or here.startswith(real.rstrip(os.sep) + os.sep):
+                    reason = f"folder link loop: it leads back to {first!r}; not followed"
+                else:
+                    reason = f"a second way into folder {first!r} (a link); walked once"
+                problems.append(Problem(relative_id(path, root), reason, "", IGNORED))
+        dirnames[:] = keep
         for name in sorted(filenames, key=natural_key):
             yield Path(dirpath) / name
 

@@ -64,7 +64,7 @@ class EnterfaceCorpus:
         root = check_root(root, self.name, LAYOUT)
         scan = CorpusScan(self.name, root)
         saw_subject_folder = False
-        for path in walk_files(root):
+        for path in walk_files(root, scan.problems):
             if is_junk(path) or path.suffix.lower() not in MEDIA_EXTENSIONS:
                 continue
             rel = relative_id(path, root)

@@ -48,7 +48,7 @@ class RavdessCorpus:
         root = check_root(root, self.name, LAYOUT)
         scan = CorpusScan(self.name, root)
         takes: dict[tuple[str, ...], dict[str, Clip]] = {}
-        for path in walk_files(root):
+        for path in walk_files(root, scan.problems):
             suffix = path.suffix.lower()
             if is_junk(path) or suffix not in MEDIA_EXTENSIONS | _AUDIO:
                 continue

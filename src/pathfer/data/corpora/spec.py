@@ -11,14 +11,20 @@
     labels: {ang: anger, hap: happiness}   # corpus code -> canonical emotion
     include: ["**/take1/*"]        # optional: keep only matching relative paths
     exclude: ["**/practice/*"]     # optional: drop matching relative paths
+    labels_file: {path: legend.csv, image: image, label: emotion, subject: person}
+                                   # optional: labels (and subjects) from a CSV instead
 
 A regex that matches no file at all is an error naming the spec and the pattern; a
 file it does not match, or whose label maps to no emotion, is reported and skipped.
+With ``labels_file`` (see :mod:`~pathfer.data.corpora.annotations`) the label of each
+file is its row's; rows naming missing images and images with no row are reported.
+The same file reached twice (through folder links) is used once.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +33,10 @@ from typing import Any
 import yaml
 
 from pathfer.data import emotions
+from pathfer.data.corpora.annotations import LabelsFile
 from pathfer.data.corpora.base import (
     ERROR,
+    IGNORED,
     Clip,
     CorpusError,
     CorpusScan,
@@ -42,7 +50,18 @@ from pathfer.data.video import MEDIA_EXTENSIONS
 
 _LABEL_FROM = {"parent", "regex"}
 _SUBJECT_FROM = {"parent", "grandparent", "parent_of_parent", "regex", "none"}
-_KEYS = {"name", "root", "glob", "label", "regex", "subject", "labels", "include", "exclude"}
+_KEYS = {
+    "name",
+    "root",
+    "glob",
+    "label",
+    "regex",
+    "subject",
+    "labels",
+    "include",
+    "exclude",
+    "labels_file",
+}
 
 
 def _as_list(value: Any) -> list[str]:
@@ -75,6 +94,7 @@ class SpecCorpus:
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
     source: str = "<spec>"
+    labels_file: LabelsFile | None = None
 
     layout = "the files matched by the spec's glob"
 
@@ -112,8 +132,23 @@ class SpecCorpus:
         root = Path(str(data["root"])).expanduser()
         if not root.is_absolute():
             root = Path(base) / root
-        label_from = _from(data.get("label", "parent"), "label", source)
-        if label_from not in _LABEL_FROM:
+        labels_file = None
+        if data.get("labels_file") is not None:
+            labels_file = LabelsFile.from_spec(data["labels_file"], Path(base), source)
+            if "label" in data:
+                raise CorpusError(
+                    f"{source}: give either 'label' or 'labels_file' (the labels come from "
+                    "the file's label column)"
+                )
+            if labels_file.subject and "subject" in data:
+                raise CorpusError(
+                    f"{source}: the subject comes from labels_file's subject column "
+                    f"{labels_file.subject!r}; drop the 'subject' key (or that column)"
+                )
+            label_from = "file"
+        else:
+            label_from = _from(data.get("label", "parent"), "label", source)
+        if label_from not in _LABEL_FROM | {"file"}:
             raise CorpusError(f"{source}: label.from must be parent or regex, not {label_from!r}")
         regex = data.get("regex")
         if regex is not None:
@@ -123,13 +158,15 @@ class SpecCorpus:
                 raise CorpusError(f"{source}: invalid regex {regex!r}: {exc}") from None
         else:
             compiled = None
-        if "subject" in data:
+        if labels_file is not None and labels_file.subject:
+            subject_from = "file"
+        elif "subject" in data:
             subject_from = _from(data["subject"], "subject", source)
         elif compiled is not None and "subject" in compiled.groupindex:
             subject_from = "regex"
         else:
             subject_from = "grandparent" if label_from == "parent" else "parent"
-        if subject_from not in _SUBJECT_FROM:
+        if subject_from not in _SUBJECT_FROM | {"file"}:
             raise CorpusError(
                 f"{source}: subject.from must be one of {', '.join(sorted(_SUBJECT_FROM))}, "
                 f"not {subject_from!r}"
@@ -163,6 +200,7 @@ class SpecCorpus:
             include=_as_list(data.get("include")),
             exclude=_as_list(data.get("exclude")),
             source=source,
+            labels_file=labels_file,
         )
 
     def _label(self, raw: str) -> str:
@@ -174,10 +212,31 @@ class SpecCorpus:
         scan = CorpusScan(self.name, base)
         pattern = re.compile(self.regex) if self.regex else None
         files: dict[str, Path] = {}
+        real_seen: dict[str, str] = {}  # real path -> the relative path it was first seen as
         for g in self.glob:
-            for path in base.glob(g):
-                if path.is_file() and not is_junk(path):
-                    files.setdefault(relative_id(path, base), path)
+            for path in sorted(base.glob(g)):
+                if path.suffix.lower() not in MEDIA_EXTENSIONS or is_junk(path):
+                    continue
+                if not path.is_file():
+                    continue
+                rel = relative_id(path, base)
+                if rel in files:
+                    continue
+                # a file reached through two folder paths (a folder link) counts once
+                real = os.path.join(os.path.realpath(path.parent), path.name)
+                if real in real_seen:
+                    scan.problems.append(
+                        Problem(
+                            rel,
+                            f"the same file as {real_seen[real]!r} (through a folder link); "
+                            "used once",
+                            "",
+                            IGNORED,
+                        )
+                    )
+                    continue
+                real_seen[real] = rel
+                files[rel] = path
         media = {
             rel: p
             for rel, p in files.items()
@@ -189,8 +248,14 @@ class SpecCorpus:
             raise CorpusError(
                 f"{self.source}: the glob {self.glob} matches no video or image under {base}"
             )
+        annotations = {}
+        if self.labels_file is not None:
+            annotations, problems = self.labels_file.match(media, self.source)
+            scan.problems.extend(problems)
         matched = 0
         for rel, path in media.items():
+            if self.labels_file is not None and rel not in annotations:
+                continue  # reported by match()
             m = pattern.search(rel) if pattern else None
             if pattern is not None and m is None:
                 scan.problems.append(
@@ -198,7 +263,12 @@ class SpecCorpus:
                 )
                 continue
             matched += 1
-            raw = m.group("label") if self.label_from == "regex" else path.parent.name
+            if self.label_from == "file":
+                raw = annotations[rel].label
+            elif self.label_from == "regex":
+                raw = m.group("label")
+            else:
+                raw = path.parent.name
             try:
                 label = self._label(raw or "")
             except emotions.UnknownEmotionError:
@@ -206,12 +276,14 @@ class SpecCorpus:
                     Problem(
                         rel,
                         f"label {raw!r} maps to no emotion",
-                        f"add {raw!r} to the 'labels' map of {self.source}",
+                        f"add {raw.strip().lower()!r} to the 'labels' map of {self.source}",
                         ERROR,
                     )
                 )
                 continue
-            if self.subject_from == "regex":
+            if self.subject_from == "file":
+                subject = annotations[rel].subject or ""
+            elif self.subject_from == "regex":
                 subject = m.group("subject") or ""
             elif self.subject_from == "parent":
                 subject = path.parent.name

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pathfer.data.corpora.base import ERROR, IGNORED, CorpusScan, Problem
+from pathfer.data.corpora.base import ERROR, IGNORED, WARNING, CorpusScan, Problem
 from pathfer.data.faces import (
     CropSettings,
 )
@@ -33,7 +33,7 @@ from pathfer.runtime.files import (
 )
 
 #: Bump when the preparation changes in a way that changes the crops: new cache folders.
-PIPELINE_VERSION = 1
+PIPELINE_VERSION = 2  # 2: truncated clips skipped, detector none/yunet, align
 
 
 COMPLETE = "COMPLETE"
@@ -94,6 +94,7 @@ class PrepareReport:
     frames_detected: int  # frames where the detector itself found a face
     skipped: list[Problem] = field(default_factory=list)  # clips that could not be used
     ignored: list[Problem] = field(default_factory=list)  # files deliberately left out
+    warnings: list[Problem] = field(default_factory=list)  # clips used, with a caveat
     reused: bool = False
     n_resumed: int = 0  # clips whose shard an interrupted run had already written
     seconds: float = 0.0
@@ -151,18 +152,28 @@ def cache_path(
     return root / f"{scan.name}-{cache_key(scan, sampling, crop, track)[:12]}"
 
 
-def write_shard(path: Path, **arrays: Any) -> None:
+def write_shard(
+    path: Path,
+    meta: dict[str, Any],
+    frames: np.ndarray | None = None,
+    crops: np.ndarray | None = None,
+) -> None:
+    """One clip's result: ``meta`` (status, message, frames_read, per-frame face source) as
+    JSON, ``frames`` int32 ``(n, 5)`` (frame index, x, y, w, h) and ``crops`` uint8
+    ``(n, S, S)``; three members keep writing and merging cheap."""
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta))}
+    if frames is not None and crops is not None:
+        arrays.update(frames=frames.astype(np.int32, copy=False), crops=crops)
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
 
+def read_shard_meta(z: Any) -> dict[str, Any]:
+    return json.loads(str(z["meta"]))
+
+
 def skip_shard(path: Path, message: str, frames_read: int = 0) -> dict:
-    write_shard(
-        path,
-        status=np.array("skipped"),
-        message=np.array(message),
-        frames_read=np.array(frames_read),
-    )
+    write_shard(path, {"status": "skipped", "message": message, "frames_read": frames_read})
     return {"status": "skipped", "frames_read": frames_read, "frames_detected": 0}
 
 
@@ -172,7 +183,7 @@ def valid_shards(shard_dir: Path, n: int) -> set[int]:
         try:
             ordinal = int(p.stem)
             with np.load(p) as z:
-                str(z["status"])
+                read_shard_meta(z)["status"]
         except Exception:  # half-written by a dead process (fsync-less) or foreign file
             p.unlink(missing_ok=True)
             continue
@@ -189,16 +200,21 @@ def merge_shards(scan: CorpusScan, folder: Path, crop: CropSettings) -> dict:
     cols: dict[str, list] = {c: [] for c in MANIFEST_COLUMNS}
     counts: list[int] = []
     skipped: list[Problem] = []
+    noted: list[Problem] = []  # clips used, with a warning
     frames_read = frames_detected = 0
     for i, clip in enumerate(scan.clips):
         with np.load(shard_dir / f"{i:06d}.npz") as z:
-            frames_read += int(z["frames_read"])
-            if str(z["status"]) != "ok":
-                msg = str(z["message"]).removeprefix(f"{clip.path}: ")
+            meta = read_shard_meta(z)
+            frames_read += int(meta["frames_read"])
+            if meta["status"] != "ok":
+                msg = str(meta["message"]).removeprefix(f"{clip.path}: ")
                 skipped.append(Problem(clip.clip_id, msg, "", ERROR))
                 counts.append(0)
                 continue
-            idx, boxes, face = z["frame_index"], z["boxes"], z["face"]
+            rows = z["frames"]
+            idx, boxes, face = rows[:, 0], rows[:, 1:5], np.array(meta["face"])
+            if meta["message"]:
+                noted.append(Problem(clip.clip_id, str(meta["message"]), "", WARNING))
         n = len(idx)
         counts.append(n)
         frames_detected += int(np.sum(face == "detected"))
@@ -235,7 +251,7 @@ def merge_shards(scan: CorpusScan, folder: Path, crop: CropSettings) -> dict:
                 pos += n
         arr.flush()
         del arr
-    problems = [p.as_dict() for p in scan.problems + skipped]
+    problems = [p.as_dict() for p in scan.problems + skipped + noted]
     atomic_write_json(folder / PROBLEMS, problems)
     summary = {
         "corpus": scan.name,
@@ -260,6 +276,7 @@ def read_report(folder: Path, reused: bool, seconds: float, n_resumed: int = 0):
         frames_detected=summary["frames_detected"],
         skipped=[p for p in problems if p.kind == ERROR],
         ignored=[p for p in problems if p.kind == IGNORED],
+        warnings=[p for p in problems if p.kind == WARNING],
         reused=reused,
         n_resumed=n_resumed,
         seconds=seconds,

@@ -2,12 +2,15 @@
 
 For every clip: decode the sampled frames, locate the face in each (the configured
 detector, through :class:`~pathfer.data.faces.track.TrackingDetector` unless
-``track=False``; a frame with no detection borrows its neighbour's box), crop it to a
-grey square. Clips are processed in batches on an executor (a local process pool by
-default); each clip's result is written at once as a shard
-``shards/<ordinal>.npz`` under a temporary name and renamed into place, so an interrupted
-run resumes where it stopped. When every clip has a shard, they are merged into the
-cache files, and ``COMPLETE`` is written last (see :mod:`pathfer.data.datasets.cache`).
+``track=False``, the detector is ``none`` or the clip is a still image; a frame with no
+detection borrows its neighbour's box), crop it to a grey square (rotated so the eyes are
+level when the crop settings say ``align``, by the eye-line angle smoothed over the clip).
+A clip that cannot be decoded, ends early or shows no face is skipped and reported.
+Clips are processed in batches on an executor (a local process pool by default); each
+clip's result is written at once as a shard ``shards/<ordinal>.npz`` under a temporary
+name and renamed into place, so an interrupted run resumes where it stopped. When every
+clip has a shard, they are merged into the cache files, and ``COMPLETE`` is written last
+(see :mod:`pathfer.data.datasets.cache`).
 """
 
 from __future__ import annotations
@@ -45,12 +48,13 @@ from pathfer.data.datasets.cache import (
 from pathfer.data.faces import (
     NONE,
     CropSettings,
+    clip_rolls,
     crop_face,
     get_detector,
     locate_faces,
-    to_grey,
+    video_detector,
 )
-from pathfer.data.video import FrameSampling, VideoError, read_frames
+from pathfer.data.video import FrameSampling, VideoError, decode_frames, is_image
 from pathfer.runtime import Executor, InlineExecutor, LocalExecutor, get_executor
 from pathfer.runtime.files import atomic_write_bytes, atomic_write_json
 
@@ -73,30 +77,43 @@ def _prepare_clip(
 def _prepare_frames(
     path: Path, shard: Path, sampling: FrameSampling, crop: CropSettings, detector: Any
 ) -> dict:
-    frames = read_frames(path, sampling)
-    greys = [to_grey(f) for _, f in frames]  # once per frame, for detection and crops
+    clip = decode_frames(path, sampling)
+    frames = clip.frames
+    images = [f for _, f in frames]
     if hasattr(detector, "reset"):
         detector.reset()
-    located = locate_faces([f for _, f in frames], detector)
+    if is_image(path):  # nothing to track in a still: search it whole, at full size
+        detector = getattr(detector, "base", detector)
+    located = locate_faces(images, detector)
     detected = sum(1 for _, src in located if src == "detected")
     if all(src == NONE for _, src in located):
         return skip_shard(
             shard,
-            f"{path}: no face found in any of its {len(frames)} sampled frames; check that "
-            "it shows a frontal face, or try another --detector",
+            f"{path}: no face found "
+            + ("in the image" if is_image(path) else f"in any of its {len(frames)} sampled frames")
+            + "; check that it shows a face, try another --detector, or use --detector none "
+            "if the files are already face crops",
             len(frames),
         )
+    faces = [face for face, _ in located]
+    if crop.align:  # measured again on the turned face, then smoothed over the clip
+        base = getattr(detector, "base", detector)
+        rolls = clip_rolls(faces, images, base)
+    else:
+        rolls = [None] * len(faces)
     crops = np.stack(
-        [crop_face(g, face.box, crop) for g, (face, _) in zip(greys, located, strict=True)]
+        [crop_face(im, f, crop, r) for im, f, r in zip(images, faces, rolls, strict=True)]
     )
+    sources = [src for _, src in located]
     write_shard(
         shard,
-        status=np.array("ok"),
-        message=np.array(""),
-        frames_read=np.array(len(frames)),
-        frame_index=np.array([i for i, _ in frames], dtype=np.int32),
-        boxes=np.array([face.box for face, _ in located], dtype=np.int32).reshape(-1, 4),
-        face=np.array([src for _, src in located]),
+        {
+            "status": "ok",
+            "message": clip.decoder_note,  # kept, with a warning, when not empty
+            "frames_read": len(frames),
+            "face": sources,
+        },
+        frames=np.array([(i, *face.box) for (i, _), face in zip(frames, faces, strict=True)]),
         crops=crops.astype(np.uint8, copy=False),
     )
     return {"status": "ok", "frames_read": len(frames), "frames_detected": detected}
@@ -108,11 +125,7 @@ def _prepare_batch(job: dict) -> list[dict]:
     cv2.setNumThreads(1)  # parallelism comes from the processes; avoid oversubscription
     try:
         crop: CropSettings = job["crop"]
-        detector: Any = get_detector(crop.detector)
-        if job["track"]:
-            from pathfer.data.faces.track import TrackingDetector
-
-            detector = TrackingDetector(detector)
+        detector = video_detector(crop.detector, job["track"])
         out = []
         for ordinal, path in job["clips"]:
             shard = Path(job["shard_dir"]) / f"{ordinal:06d}.npz"

@@ -1,37 +1,70 @@
-"""Faces: detectors (``detect``), crops (``crop``) and tracking within a clip (``track``)."""
+"""Faces: detectors (``detect``, ``yunet``), crops (``crop``), alignment (``align``) and
+tracking within a clip (``track``)."""
 
-from pathfer.data.faces.crop import CropSettings, crop_face, largest, locate_faces, to_grey
+from pathfer.data.faces.align import clip_rolls, eye_roll, face_roll, refine_roll
+from pathfer.data.faces.crop import (
+    WHOLE_IMAGE,
+    CropSettings,
+    crop_face,
+    largest,
+    locate_faces,
+    resize_face,
+    to_grey,
+)
 from pathfer.data.faces.detect import (
     DETECTED,
     DETECTORS,
+    FALLBACK,
     LANDMARKS,
     NONE,
+    PREFERRED,
     PREVIOUS,
     Box,
+    DetectorFallbackWarning,
     Face,
     FaceDetector,
     HaarDetector,
+    WholeImageDetector,
     available_detectors,
+    default_detector,
+    detector_key,
     get_detector,
     register_detector,
+    yunet_available,
 )
+from pathfer.data.faces.track import TrackingDetector, video_detector
 
 __all__ = [
     "DETECTED",
     "DETECTORS",
+    "FALLBACK",
     "NONE",
+    "PREFERRED",
     "PREVIOUS",
     "LANDMARKS",
+    "WHOLE_IMAGE",
     "Box",
     "Face",
     "CropSettings",
+    "DetectorFallbackWarning",
     "FaceDetector",
     "HaarDetector",
+    "TrackingDetector",
+    "WholeImageDetector",
     "available_detectors",
+    "clip_rolls",
     "crop_face",
+    "default_detector",
+    "detector_key",
+    "eye_roll",
+    "face_roll",
     "get_detector",
     "largest",
     "locate_faces",
+    "refine_roll",
     "register_detector",
+    "resize_face",
     "to_grey",
+    "video_detector",
+    "yunet_available",
 ]

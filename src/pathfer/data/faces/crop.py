@@ -1,5 +1,5 @@
-"""From a frame and a face box to a model input: the crop settings, the crop itself, and the
-choice of one box per frame of a clip."""
+"""From a frame and a face to a model input: the crop settings, the crop itself (optionally
+rotated so the eyes are level), and the choice of one face per frame of a clip."""
 
 from __future__ import annotations
 
@@ -9,17 +9,38 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from pathfer.data.faces.detect import DETECTED, NONE, PREVIOUS, Box, Face, FaceDetector
+from pathfer.data.faces.align import face_roll
+from pathfer.data.faces.detect import (
+    DETECTED,
+    DETECTORS,
+    NONE,
+    PREVIOUS,
+    Box,
+    Face,
+    FaceDetector,
+    default_detector,
+)
+
+#: the detector name for images that are already face crops
+WHOLE_IMAGE = "none"
 
 
 @dataclass(frozen=True)
 class CropSettings:
-    """How a face becomes a model input: margin around the box, size, equalisation."""
+    """How a face becomes a model input: detector, margin around the box, size,
+    equalisation, and whether to rotate the crop so the eyes are level.
+
+    ``detector=None`` picks the default (``yunet`` where installed, else ``haar``) and
+    records its name. With ``detector="none"`` (images that are already faces) the whole
+    image is the crop: the margin is 0 and nothing is aligned. ``align`` needs a detector
+    with landmarks; with others it changes nothing.
+    """
 
     size: int = 48
     margin: float = 0.15
     equalize: bool = True
-    detector: str = "haar"
+    detector: str | None = None
+    align: bool = False
 
     def __post_init__(self) -> None:
         if not 8 <= self.size <= 512:
@@ -28,6 +49,17 @@ class CropSettings:
             raise ValueError(
                 f"crop margin must be between 0 and 1 (a fraction of the box), not {self.margin}"
             )
+        name = default_detector() if self.detector is None else str(self.detector)
+        if name in DETECTORS:  # the registered spelling; an unknown name fails when used
+            name = DETECTORS.key(name)
+        object.__setattr__(self, "detector", name)
+        if name == WHOLE_IMAGE:
+            object.__setattr__(self, "margin", 0.0)
+            object.__setattr__(self, "align", False)
+
+    @property
+    def whole_image(self) -> bool:
+        return self.detector == WHOLE_IMAGE
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -48,25 +80,77 @@ def largest(faces: Sequence[Face]) -> Face | None:
     return max(faces, key=lambda f: (f.area, -f.box[0], -f.box[1]))
 
 
-def crop_face(frame: np.ndarray, box: Box, settings: CropSettings) -> np.ndarray:
-    """A square grey crop around ``box`` with a margin, resized to ``settings.size``.
+def resize_face(image: np.ndarray, settings: CropSettings) -> np.ndarray:
+    """An image that is already a face, as a model input: grey, resized to
+    ``settings.size`` square (the whole image, no margin), equalised if set."""
+    grey = to_grey(image)
+    s = settings.size
+    shrink = grey.shape[0] * grey.shape[1] > s * s
+    interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    crop = cv2.resize(grey, (s, s), interpolation=interp)
+    return cv2.equalizeHist(crop) if settings.equalize else crop
+
+
+def crop_face(
+    frame: np.ndarray,
+    face: Face | Box,
+    settings: CropSettings,
+    roll: float | None = None,
+) -> np.ndarray:
+    """A square grey crop around the face with a margin, resized to ``settings.size``.
 
     Parts of the enlarged box outside the frame are filled by replicating the border,
-    so faces near the edge keep their scale.
+    so faces near the edge keep their scale. With ``settings.align`` and a face with
+    landmarks, the crop is rotated about the box centre so the eyes are level (``roll``, in
+    degrees, overrides the face's own eye-line angle, e.g. one smoothed over a clip). With
+    ``settings.detector == "none"`` the whole frame is the crop (:func:`resize_face`).
     """
-    grey = to_grey(frame)
+    if settings.whole_image:
+        return resize_face(frame, settings)
+    box = face.box if isinstance(face, Face) else face
+    if settings.align and roll is None and isinstance(face, Face):
+        roll = face_roll(face)
+    if settings.align and roll:
+        return _rotated_crop(to_grey(frame), box, roll, settings)
     x, y, w, h = box
     side = max(w, h) * (1.0 + 2.0 * settings.margin)
     cx, cy = x + w / 2.0, y + h / 2.0
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
     s = max(1, int(round(side)))
-    pad = max(0, -x0, -y0, x0 + s - grey.shape[1], y0 + s - grey.shape[0])
-    if pad:
-        grey = cv2.copyMakeBorder(grey, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    patch = grey[y0 : y0 + s, x0 : x0 + s]
+    # cut first (rows and columns outside the frame repeat its edge), then make the patch grey
+    fh, fw = frame.shape[:2]
+    if x0 >= 0 and y0 >= 0 and x0 + s <= fw and y0 + s <= fh:
+        patch = frame[y0 : y0 + s, x0 : x0 + s]
+    else:
+        rows = np.clip(np.arange(y0, y0 + s), 0, fh - 1)
+        cols = np.clip(np.arange(x0, x0 + s), 0, fw - 1)
+        patch = frame[np.ix_(rows, cols)]
+    patch = to_grey(patch)
     interp = cv2.INTER_AREA if s > settings.size else cv2.INTER_LINEAR
     crop = cv2.resize(patch, (settings.size, settings.size), interpolation=interp)
+    if settings.equalize:
+        crop = cv2.equalizeHist(crop)
+    return crop
+
+
+def _rotated_crop(grey: np.ndarray, box: Box, roll: float, settings: CropSettings) -> np.ndarray:
+    """The crop of :func:`crop_face` turned by ``roll`` degrees about the box centre: one
+    affine warp (borders replicated); big faces are shrunk first, as warpAffine has no
+    area interpolation."""
+    x, y, w, h = box
+    size = settings.size
+    side = max(w, h) * (1.0 + 2.0 * settings.margin)
+    cx, cy = x + w / 2.0, y + h / 2.0
+    m = cv2.getRotationMatrix2D((cx, cy), roll, size / side)
+    m[0, 2] += size / 2.0 - cx
+    m[1, 2] += size / 2.0 - cy
+    if side > 2 * size:
+        f = 2 * size / side
+        grey = cv2.resize(grey, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        m[:, :2] /= f  # the linear part now maps the shrunk image; the offset is unchanged
+    crop = cv2.warpAffine(
+        grey, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     if settings.equalize:
         crop = cv2.equalizeHist(crop)
     return crop

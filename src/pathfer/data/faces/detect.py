@@ -1,13 +1,28 @@
-"""Face detectors: the :class:`FaceDetector` interface, its registry, and OpenCV's Haar
-cascade (ships with ``opencv-python-headless<5``, so it needs no download).
+"""Face detectors: the :class:`FaceDetector` interface, its registry and the default choice.
+
+Registered detectors:
+
+- ``yunet``: YuNet (libfacedetection, through the ``yuface`` wheel): boxes, a confidence and
+  five landmarks; finds three-quarter faces. The default where ``yuface`` is installed
+  (its wheels exist for CPython <= 3.11 on x86_64 Linux and Windows); see
+  :mod:`pathfer.data.faces.yunet`.
+- ``haar``: OpenCV's frontal Haar cascade (ships with ``opencv-python-headless<5``): boxes
+  only. The default where ``yuface`` is missing.
+- ``none``: the whole image is the face, for folders of already-cropped faces.
 
 Add a detector with ``@DETECTORS.register("name")`` (or :func:`register_detector`); it is then
-available by name to ``prepare``, ``predict``, configs and bundles.
+available by name to ``prepare``, ``predict``, configs and bundles. Registry metadata used by
+the pipeline: ``landmarks`` (gives five points), ``trackable`` (may be wrapped by
+:class:`~pathfer.data.faces.track.TrackingDetector`, default true), ``window_side`` and
+``full_side`` (the tracker's search sizes for this detector), ``refine_below`` (see the
+tracker).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -82,7 +97,7 @@ class FaceDetector(Protocol):
         ...
 
 
-@DETECTORS.register("haar", landmarks=False)
+@DETECTORS.register("haar", landmarks=False, window_side=56, full_side=160)
 class HaarDetector:
     """OpenCV's frontal-face Haar cascade (``cv2.data.haarcascades``): boxes only, no
     confidence (``score`` NaN) and no landmarks."""
@@ -128,6 +143,65 @@ def _load_cascade(name: str) -> cv2.CascadeClassifier:
     return cascade
 
 
+@DETECTORS.register("none", landmarks=False, trackable=False)
+class WholeImageDetector:
+    """For images that are already face crops: the whole image is the face (score NaN).
+
+    The crop then uses the whole image with no margin (see
+    :func:`~pathfer.data.faces.crop.crop_face`), and nothing is tracked."""
+
+    name = "none"
+
+    def detect(self, image: np.ndarray) -> list[Face]:
+        h, w = image.shape[:2]
+        return [Face((0, 0, int(w), int(h)))]
+
+
+# the module imports ``yuface`` only when the detector is asked for
+DETECTORS.register(
+    "yunet",
+    "pathfer.data.faces.yunet:YuNetDetector",
+    landmarks=True,
+    window_side=64,
+    full_side=64,
+    refine_below=32,
+)
+
+#: the default detector, and the one used where it cannot be
+PREFERRED, FALLBACK = "yunet", "haar"
+
+
+class DetectorFallbackWarning(UserWarning):
+    """The default detector is not installed here; another one is used instead."""
+
+
+_warned_fallback = False
+
+
+def yunet_available() -> bool:
+    """Whether the ``yuface`` package (YuNet) is installed."""
+    return importlib.util.find_spec("yuface") is not None
+
+
+def default_detector() -> str:
+    """``yunet`` where ``yuface`` is installed, else ``haar`` (saying so once per process)."""
+    global _warned_fallback
+    if yunet_available():
+        return PREFERRED
+    if not _warned_fallback:
+        _warned_fallback = True
+        warnings.warn(
+            DetectorFallbackWarning(
+                "face detector: using 'haar' (frontal faces only, no landmarks) because the "
+                "default 'yunet' needs the yuface package, which is not installed (its wheels "
+                "exist for CPython <= 3.11 on x86_64 Linux and Windows: pip install yuface); "
+                "pass --detector haar (or detector: haar) to choose it explicitly"
+            ),
+            stacklevel=2,
+        )
+    return FALLBACK
+
+
 def register_detector(name: str, factory: Callable[[], FaceDetector], **meta: Any) -> None:
     """Make a detector available by name (to ``prepare``, ``predict``, configs, bundles)."""
     DETECTORS.register(name, factory, **meta)
@@ -137,10 +211,20 @@ def available_detectors() -> list[str]:
     return DETECTORS.list()
 
 
-def get_detector(name: str = "haar") -> FaceDetector:
-    """A new detector instance of the registered ``name``."""
+def detector_key(name: str | None) -> str:
+    """The registered name for ``name`` (``None``: the default detector)."""
+    if name is None:
+        return default_detector()
     try:
-        factory = DETECTORS.get(name)
+        return DETECTORS.key(name)
+    except RegistryError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def get_detector(name: str | None = None) -> FaceDetector:
+    """A new detector instance of the registered ``name`` (``None``: the default)."""
+    try:
+        factory = DETECTORS.get(detector_key(name))
     except RegistryError as exc:
         raise ValueError(str(exc)) from None
     return factory()

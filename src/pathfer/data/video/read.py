@@ -2,16 +2,22 @@
 
 Videos are decoded with OpenCV; a still image is a one-frame clip. Every failure
 raises :class:`VideoError` with a message that names the file and says what to do.
+What FFmpeg prints while decoding is captured (:mod:`~pathfer.data.video.native_log`), not
+leaked to the terminal: :func:`decode_frames` uses it, with the frame count the container
+announces, to tell a clip that ends early (truncated or damaged) from a whole one.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from pathfer.data.video.native_log import NativeLog, first_message
 
 VIDEO_EXTENSIONS = frozenset(
     {".avi", ".mp4", ".mpg", ".mpeg", ".mov", ".mkv", ".webm", ".m4v", ".flv", ".wmv"}
@@ -69,6 +75,19 @@ def is_media(path: str | Path) -> bool:
 
 
 def _check_file(path: Path) -> None:
+    if path.is_symlink() and not path.exists():
+        try:
+            path.resolve(strict=True)
+        except FileNotFoundError:
+            raise VideoError(
+                f"{path}: broken link (it points to {os.readlink(path)}, which does not "
+                "exist); fix or remove the link"
+            ) from None
+        except (RuntimeError, OSError):  # ELOOP (Python < 3.13 raises RuntimeError)
+            raise VideoError(
+                f"{path}: symbolic link loop (the link points back to itself, directly or "
+                "through other links); replace it with the real file"
+            ) from None
     if not path.exists():
         raise VideoError(f"{path}: file not found; check the path")
     if not path.is_file():
@@ -87,11 +106,14 @@ def _read_image(path: Path) -> np.ndarray:
 
 def _open(path: Path) -> cv2.VideoCapture:
     _check_file(path)
-    cap = cv2.VideoCapture(str(path))
+    with NativeLog() as log:
+        cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()
+        said = first_message(log.text())
         raise VideoError(
-            f"{path}: cannot be decoded as video; the file is corrupt or not a video "
+            f"{path}: cannot be decoded as video; the file is corrupt or not a video"
+            f"{f' (the decoder says: {said})' if said else ''} "
             "(re-copy it, or exclude it from the corpus)"
         )
     return cap
@@ -111,8 +133,9 @@ def probe(path: str | Path) -> VideoInfo:
         h = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
         if n <= 0:  # some containers do not store a count: count by decoding
             n = 0
-            while cap.grab():
-                n += 1
+            with NativeLog():
+                while cap.grab():
+                    n += 1
     finally:
         cap.release()
     if n <= 0:
@@ -135,20 +158,39 @@ def sample_indices(n_frames: int, sampling: FrameSampling) -> list[int]:
     return sorted({min(int(p), n_frames - 1) for p in pos})
 
 
-def read_frames(
-    path: str | Path, sampling: FrameSampling | None = None
-) -> list[tuple[int, np.ndarray]]:
-    """Decode the sampled frames of a clip as ``(frame_index, BGR frame)`` pairs.
+#: a container may announce a few frames more than it holds (an estimated count): missing
+#: up to this many frames (or this share of the count) is not called truncation
+COUNT_SLACK, COUNT_SLACK_SHARE = 2, 0.05
+
+
+@dataclass
+class DecodedClip:
+    """The sampled frames of a clip and what decoding them showed."""
+
+    frames: list[tuple[int, np.ndarray]]
+    n_counted: int  # frames the container announces
+    n_decoded: int  # frames decoded before the read stopped (the stream's end, if it ended)
+    decoder_note: str = ""  # the decoder's errors in a clip that was still usable
+    wanted: list[int] = field(default_factory=list)
+
+
+def decode_frames(path: str | Path, sampling: FrameSampling | None = None) -> DecodedClip:
+    """Decode the sampled frames of a clip, checking that the clip is whole.
 
     Frames are decoded sequentially (grab without retrieve for skipped frames), which is
-    both exact and faster than seeking in most codecs.
+    both exact and faster than seeking in most codecs. A clip that ends before the frames
+    its container announces (beyond :data:`COUNT_SLACK`), or whose stream ends in a frame
+    the decoder reports as damaged, raises :class:`VideoError` ("ends early"): a cut file's
+    frames would all come from its beginning. Decoder errors in the middle of a clip that
+    then decodes to its end are kept as ``decoder_note``.
     """
     path = Path(path)
     sampling = sampling or FrameSampling()
     if is_image(path):
-        return [(0, _read_image(path))]
+        return DecodedClip([(0, _read_image(path))], 1, 1, wanted=[0])
     cap = _open(path)  # opened once: the container's frame count comes with it
     out: list[tuple[int, np.ndarray]] = []
+    errors: list[int] = []  # frame indices at which the decoder printed something
     try:
         n_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         if n_frames <= 0:  # no stored count: probe counts by decoding
@@ -156,21 +198,62 @@ def read_frames(
         wanted = sample_indices(n_frames, sampling)
         wanted_set = set(wanted)
         last = wanted[-1] if wanted else -1
-        idx = 0
-        while idx <= last:
-            if idx in wanted_set:
-                ok, frame = cap.read()
+        with NativeLog() as log:
+            mark = log.size()
+            idx = 0
+            ended = False
+            while idx <= last or (errors and not ended):
+                # after a decoder error, read on to the end: is the damage where it stops?
+                if idx in wanted_set:
+                    ok, frame = cap.read()
+                    if ok:
+                        out.append((idx, frame))
+                else:
+                    ok = cap.grab()
+                if log.size() != mark:
+                    errors.append(idx)
+                    mark = log.size()
                 if not ok:
+                    ended = True
                     break
-                out.append((idx, frame))
-            elif not cap.grab():
-                break
-            idx += 1
+                idx += 1
+            said = first_message(log.text())
     finally:
         cap.release()
     if not out:
-        raise VideoError(f"{path}: no frame could be decoded; the file is corrupt")
-    return out
+        raise VideoError(
+            f"{path}: no frame could be decoded; the file is corrupt"
+            f"{f' (the decoder says: {said})' if said else ''}"
+        )
+    decoded = idx
+    short = ended and n_frames - decoded > max(COUNT_SLACK, COUNT_SLACK_SHARE * n_frames)
+    damaged_end = ended and errors and errors[-1] >= decoded - 2
+    if short or damaged_end:
+        said_at = f"'{said}' at frame {errors[0]}" if errors else ""
+        if short:
+            what = f"only {decoded} of the {n_frames} frames its container announces decode"
+            what += f" (the decoder reported {said_at})" if said_at else ""
+        else:
+            what = f"its stream stops in a damaged frame (the decoder reported {said_at})"
+        raise VideoError(
+            f"{path}: the file ends early, truncated or damaged: {what}; "
+            "re-copy it, or exclude it from the corpus"
+        )
+    note = ""
+    if errors:
+        note = (
+            f"the decoder reported errors at frame(s) {errors[0]}-{errors[-1]} ('{said}'); "
+            "the clip decodes to its end and was kept"
+        )
+    return DecodedClip(out, n_frames, decoded, note, wanted)
+
+
+def read_frames(
+    path: str | Path, sampling: FrameSampling | None = None
+) -> list[tuple[int, np.ndarray]]:
+    """Decode the sampled frames of a clip as ``(frame_index, BGR frame)`` pairs
+    (:func:`decode_frames` without the report)."""
+    return decode_frames(path, sampling).frames
 
 
 def iter_frames(path: str | Path, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -190,14 +273,16 @@ def iter_frames(path: str | Path, every: int = 1) -> Iterator[tuple[int, float, 
         idx = 0
         produced = False
         while True:
-            if idx % every == 0:
-                ok, frame = cap.read()
-                if not ok:
-                    break
+            with NativeLog():  # decoder messages are not the user's business here
+                if idx % every == 0:
+                    ok, frame = cap.read()
+                else:
+                    ok, frame = cap.grab(), None
+            if not ok:
+                break
+            if frame is not None:
                 produced = True
                 yield idx, idx / fps, frame
-            elif not cap.grab():
-                break
             idx += 1
     finally:
         cap.release()
