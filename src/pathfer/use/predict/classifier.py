@@ -7,12 +7,11 @@ import copy
 from collections.abc import Sequence
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
-from pathfer.data.faces import CropSettings, to_grey
+from pathfer.data.faces import CropSettings, resize_face
 from pathfer.use.predict import sources
 from pathfer.use.predict.device import model_device, resolve_device
 
@@ -74,11 +73,7 @@ class FaceClassifier:
     def prepare_face(self, image: Any, color: str = "bgr") -> np.ndarray:
         """An image that is a face already, as this model's input: grey, resized to the crop
         size (no margin), histogram-equalised if the bundle was trained so."""
-        grey = to_grey(sources.to_frame(image, color))
-        size = self.crop.size
-        interp = cv2.INTER_AREA if max(grey.shape) > size else cv2.INTER_LINEAR
-        out = cv2.resize(grey, (size, size), interpolation=interp)
-        return cv2.equalizeHist(out) if self.crop.equalize else out
+        return resize_face(sources.to_frame(image, color), self.crop)
 
     def classify_faces(self, crops: Any, color: str = "bgr") -> np.ndarray:
         """Probabilities ``(N, C)`` for images that are faces already (any size, BGR, RGB,

@@ -33,7 +33,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from pathfer.data.faces import CropSettings, Face, FaceDetector, crop_face, get_detector, to_grey
+from pathfer.data.faces import (
+    DETECTORS,
+    CropSettings,
+    Face,
+    FaceDetector,
+    crop_face,
+    get_detector,
+)
 from pathfer.data.faces.track import TrackingDetector
 from pathfer.data.video import VideoError, is_image, iter_frames, probe
 from pathfer.use.bundle import load_bundle
@@ -45,7 +52,6 @@ from pathfer.use.predict.progress import Advance, frame_progress
 from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
 
 #: the detector name of bundles trained on images that are faces already (no detection)
-WHOLE_IMAGE = "none"
 #: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
 #: 240 px Haar's smallest face (10% of the shorter side) is the same as at full size.
 SEARCH_SIDE = 240
@@ -137,7 +143,7 @@ class Recognizer(FaceClassifier):
     @property
     def whole_image(self) -> bool:
         """Whether each image is a face already (a bundle prepared with ``detector: none``)."""
-        return self.crop.detector == WHOLE_IMAGE
+        return self.crop.whole_image
 
     # ----------------------------------------------------------------- building blocks
 
@@ -147,9 +153,14 @@ class Recognizer(FaceClassifier):
 
     def _clip_finder(self, all_faces: bool) -> Callable[[np.ndarray], list[Face]]:
         """A face finder for one clip (the tracker keeps per-clip state)."""
-        if self.track and not all_faces and not self.whole_image:
-            tracker = TrackingDetector(self.detector, full_side=self.search_side)
-            return tracker.detect
+        meta = DETECTORS.meta(self.detector.name) if self.detector.name in DETECTORS else {}
+        if self.track and not all_faces and not self.whole_image and meta.get("trackable", True):
+            # the detector's registered window sizes; a lost face is searched for on the frame
+            # scaled to search_side (prepare's smaller full search suits corpus close-ups,
+            # not any video a user brings)
+            sizes = {k: meta[k] for k in ("window_side", "refine_below") if k in meta}
+            sizes["full_side"] = self.search_side
+            return TrackingDetector(self.detector, **sizes).detect
         return lambda frame: self.faces(frame, all_faces)
 
     # ----------------------------------------------------------------------- predict
@@ -409,13 +420,10 @@ class Recognizer(FaceClassifier):
                 crops: list[np.ndarray] = []
                 if not faces:
                     metas.append((file, idx, t, None, None, None, None, None, math.nan, False))
-                grey = to_grey(frame) if faces and not self.whole_image else None
                 for j, face in enumerate(faces):
                     metas.append((file, idx, t, j, *face.box, float(face.score), True))
-                    if self.whole_image:
-                        crops.append(self.prepare_face(frame))
-                    else:
-                        crops.append(crop_face(grey, face.box, self.crop))
+                    # the Face, not only its box: with crop.align the eyes are levelled
+                    crops.append(crop_face(frame, face, self.crop))
                 pending.append((frame, metas, crops))
                 n_crops += len(crops)
                 if n_crops >= batch_frames or len(pending) >= batch_frames:
