@@ -197,3 +197,66 @@ def test_a_failed_source_model_fails_its_methods(corpus, tmp_path, monkeypatch):
     # the method that needs no source ran and is reported
     assert len(list((tmp_path / "run" / "results").iterdir())) == 2
     assert (tmp_path / "run" / "report.md").is_file()
+
+
+def test_numbers_do_not_depend_on_workers_or_job_order(corpus, tmp_path):
+    """Inline (one job after another) and a process pool of two (jobs in any order, in
+    processes that ran other jobs before) give the same probabilities, bit for bit."""
+    common = {
+        "methods": ["pathnet_target", "cnn_scratch"],
+        "pathnet": {"modules": 4, "max_active": 2, "channels": [4, 8, 8, 8]},
+        "evolution": {"population": 2, "generations": 2, "steps_per_path": 2, "finish_steps": 0},
+        "train": {"max_steps": 6, "lrs": [0.003], "batch_size": 16},
+    }
+    inline = run_experiment(
+        config_from_dict(_raw(corpus, **common)), tmp_path / "inline", log=quiet, report=False
+    )
+    pooled = run_experiment(
+        config_from_dict(_raw(corpus, **common, executor="local", workers=2)),
+        tmp_path / "pool",
+        log=quiet,
+        report=False,
+    )
+    a, b = _files(inline), _files(pooled)
+    assert sorted(a) == sorted(b) and len(a) == 4
+    for name in a:
+        assert json.loads(a[name])["proba"] == json.loads(b[name])["proba"], name
+
+
+def test_readme_tables_are_generated_from_run_folders(corpus, tmp_path):
+    import importlib.util
+
+    from pathfer.study.report.metrics import summarize
+    from pathfer.study.results import load_results
+
+    script = Path(__file__).parents[2] / "scripts" / "readme_tables.py"
+    spec = importlib.util.spec_from_file_location("readme_tables", script)
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+
+    runs = []
+    for k in (2, 3):
+        runs.append(
+            run_experiment(
+                config_from_dict(_raw(corpus, split={"kind": "group_kfold", "k": k})),
+                tmp_path / f"k{k}",
+                log=quiet,
+                report=False,
+                command=f"pathfer experiment run k{k}.yaml",
+            )
+        )
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- results:demo -->\ntyped by hand\n<!-- /results:demo -->\nend\n")
+    argv = [*map(str, runs), "--titles", "two folds", "three folds", "--readme", str(readme)]
+    assert tables.main([*argv, "--check"]) == 1  # the hand-typed table is not the runs'
+    assert tables.main(argv) == 0
+    text = readme.read_text()
+    assert "typed by hand" not in text and text.endswith("<!-- /results:demo -->\nend\n")
+    s = summarize(load_results(runs[1])).iloc[0]
+    row = next(line for line in text.splitlines() if line.startswith("| mini_xception_zeroshot"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == f"{s['clip_acc_mean']:.2f} ± {s['clip_acc_std']:.2f}"
+    assert cells[4] == f"{s['frame_acc_mean']:.2f} ± {s['frame_acc_std']:.2f}"
+    assert "`pathfer experiment run k3.yaml`" in text
+    assert "three folds: 3 fold(s) x 1 seed(s)" in text
+    assert tables.main([*argv, "--check"]) == 0

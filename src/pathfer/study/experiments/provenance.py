@@ -124,7 +124,8 @@ def claim(run_dir: Path, config: dict[str, Any], *, new_run: bool = False) -> Pa
         try:
             recorded = yaml.safe_load(recorded_path.read_text(encoding="utf-8")) or {}
         except (yaml.YAMLError, UnicodeError, OSError) as exc:
-            recorded, changes = None, [f"its {RUN_CONFIG} is unreadable ({exc})"]
+            first = " ".join(str(exc).split())
+            recorded, changes = None, [f"its {RUN_CONFIG} is unreadable ({first})"]
         if recorded is not None:
             changes = config_changes(recorded, config)
     else:
@@ -199,14 +200,27 @@ def environment() -> dict[str, Any]:
             packages[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             continue
+    import torch
+
     return {
         "packages": packages,
         "git": git_commit(),
         "platform": platform.platform(),
-        "machine": platform.machine(),
+        "cpu": _cpu_model(),
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpus": os.cpu_count(),
-        "torch_threads_per_job": os.environ.get("PATHFER_THREADS") or None,
     }
+
+
+def _cpu_model() -> str:
+    """The CPU's model name (Linux: /proc/cpuinfo), else what the platform says."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
 
 
 def record_environment(run_dir: Path, command: str) -> list[str]:
