@@ -42,9 +42,6 @@ from pathfer.runtime.validation import (
 )
 from pathfer.study.experiments.methods import METHODS
 
-KINDS = ("single", "within", "transfer")
-SPLITS = ("group_kfold", "loso")
-EXECUTORS = ("local", "inline", "ray")
 #: the built-in methods (the registry, ``METHODS.list()``, also has any registered later)
 ALL_METHODS = tuple(METHODS.list())
 
@@ -272,11 +269,6 @@ class ExperimentConfig:
                 f"preparation.size ({self.preparation.size}): the network takes the prepared "
                 "crops; leave pathnet.input_size out"
             )
-        return self
-
-    def validate(self) -> ExperimentConfig:
-        """Check the whole config again (after changing fields in place); returns self."""
-        config_from_dict(self.to_dict())
         return self
 
     def to_dict(self) -> dict[str, Any]:
