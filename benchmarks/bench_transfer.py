@@ -306,11 +306,11 @@ def mode_bench(args, cfg, plan) -> dict[str, Any]:
 
     work = Path(args.work)
     methods = args.methods.split(",")
-    variants = {m: (m, cfg.pathnet, cfg.evolution) for m in methods}
+    variants = {m: (m, cfg.pathnet.as_dict(), cfg.evolution.as_dict()) for m in methods}
     if args.paper:
         variants["pathnet_transfer@paper"] = (
             "pathnet_transfer",
-            cfg.pathnet,
+            cfg.pathnet.as_dict(),
             EvolutionConfig.reference(generations=args.paper_generations).as_dict(),
         )
     tag = f"bench_f{args.folds}"
@@ -459,8 +459,8 @@ def mode_search(args, cfg, plan) -> dict[str, Any]:
     settings = {}
     for n in names:
         ov = SEARCH[n]
-        pn = {**cfg.pathnet, **ov.get("pathnet", {})}
-        ev = {**cfg.evolution, **ov.get("evolution", {})}
+        pn = {**cfg.pathnet.as_dict(), **ov.get("pathnet", {})}
+        ev = {**cfg.evolution.as_dict(), **ov.get("evolution", {})}
         if args.search_generations:
             ev.setdefault("generations", args.search_generations)
         settings[n] = (pn, ev)
@@ -534,8 +534,8 @@ def mode_speed(args, cfg, plan) -> dict[str, Any]:
     size = int(target.fit.x.shape[-1])
     configs = {
         "default": (
-            PathNetConfig(input_size=size, **cfg.pathnet),
-            EvolutionConfig.from_dict(cfg.evolution),
+            PathNetConfig.from_dict({**cfg.pathnet.as_dict(), "input_size": size}),
+            cfg.evolution,
         ),
         "reference": (
             PathNetConfig(layers=4, modules=10, max_active=3, input_size=size),

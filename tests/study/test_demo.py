@@ -1,23 +1,65 @@
-"""`pathfer demo --quick`: the README's main command, end to end at the smallest scale."""
+"""`pathfer demo --quick`: the README's main command, end to end at the smallest scale, and
+what a seed fixes: the same numbers whatever the machine's thread settings."""
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
+import pytest
+import torch
 from typer.testing import CliRunner
 
 from pathfer.cli import app
 
+RUNS = ("demo_within_enterface", "demo_savee_to_enterface")
 
-def test_quick_demo_writes_the_merged_report(tmp_path):
-    out = tmp_path / "demo"
-    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
-    assert res.exit_code == 0, res.output
-    assert "FAILED" not in res.output
-    md = (out / "report" / "report.md").read_text()
-    for run in ("demo_within_enterface", "demo_savee_to_enterface"):
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    n = torch.get_num_threads()
+    yield
+    torch.set_num_threads(n)
+
+
+def _metrics(path):
+    # everything but the wall time, which no seed fixes
+    return pd.read_csv(path).drop(columns=["train_time_s"])
+
+
+def test_quick_demo_is_deterministic_writes_the_report_and_resumes(tmp_path, monkeypatch):
+    runner = CliRunner()
+    outs = []
+    for threads in ("1", "2"):  # as on two machines that set their thread counts differently
+        monkeypatch.setenv("PATHFER_THREADS", threads)
+        out = tmp_path / f"demo_threads{threads}"
+        res = runner.invoke(app, ["demo", "--quick", "--out", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "FAILED" not in res.output and "demo report:" in res.output
+        outs.append(out)
+    first, second = outs
+
+    md = (first / "report" / "report.md").read_text()
+    for run in RUNS:
         assert f"{run}:pathnet_transfer" in md
-        assert (out / "runs" / run / "report.html").exists()
-    assert "demo report:" in res.output
+        assert (first / "runs" / run / "report.html").exists()
+        # the same seed gives the same numbers, to the last bit
+        pd.testing.assert_frame_equal(
+            _metrics(first / "runs" / run / "metrics.csv"),
+            _metrics(second / "runs" / run / "metrics.csv"),
+            check_exact=True,
+        )
+        results = sorted((first / "runs" / run / "results").iterdir())
+        assert len(results) == 14
+        for path in results:
+            a = json.loads(path.read_text())
+            b = json.loads((second / "runs" / run / "results" / path.name).read_text())
+            assert a["proba"] == b["proba"], path.name
+    pd.testing.assert_frame_equal(
+        _metrics(first / "report" / "metrics.csv"), _metrics(second / "report" / "metrics.csv")
+    )
+
     # a second run reuses the corpora, caches and every finished result
-    res = CliRunner().invoke(app, ["demo", "--quick", "--out", str(out)])
+    res = runner.invoke(app, ["demo", "--quick", "--out", str(first)])
     assert res.exit_code == 0, res.output
     assert "resuming: 14 finished runs kept" in res.output

@@ -238,3 +238,89 @@ def test_default_bundle_path_is_package_data():
     assert p.name == "fer2013_mini_xception.safetensors"
     assert p.parent.name == "assets" and (p.parent / "fer2013_mini_xception.json").is_file()
     assert read_meta(p)["architecture"] == "mini_xception"
+
+
+def _forge(tmp_path: Path, name: str, **meta_changes) -> Path:
+    """A bundle file with the default model's weights and edited metadata (as a hand-edited
+    or foreign-made file would be)."""
+    src = default_bundle_path()
+    meta = {**read_meta(src), **meta_changes}
+    from safetensors import safe_open
+
+    with safe_open(str(src), framework="pt") as f:
+        state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
+    path = tmp_path / name
+    save_file(state, str(path), metadata={"pathfer.meta": json.dumps(meta)})
+    return path
+
+
+def test_labels_must_match_the_model_outputs_at_load(tmp_path):
+    # seven outputs, three labels: predict would index past them, export would misname them
+    path = _forge(tmp_path, "three.safetensors", labels=["anger", "fear", "sadness"])
+    with pytest.raises(BundleError, match="outputs 7 classes but 3 labels") as info:
+        load_bundle(path)
+    assert "three.safetensors" in str(info.value)
+
+
+def test_save_refuses_a_model_that_cannot_score_the_crop_size(tmp_path):
+    from pathfer.models.nn import PlainCNN
+
+    m = PlainCNN(3, channels=[4, 4], branches=1, input_size=32).eval()  # flatten head: 32 px
+    with pytest.raises(BundleError, match=r"cannot score a \(1, 1, 48, 48\) crop"):
+        save_bundle(
+            m,
+            tmp_path / "m.safetensors",
+            architecture="plain_cnn",
+            arch_kwargs=m.arch_kwargs,
+            labels=["anger", "fear", "sadness"],
+            crop=CropSettings(size=48),
+        )
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        "pathfer.use.bundle:torch.nn.Identity",  # a pathfer module, a torch class
+        "pathfer.models.nn:nn.Identity",
+        "pathfer.use.bundle:nn.Sequential",
+    ],
+)
+def test_trust_covers_the_whole_factory_path(tmp_path, factory):
+    path = _forge(tmp_path, "evil.safetensors", architecture="evil", factory=factory)
+    with pytest.raises(BundleError, match="outside the trusted modules") as info:
+        load_bundle(path)
+    assert "evil.safetensors" in str(info.value)
+    # trusting torch explicitly is the caller's choice (then arch_kwargs and weights decide)
+    with pytest.raises(BundleError, match="weights do not fit|cannot build"):
+        load_bundle(path, trusted_modules=["torch"])
+
+
+def test_unknown_architecture_names_the_file(tmp_path):
+    path = _forge(tmp_path, "unknown.safetensors", architecture="resnet9000", factory=None)
+    with pytest.raises(BundleError, match="unknown architecture 'resnet9000'") as info:
+        load_bundle(path)
+    assert str(info.value).startswith(str(path))
+
+
+def test_state_dict_mismatch_names_the_tensors(tmp_path):
+    m = _tiny()
+    path = save_bundle(
+        m,
+        tmp_path / "t.safetensors",
+        architecture="tiny_cnn",
+        arch_kwargs={"n_classes": 3, "width": 4},
+        labels=["anger", "fear", "sadness"],
+    )
+    meta = read_meta(path)
+    state = {k: v for k, v in m.state_dict().items() if k != "head.bias"}
+    state["conv.weight"] = torch.zeros(8, 1, 3, 3)
+    state["extra.w"] = torch.zeros(2)
+    bad = tmp_path / "bad.safetensors"
+    save_file(state, str(bad), metadata={"pathfer.meta": json.dumps(meta)})
+    with pytest.raises(BundleError) as info:
+        load_bundle(bad)
+    msg = str(info.value)
+    assert "bad.safetensors" in msg
+    assert "missing: head.bias" in msg and "unexpected: extra.w" in msg
+    assert "conv.weight (8, 1, 3, 3) in the file vs (4, 1, 3, 3)" in msg

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 
 def demo(
@@ -15,6 +16,11 @@ def demo(
     """Generate synthetic corpora, prepare them, run the within-corpus and cross-corpus
     experiments with PathNet and every baseline, and write the report."""
     from pathfer.study.demo import QUICK, run_demo
+    from pathfer.study.experiments.provenance import JobsFailedError
 
     console = Console()
-    run_demo(out, QUICK if quick else None, log=console.print)
+    try:
+        run_demo(out, QUICK if quick else None, log=console.print)
+    except JobsFailedError as exc:
+        Console(stderr=True).print(Text.assemble(("error: ", "red"), str(exc)), soft_wrap=True)
+        raise typer.Exit(1) from None

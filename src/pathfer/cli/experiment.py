@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal, Optional
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from pathfer.cli.choices import one_of
 
@@ -23,9 +25,10 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (ValueError, FileNotFoundError, PrepareError, BundleError, ImportError, ConnectionError)
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+def _fail(message: str, code: int = 2) -> None:
+    """One line on stderr and exit: 2 for a user error (config, data), 1 for failed jobs."""
+    Console(stderr=True).print(Text.assemble(("error: ", "red"), message), soft_wrap=True)
+    raise typer.Exit(code)
 
 
 @experiment_app.command("run")
@@ -46,26 +49,37 @@ def run(
     address: Optional[str] = typer.Option(  # noqa: UP045
         None, "--address", help="Ray cluster address (or set RAY_ADDRESS)."
     ),
+    new_run: bool = typer.Option(
+        False,
+        "--new-run",
+        help="If the results folder holds a run of another config, start a new folder "
+        "beside it (<out>-2, ...) instead of refusing.",
+    ),
 ) -> None:
-    """Run (or resume) an experiment: folds x methods x seeds, then the report."""
+    """Run (or resume) an experiment: folds x methods x seeds, then the report.
+
+    Exits 1 when any job failed (after saving and reporting the others), 2 on a bad
+    config or bad data."""
     from pathfer.runtime import get_executor
-    from pathfer.study.experiments.config import load_config
+    from pathfer.study.experiments.config import config_from_dict, load_config
+    from pathfer.study.experiments.provenance import JobsFailedError
     from pathfer.study.experiments.runner import run_experiment
 
     console = Console()
     try:
         cfg = load_config(config)
-        if executor:
-            cfg.executor = executor
-        if workers:
-            cfg.workers = workers
-        cfg.validate()
+        overrides = {"executor": executor, "workers": workers}
+        overrides = {k: v for k, v in overrides.items() if v is not None}
+        if overrides:
+            cfg = config_from_dict({**cfg.to_dict(), **overrides})
         kwargs = {}
         if cfg.executor == "ray":  # grid progress every 30 s; connection errors reported below
             kwargs = {"address": address, "progress": console.print}
         ex = get_executor(cfg.executor, cfg.workers, **kwargs)
         run_dir = out or Path("runs") / cfg.name
-        run_experiment(cfg, run_dir, executor=ex, log=console.print)
+        run_dir = run_experiment(cfg, run_dir, executor=ex, log=console.print, new_run=new_run)
+    except JobsFailedError as exc:
+        _fail(str(exc), code=1)
     except _user_errors() as exc:
         _fail(str(exc))
     console.print(f"results: {run_dir}")
@@ -81,7 +95,10 @@ def report(
         show_default="the run folder",
     ),
 ) -> None:
-    """Rebuild a run's report, or merge several runs into one table."""
+    """Rebuild a run's report, or merge several runs into one table.
+
+    Exits 1 (after writing the report) when a run's last session had failed jobs."""
+    from pathfer.study.experiments.provenance import failure_summary, read_failures
     from pathfer.study.report import merge_reports, write_report
 
     for r in runs:
@@ -100,6 +117,13 @@ def report(
     except (ValueError, FileNotFoundError) as exc:
         _fail(str(exc))
     Console().print(f"report: {paths.report_md}\n        {paths.report_html}")
+    for r in runs:
+        failed = read_failures(r)
+        if failed:
+            _fail(
+                failure_summary(failed, r) + "; the report covers only the finished jobs",
+                code=1,
+            )
 
 
 def train(
@@ -113,7 +137,9 @@ def train(
         help="Method to train.",
     ),
 ) -> None:
-    """Train one method on the whole target corpus and save a model bundle for `predict`."""
+    """Train one method on the whole target corpus and save a model bundle for `predict`.
+
+    Exits 2 on a bad config or bad data, 1 when training itself failed."""
     from pathfer.study.experiments.config import load_config
     from pathfer.study.experiments.train import train_model
 
@@ -122,3 +148,12 @@ def train(
         train_model(load_config(config), method, out, log=console.print)
     except _user_errors() as exc:
         _fail(str(exc))
+    except Exception as exc:  # a failed training job: one line, exit 1, like `experiment run`
+        if os.environ.get("PATHFER_DEBUG"):
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0]
+        _fail(
+            f"training {method} failed: {type(exc).__name__}: {first} "
+            "(PATHFER_DEBUG=1 shows the traceback)",
+            code=1,
+        )

@@ -21,6 +21,7 @@ from typing import Any
 
 from pathfer.data import synthetic
 from pathfer.study.experiments.config import config_from_dict
+from pathfer.study.experiments.provenance import JobsFailedError
 from pathfer.study.experiments.runner import run_experiment
 from pathfer.study.report import ReportPaths, merge_reports
 
@@ -44,6 +45,7 @@ class DemoScale:
         ("steps_per_path", 10),
     )
     train_max_steps: int = 400
+    train_lrs: tuple[float, ...] = (3e-3, 1e-3)
 
 
 QUICK = DemoScale(
@@ -56,6 +58,7 @@ QUICK = DemoScale(
     workers=1,
     evolution=(("population", 4), ("generations", 4), ("steps_per_path", 5), ("finish_steps", 20)),
     train_max_steps=40,
+    train_lrs=(3e-3,),
 )
 
 
@@ -91,7 +94,7 @@ def demo_configs(out: Path, scale: DemoScale) -> list[dict[str, Any]]:
         "workers": scale.workers,
         "preparation": {"frames": scale.frames_sampled},
         "split": {"kind": "group_kfold", "k": scale.folds},
-        "train": {"max_steps": scale.train_max_steps},
+        "train": {"max_steps": scale.train_max_steps, "lrs": list(scale.train_lrs)},
         "evolution": dict(scale.evolution),
     }
     return [
@@ -119,13 +122,20 @@ def run_demo(
     out = Path(out)
     scale = scale or DemoScale()
     make_corpora(out, scale, log)
-    runs = []
+    runs, failed = [], []
     for raw in demo_configs(out, scale):
         cfg = config_from_dict(raw)
-        run_dir = out / "runs" / cfg.name
         log(f"== {cfg.name} ==")
-        run_experiment(cfg, run_dir, command=f"pathfer demo --out {out}", log=log)
+        try:
+            run_dir = run_experiment(
+                cfg, out / "runs" / cfg.name, command=f"pathfer demo --out {out}", log=log
+            )
+        except JobsFailedError as exc:  # the other experiment and the report still run
+            run_dir = exc.run_dir
+            failed += [{**f, "job": f"{cfg.name}: {f['job']}"} for f in exc.failed]
         runs.append(run_dir)
     paths = merge_reports(runs, out / "report")
     log(f"demo report: {paths.report_html}\n             {paths.report_md}")
+    if failed:
+        raise JobsFailedError(out, failed)
     return paths

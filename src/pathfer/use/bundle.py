@@ -19,13 +19,14 @@ An optional human-readable copy of the metadata may sit next to the bundle as
 Architectures register themselves with :func:`register_architecture`, either with a
 callable or lazily with a ``"module:callable"`` string. A bundle whose architecture is
 not registered in the loading process is resolved through its ``factory`` hint, but only
-when that module is part of pathfer or listed in ``trusted_modules`` (importing and
-calling arbitrary code named by a file would defeat the point of not unpickling).
+when that module, and the class it names, are part of pathfer or listed in
+``trusted_modules`` (importing and calling arbitrary code named by a file would defeat the
+point of not unpickling). Saving and loading both check that the model scores one class
+per label on a crop of ``crop.size``, and a weights mismatch names the tensors.
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -43,105 +44,49 @@ from torch import nn
 import pathfer
 from pathfer.data.emotions import canonical
 from pathfer.data.faces import CropSettings
-from pathfer.models.architectures import ARCHITECTURES, Factory
+from pathfer.models.architectures import Factory
 from pathfer.runtime.files import atomic_write_bytes
-from pathfer.runtime.registry import import_object
+from pathfer.use.factory import (
+    TRUSTED_MODULE_PREFIXES,
+    FactoryError,
+    available_architectures,
+    factory_hint,
+    register_architecture,
+    registered_factory,
+    resolve_factory,
+)
+
+__all__ = [
+    "TRUSTED_MODULE_PREFIXES",
+    "Bundle",
+    "BundleError",
+    "available_architectures",
+    "default_bundle_path",
+    "get_architecture",
+    "load_bundle",
+    "read_meta",
+    "register_architecture",
+    "save_bundle",
+]
 
 BUNDLE_FORMAT_VERSION = 1
 META_KEY = "pathfer.meta"
 MARK_KEY = "pathfer.use.bundle"
 DEFAULT_BUNDLE_NAME = "fer2013_mini_xception.safetensors"
-TRUSTED_MODULE_PREFIXES: tuple[str, ...] = ("pathfer.",)
 
 
 class BundleError(RuntimeError):
     """A bundle that cannot be saved or loaded; the message names the file."""
 
 
-def register_architecture(name: str, factory: Factory | str | None = None) -> Any:
-    """Register an architecture factory under ``name`` (for :func:`load_bundle`).
-
-    ``factory`` is a callable returning an ``nn.Module`` from keyword arguments, or a
-    ``"module:callable"`` string imported on first use. Without ``factory`` this returns
-    a decorator::
-
-        @register_architecture("my_cnn")
-        class MyCNN(nn.Module): ...
-    """
-    if isinstance(factory, str) and ":" not in factory:
-        raise ValueError(f"factory string must look like 'module:callable', not {factory!r}")
-    return ARCHITECTURES.register(name, factory)
-
-
-def available_architectures() -> list[str]:
-    return sorted(ARCHITECTURES.list())
-
-
-def _import_hook(spec: str) -> Factory:
-    obj = import_object(spec)
-    if not callable(obj):
-        raise TypeError(f"{spec} is not callable")
-    return obj
-
-
-def _hook_of(factory: Any) -> str | None:
-    mod = getattr(factory, "__module__", None)
-    qual = getattr(factory, "__qualname__", None)
-    if not mod or not qual or "<" in qual or mod == "__main__":
-        return None
-    return f"{mod}:{qual}"
-
-
-def _registered(name: str) -> Factory | None:
-    """The registered factory, or None when ``name`` is not registered."""
-    if name not in ARCHITECTURES:
-        return None
-    try:
-        return ARCHITECTURES.get(name)
-    except (ImportError, AttributeError) as exc:
-        raise BundleError(f"architecture {name!r}: cannot import its factory ({exc})") from exc
-
-
 def get_architecture(
     name: str, hint: str | None = None, trusted_modules: Sequence[str] = ()
 ) -> Factory:
-    """The factory registered as ``name``; else the trusted ``hint`` ("module:callable")."""
-    entry = _registered(name)
-    if entry is None and hint:
-        module = hint.partition(":")[0]
-        trusted = tuple(TRUSTED_MODULE_PREFIXES) + tuple(trusted_modules)
-        if not any(
-            module == t.rstrip(".") or module.startswith(t.rstrip(".") + ".") for t in trusted
-        ):
-            raise BundleError(
-                f"architecture {name!r} is not registered and its factory {hint!r} lies outside "
-                "pathfer; import the module that registers it, or pass "
-                f"trusted_modules=[{module!r}] if you trust it"
-            )
-        # importing the module usually registers the name; else call the hint itself
-        try:
-            importlib.import_module(module)
-        except ImportError as exc:
-            raise BundleError(f"architecture {name!r}: cannot import {module!r} ({exc})") from exc
-        entry = _registered(name)
-        if entry is None:  # not registered on import: accept the hint only if it is a Module
-            try:
-                obj = _import_hook(hint)
-            except (ImportError, AttributeError, TypeError) as exc:
-                raise BundleError(
-                    f"architecture {name!r}: cannot resolve {hint!r} ({exc})"
-                ) from exc
-            if not (isinstance(obj, type) and issubclass(obj, nn.Module)):
-                raise BundleError(
-                    f"architecture {name!r}: {hint!r} is neither registered nor an nn.Module "
-                    "class; import the module that registers it first"
-                )
-            return obj
-    if entry is None:
-        raise BundleError(
-            f"unknown architecture {name!r}; registered: {', '.join(available_architectures())}"
-        )
-    return entry
+    """The factory registered as ``name``, else its trusted ``hint`` (:mod:`.factory`)."""
+    try:
+        return resolve_factory(name, hint, trusted_modules)
+    except FactoryError as exc:
+        raise BundleError(str(exc)) from None
 
 
 @dataclass
@@ -221,32 +166,31 @@ def save_bundle(
     crop = crop or CropSettings()
     state = {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
 
-    factory = _registered(architecture)
-    hint = _hook_of(factory) if factory else None
+    try:
+        factory = registered_factory(architecture)
+    except FactoryError as exc:
+        raise BundleError(f"{path}: {exc}") from None
+    hint = factory_hint(factory) if factory else None
     if factory is None:
-        hint = _hook_of(type(model))
+        hint = factory_hint(type(model))
     else:
         try:
             ref = get_architecture(architecture, hint, trusted_modules)(**arch_kwargs)
-        except BundleError:
-            raise
+        except BundleError as exc:
+            raise BundleError(f"{path}: {exc}") from None
         except Exception as exc:
             raise BundleError(
                 f"{path}: cannot build architecture {architecture!r} from arch_kwargs "
                 f"{arch_kwargs} ({exc})"
             ) from exc
-        ref_shapes = {k: tuple(v.shape) for k, v in ref.state_dict().items()}
-        shapes = {k: tuple(v.shape) for k, v in state.items()}
-        if ref_shapes != shapes:
-            diff = sorted(set(ref_shapes.items()) ^ set(shapes.items()))[:4]
+        mismatch = _state_mismatch(ref, state)
+        if mismatch:
             raise BundleError(
                 f"{path}: model does not match architecture {architecture!r} with arch_kwargs "
-                f"{arch_kwargs} (e.g. {diff}); pass the kwargs that rebuild it"
+                f"{arch_kwargs} ({mismatch}); pass the kwargs that rebuild it"
             )
-        hint = hint or _hook_of(type(ref))
-    out_dim = _output_dim(model, crop)
-    if out_dim is not None and out_dim != len(labels):
-        raise BundleError(f"{path}: model outputs {out_dim} classes but {len(labels)} labels given")
+        hint = hint or factory_hint(type(ref))
+    _check_outputs(model, crop, labels, path)
 
     meta = {
         "format_version": BUNDLE_FORMAT_VERSION,
@@ -271,7 +215,8 @@ def save_bundle(
     return path
 
 
-def _output_dim(model: nn.Module, crop: CropSettings) -> int | None:
+def _output_dim(model: nn.Module, crop: CropSettings) -> int:
+    """Classes the model scores on one bundle input, ``(1, 1, S, S)`` with S = crop.size."""
     was_training = model.training
     try:
         model.eval()
@@ -279,11 +224,46 @@ def _output_dim(model: nn.Module, crop: CropSettings) -> int | None:
         x = torch.zeros(1, 1, crop.size, crop.size, device=p.device if p is not None else "cpu")
         with torch.inference_mode():
             y = model(x)
-        return int(y.shape[-1]) if y.ndim == 2 else None
-    except Exception:  # a model with its own input conventions: skip the check
-        return None
     finally:
         model.train(was_training)
+    if not isinstance(y, torch.Tensor) or y.ndim != 2 or y.shape[0] != 1:
+        shape = tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__
+        raise ValueError(f"it returns {shape}, not logits of shape (1, classes)")
+    return int(y.shape[1])
+
+
+def _check_outputs(model: nn.Module, crop: CropSettings, labels: Sequence[str], path: Path) -> None:
+    """One label per output: else predict would index past the labels and an exported
+    ONNX would name the wrong classes."""
+    try:
+        out_dim = _output_dim(model, crop)
+    except Exception as exc:
+        raise BundleError(
+            f"{path}: the model cannot score a (1, 1, {crop.size}, {crop.size}) crop "
+            f"({_short(exc)}); crop.size must be the input size it was trained on"
+        ) from None
+    if out_dim != len(labels):
+        raise BundleError(
+            f"{path}: the model outputs {out_dim} classes but {len(labels)} labels are given "
+            f"({', '.join(labels)}); give one label per output, in class order"
+        )
+
+
+def _state_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
+    """Which tensors differ between the file and the rebuilt model (None: they fit)."""
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in state.items()}
+    parts = []
+    missing = [k for k in want if k not in have]
+    extra = [k for k in have if k not in want]
+    shapes = [
+        f"{k} {have[k]} in the file vs {want[k]}" for k in want if k in have and have[k] != want[k]
+    ]
+    for what, names in (("missing", missing), ("unexpected", extra), ("other shape", shapes)):
+        if names:
+            more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+            parts.append(f"{what}: {', '.join(names[:4])}{more}")
+    return "; ".join(parts) or None
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:
@@ -335,7 +315,10 @@ def load_bundle(
     """Load a bundle (``None``: the shipped FER2013 mini-Xception) with its model in eval mode."""
     path = Path(path) if path is not None else default_bundle_path()
     meta = read_meta(path)
-    factory = get_architecture(meta["architecture"], meta.get("factory"), trusted_modules)
+    try:
+        factory = get_architecture(meta["architecture"], meta.get("factory"), trusted_modules)
+    except BundleError as exc:
+        raise BundleError(f"{path}: {exc}") from None
     try:
         model = factory(**meta.get("arch_kwargs", {}))
     except Exception as exc:
@@ -350,6 +333,12 @@ def load_bundle(
         raise BundleError(
             f"{path}: weights cannot be read ({_short(exc)}); the file is corrupt or truncated"
         ) from None
+    mismatch = _state_mismatch(model, state)
+    if mismatch:
+        raise BundleError(
+            f"{path}: weights do not fit architecture {meta['architecture']!r} with "
+            f"{meta.get('arch_kwargs')} ({mismatch})"
+        )
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -361,6 +350,7 @@ def load_bundle(
         crop = CropSettings(**meta["crop"])
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
+    _check_outputs(model, crop, labels, path)
     model.to(device).eval()
     return Bundle(model=model, labels=labels, crop=crop, meta=meta, path=path)
 

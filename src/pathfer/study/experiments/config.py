@@ -1,4 +1,4 @@
-"""Experiment configuration: one YAML file per experiment, validated with clear messages.
+"""Experiment configuration: one YAML file per experiment, validated fully at load.
 
 An experiment is *sources -> target*: zero or more source datasets learnt first (in
 order), then a target dataset evaluated subject-independently. The paper's three
@@ -8,222 +8,336 @@ settings are all this shape:
 - ``within``: one corpus cut in two disjoint parts (by subjects, or by classes); part A
   is the source, part B the target (knowledge accumulation within a corpus);
 - ``transfer``: other corpora are the sources (SAVEE -> eNTERFACE and back; A -> B -> C).
+
+Every section is a validated settings class (:mod:`pathfer.runtime.validation`: unknown
+keys refused with the allowed ones listed, numeric strings read as numbers), and so are
+``pathnet:`` and ``evolution:`` (:class:`PathNetConfig`, :class:`EvolutionConfig`). A bad
+value fails in :func:`load_config`, before any preparation, with one line naming the file,
+the key path and what is allowed. A section is one class, so a method-specific section
+(its own ``preparation``, say) is one more field of the same type.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+import dataclasses
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import yaml
+from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model_validator
 
+from pathfer.data import emotions
+from pathfer.data.corpora import available_corpora, is_spec
+from pathfer.data.faces import CropSettings, available_detectors
+from pathfer.data.video import FrameSampling
+from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
+from pathfer.runtime.validation import (
+    Bool,
+    Float,
+    Int,
+    ValidationError,
+    explain,
+    positive,
+    settings,
+)
 from pathfer.study.experiments.methods import METHODS
 
-KINDS = ("single", "within", "transfer")
-SPLITS = ("group_kfold", "loso")
 #: the built-in methods (the registry, ``METHODS.list()``, also has any registered later)
 ALL_METHODS = tuple(METHODS.list())
 
 
 class ConfigError(ValueError):
-    """A bad configuration value; the message names the field and what is allowed."""
+    """A bad configuration value; the message names the file, the key and what is allowed."""
 
 
-@dataclass
+def _as_list(value: Any) -> Any:
+    """A single value where a list is expected is a list of one (``seeds: 1``,
+    ``methods: cnn_scratch``)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+def _corpus_ref(value: Any) -> Any:
+    """``target: savee`` is ``target: {corpus: savee}``."""
+    return {"corpus": value} if isinstance(value, str) else value
+
+
+def _emotion(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be an emotion name, got {value!r}")
+    try:
+        return emotions.canonical(value)
+    except emotions.UnknownEmotionError:
+        raise ValueError(
+            f"unknown emotion {value!r}; allowed: {', '.join(emotions.CANONICAL_EMOTIONS)}"
+        ) from None
+
+
+def _labels(value: Any) -> Any:
+    if isinstance(value, str) and value in ("shared", "all"):
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_emotion(v) for v in value]
+    raise ValueError(f"must be 'shared', 'all' or a list of emotions, got {value!r}")
+
+
+def _unique(values: list[Any], what: str) -> list[Any]:
+    twice = sorted({str(v) for v in values if values.count(v) > 1})
+    if twice:
+        raise ValueError(f"lists {', '.join(twice)} twice; give each {what} once")
+    return values
+
+
+Seed = Annotated[Int, Field(ge=0)]
+Emotion = Annotated[str, BeforeValidator(_emotion)]
+
+
+@settings
 class CorpusRef:
     """A corpus to prepare: a registered adapter name and its root, or a YAML spec file."""
 
     corpus: str
     path: str | None = None
 
+    @field_validator("corpus")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("is empty; give a corpus name or a .yaml corpus spec")
+        names = available_corpora()
+        if not is_spec(v) and v.strip().lower() not in names:
+            raise ValueError(
+                f"unknown corpus {v!r}; allowed: {', '.join(names)} or a .yaml corpus spec"
+            )
+        return v
+
     def key(self) -> str:
         return f"{self.corpus}:{self.path}"
 
 
-@dataclass
+CorpusField = Annotated[CorpusRef, BeforeValidator(_corpus_ref)]
+
+
+@settings
 class Preparation:
-    frames: int = 16
-    sampling: str = "uniform"
-    every: int = 5
-    size: int = 48
-    margin: float = 0.15
-    equalize: bool = True
+    """How clips become face crops (the cache key of a prepared dataset)."""
+
+    frames: Annotated[Int, Field(ge=1)] = 16
+    sampling: Literal["uniform", "every", "all"] = "uniform"
+    every: Annotated[Int, Field(ge=1)] = 5
+    size: Annotated[Int, Field(ge=8, le=512)] = 48
+    margin: Annotated[Float, Field(ge=0, le=1)] = 0.15
+    equalize: Bool = True
     detector: str = "haar"
 
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, v: str) -> str:
+        names = available_detectors()
+        if v not in names:
+            raise ValueError(f"unknown face detector {v!r}; allowed: {', '.join(names)}")
+        return v
 
-@dataclass
+    def sampling_settings(self) -> FrameSampling:
+        return FrameSampling(self.sampling, n=self.frames, k=self.every)
+
+    def crop_settings(self) -> CropSettings:
+        return CropSettings(
+            size=self.size, margin=self.margin, equalize=self.equalize, detector=self.detector
+        )
+
+
+@settings
 class SplitConfig:
-    kind: str = "group_kfold"
-    k: int = 5
+    kind: Literal["group_kfold", "loso"] = "group_kfold"
+    k: Annotated[Int, Field(ge=2)] = 5
     #: share of the *training* subjects of each fold held out for validation
     #: (early stopping, PathNet fitness, learning-rate choice); never the test fold
-    val_fraction: float = 0.25
+    val_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.25
     #: share of the source corpus' subjects held out to measure forgetting
-    source_test_fraction: float = 0.25
+    source_test_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.25
 
 
-@dataclass
+@settings
 class WithinConfig:
     """How ``within`` cuts one corpus into task A (source) and task B (target)."""
 
-    by: str = "subjects"  # or "classes"
-    a_fraction: float = 0.5  # share of subjects that make task A
-    a_classes: list[str] = field(default_factory=list)  # when by == "classes"
+    by: Literal["subjects", "classes"] = "subjects"
+    a_fraction: Annotated[Float, Field(gt=0, lt=1)] = 0.5  # share of subjects in task A
+    #: the classes of task A, when ``by: classes``
+    a_classes: Annotated[list[Emotion], BeforeValidator(_as_list)] = dataclasses.field(
+        default_factory=list
+    )
 
 
-@dataclass
+@settings
 class TrainBudget:
     """Budget and tuning grid for the gradient-trained baselines."""
 
-    lrs: list[float] = field(default_factory=lambda: [3e-3, 1e-3])
-    batch_size: int = 32
-    max_steps: int = 1500
+    lrs: Annotated[list[positive(Float)], BeforeValidator(_as_list), Field(min_length=1)] = (
+        dataclasses.field(default_factory=lambda: [3e-3, 1e-3])
+    )
+    batch_size: Annotated[Int, Field(ge=1)] = 32
+    max_steps: Annotated[Int, Field(ge=1)] = 1500
     #: early stopping: epochs (one validation pass each) without a better validation accuracy
-    patience: int = 6
-    weight_decay: float = 1e-4
+    patience: Annotated[Int, Field(ge=1)] = 6
+    weight_decay: Annotated[Float, Field(ge=0)] = 1e-4
 
 
-@dataclass
+@settings
 class ExperimentConfig:
-    name: str = "experiment"
-    kind: str = "transfer"
-    target: CorpusRef | None = None
-    sources: list[CorpusRef] = field(default_factory=list)
-    labels: str | list[str] = "shared"
-    methods: list[str] = field(default_factory=lambda: METHODS.list())
-    seeds: list[int] = field(default_factory=lambda: [0])
-    cache: str = "pathfer_cache"
-    executor: str = "local"
-    workers: int = 1
-    preparation: Preparation = field(default_factory=Preparation)
-    split: SplitConfig = field(default_factory=SplitConfig)
-    within: WithinConfig = field(default_factory=WithinConfig)
-    train: TrainBudget = field(default_factory=TrainBudget)
-    pathnet: dict[str, Any] = field(default_factory=dict)
-    evolution: dict[str, Any] = field(default_factory=dict)
-    max_folds: int | None = None  # run only the first folds (quick looks, demos)
+    name: Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$")] = "experiment"
+    kind: Literal["single", "within", "transfer"] = "transfer"
+    target: Annotated[CorpusRef | None, BeforeValidator(_corpus_ref)] = None
+    sources: Annotated[list[CorpusField], BeforeValidator(_as_list)] = dataclasses.field(
+        default_factory=list
+    )
+    labels: Annotated[Any, BeforeValidator(_labels)] = "shared"
+    methods: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)] = (
+        dataclasses.field(default_factory=lambda: METHODS.list())
+    )
+    seeds: Annotated[list[Seed], BeforeValidator(_as_list), Field(min_length=1)] = (
+        dataclasses.field(default_factory=lambda: [0])
+    )
+    cache: Annotated[str, Field(min_length=1)] = "pathfer_cache"
+    executor: Literal["local", "inline", "ray"] = "local"
+    #: parallel jobs (processes, or Ray tasks); changes nothing in the numbers
+    workers: Annotated[Int, Field(ge=1)] = 1
+    #: torch threads of each job: part of what a seed fixes (other counts, other sums)
+    threads: Annotated[Int, Field(ge=1)] = 1
+    preparation: Preparation = dataclasses.field(default_factory=Preparation)
+    split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
+    within: WithinConfig = dataclasses.field(default_factory=WithinConfig)
+    train: TrainBudget = dataclasses.field(default_factory=TrainBudget)
+    pathnet: PathNetConfig = dataclasses.field(default_factory=PathNetConfig)
+    evolution: EvolutionConfig = dataclasses.field(default_factory=EvolutionConfig)
+    #: run only the first folds (quick looks, demos)
+    max_folds: Annotated[Int, Field(ge=1)] | None = None
     #: learning curve: also run every method with only this many target training subjects
     #: per fold (e.g. [1, 2, 4]); results are named ``method@Nsubj``
-    target_subjects: list[int] = field(default_factory=list)
+    target_subjects: Annotated[list[Annotated[Int, Field(ge=1)]], BeforeValidator(_as_list)] = (
+        dataclasses.field(default_factory=list)
+    )
 
-    def validate(self) -> ExperimentConfig:
-        if self.kind not in KINDS:
-            raise ConfigError(f"kind must be one of {', '.join(KINDS)}, not {self.kind!r}")
+    @field_validator("methods")
+    @classmethod
+    def _known_methods(cls, v: list[str]) -> list[str]:
+        unknown = [m for m in v if m not in METHODS]
+        if unknown:
+            raise ValueError(
+                f"unknown method(s) {', '.join(map(str, unknown))}; "
+                f"allowed: {', '.join(METHODS.list())}"
+            )
+        return _unique([METHODS.key(m) for m in v], "method")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, v: list[int]) -> list[int]:
+        return _unique(v, "seed")
+
+    @field_validator("target_subjects")
+    @classmethod
+    def _unique_counts(cls, v: list[int]) -> list[int]:
+        return _unique(v, "count")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExperimentConfig:
         if self.target is None:
-            raise ConfigError(
+            raise ValueError(
                 "target is required: {corpus: NAME, path: ROOT} or {corpus: spec.yaml}"
             )
         if self.kind == "transfer" and not self.sources:
-            raise ConfigError("kind 'transfer' needs at least one entry under sources")
+            raise ValueError("kind 'transfer' needs at least one entry under sources")
         if self.kind != "transfer" and self.sources:
-            raise ConfigError(f"kind {self.kind!r} takes no sources (use kind: transfer)")
-        unknown = [m for m in self.methods if m not in METHODS]
-        if unknown:
-            raise ConfigError(
-                f"unknown method(s) {', '.join(unknown)}; available: {', '.join(METHODS.list())}"
+            raise ValueError(f"kind {self.kind!r} takes no sources (use kind: transfer)")
+        if self.kind == "within" and self.within.by == "classes" and not self.within.a_classes:
+            raise ValueError("within.by: classes needs within.a_classes (the classes of task A)")
+        sourced = [m for m in self.methods if METHODS.meta(m)["needs_source"]]
+        if sourced and self.kind == "single":
+            raise ValueError(
+                f"methods {', '.join(sourced)} need a source task; use kind: within or "
+                "transfer, or drop them"
             )
-        if not self.methods:
-            raise ConfigError("methods is empty; list at least one method")
-        if not self.seeds:
-            raise ConfigError("seeds is empty; give at least one seed, e.g. seeds: [0]")
-        if self.split.kind not in SPLITS:
-            raise ConfigError(
-                f"split.kind must be one of {', '.join(SPLITS)}, not {self.split.kind!r}"
+        if isinstance(self.labels, list) and len(set(self.labels)) < 2:
+            raise ValueError(f"labels: give at least two emotions to learn, got {self.labels}")
+        if self.pathnet.input_size != self.preparation.size:
+            raise ValueError(
+                f"pathnet.input_size ({self.pathnet.input_size}) differs from "
+                f"preparation.size ({self.preparation.size}): the network takes the prepared "
+                "crops; leave pathnet.input_size out"
             )
-        if self.split.kind == "group_kfold" and self.split.k < 2:
-            raise ConfigError(f"split.k must be >= 2, not {self.split.k}")
-        for name in ("val_fraction", "source_test_fraction"):
-            v = getattr(self.split, name)
-            if not 0.0 <= v < 1.0:
-                raise ConfigError(f"split.{name} must be in [0, 1), not {v}")
-        if self.within.by not in ("subjects", "classes"):
-            raise ConfigError(f"within.by must be subjects or classes, not {self.within.by!r}")
-        if not 0.0 < self.within.a_fraction < 1.0:
-            raise ConfigError(f"within.a_fraction must be in (0, 1), not {self.within.a_fraction}")
-        if self.within.by == "classes" and self.kind == "within" and not self.within.a_classes:
-            raise ConfigError("within.by: classes needs within.a_classes (the classes of task A)")
-        if self.workers < 1:
-            raise ConfigError(f"workers must be >= 1, not {self.workers}")
-        if not self.train.lrs or any(lr <= 0 for lr in self.train.lrs):
-            raise ConfigError(f"train.lrs must be positive learning rates, not {self.train.lrs}")
-        if any(int(n) < 1 for n in self.target_subjects):
-            raise ConfigError(f"target_subjects must be >= 1, not {self.target_subjects}")
-        if self.max_folds is not None and self.max_folds < 1:
-            raise ConfigError(f"max_folds must be >= 1, not {self.max_folds}")
         return self
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The resolved config: every value, defaults included, as plain YAML/JSON types."""
+        return _ADAPTER.dump_python(self, mode="json")
 
 
-def _build(cls, data: Any, where: str):
-    if data is None:
-        return cls()
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where} must be a mapping, not {type(data).__name__}")
-    names = {f.name for f in fields(cls)}
-    extra = sorted(set(data) - names)
-    if extra:
-        raise ConfigError(
-            f"unknown key(s) in {where}: {', '.join(extra)}; allowed: {', '.join(sorted(names))}"
-        )
-    return cls(**data)
+_ADAPTER = TypeAdapter(ExperimentConfig)
 
 
-def _corpus(data: Any, where: str) -> CorpusRef:
-    if isinstance(data, str):
-        return CorpusRef(corpus=data)
-    ref = _build(CorpusRef, data, where)
-    if not ref.corpus:
-        raise ConfigError(f"{where}.corpus is required")
-    return ref
-
-
-def config_from_dict(data: dict[str, Any]) -> ExperimentConfig:
-    if not isinstance(data, dict):
-        raise ConfigError("an experiment config must be a YAML mapping")
+def _prepare_raw(data: dict[str, Any]) -> dict[str, Any]:
+    """Spellings that need the whole mapping: ``source:`` (one source, singular) and
+    PathNet's ``input_size``, which is the crop size unless given."""
     data = dict(data)
-    nested = {
-        "preparation": Preparation,
-        "split": SplitConfig,
-        "within": WithinConfig,
-        "train": TrainBudget,
-    }
-    kwargs: dict[str, Any] = {}
-    for key, cls in nested.items():
-        if key in data:
-            kwargs[key] = _build(cls, data.pop(key), key)
-    if "target" in data:
-        kwargs["target"] = _corpus(data.pop("target"), "target")
-    if "sources" in data:
-        src = data.pop("sources") or []
-        if not isinstance(src, list):
-            src = [src]
-        kwargs["sources"] = [_corpus(s, f"sources[{i}]") for i, s in enumerate(src)]
-    if "source" in data:  # a single source, spelt singular
-        kwargs.setdefault("sources", []).append(_corpus(data.pop("source"), "source"))
-    cfg = _build(ExperimentConfig, {**data, **kwargs}, "the experiment config")
-    return cfg.validate()
+    if "source" in data:
+        data["sources"] = _as_list(data.get("sources")) + [data.pop("source")]
+    prep = data.get("preparation")
+    size = prep.get("size", Preparation.size) if isinstance(prep, dict) else Preparation.size
+    pathnet = data.get("pathnet")
+    if pathnet is None or isinstance(pathnet, dict):
+        pathnet = dict(pathnet or {})
+        if "input_size" not in pathnet:
+            pathnet["input_size"] = size
+        data["pathnet"] = pathnet
+    return data
+
+
+def config_from_dict(data: Any) -> ExperimentConfig:
+    """Validate a config mapping; a :class:`ConfigError` names every bad key on one line."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"an experiment config must be a YAML mapping (key: value), not {type(data).__name__}"
+        )
+    try:
+        return _ADAPTER.validate_python(_prepare_raw(data))
+    except ValidationError as exc:
+        raise ConfigError(explain(exc, ExperimentConfig)) from None
 
 
 def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and validate an experiment config; corpus paths are relative to the file."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: config file not found")
+    if not path.is_file():
+        raise ConfigError(f"{path}: is not a file; give an experiment config (.yaml)")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_bytes().decode("utf-8")
+        if "\x00" in text:
+            raise UnicodeError("it holds NUL bytes")
+    except UnicodeError as exc:
+        raise ConfigError(
+            f"{path}: not a text file ({exc}); give an experiment config (.yaml)"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+        first = " ".join(str(exc).split())
+        raise ConfigError(f"{path}: not valid YAML ({first})") from None
     try:
-        cfg = config_from_dict(data or {})
+        cfg = config_from_dict({} if data is None else data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    # corpus paths are relative to the config file
     for ref in [cfg.target, *cfg.sources]:
-        if ref is not None and ref.path and not Path(ref.path).is_absolute():
+        if ref is None:
+            continue
+        if ref.path and not Path(ref.path).is_absolute():
             ref.path = str((path.parent / ref.path).resolve())
-        if ref is not None and ref.path is None and ref.corpus.endswith((".yaml", ".yml")):
+        if ref.path is None and is_spec(ref.corpus):
             spec = Path(ref.corpus)
             if not spec.is_absolute():
                 ref.corpus = str((path.parent / spec).resolve())

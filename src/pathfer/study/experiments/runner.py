@@ -9,7 +9,6 @@ once per seed and shared by every fold.
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
 import time
@@ -19,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from pathfer.data import emotions
 from pathfer.data.corpora import scan_target
@@ -31,11 +29,10 @@ from pathfer.data.datasets.splits import (
     loso,
     stratified_clips,
 )
-from pathfer.data.faces import CropSettings
-from pathfer.data.video import FrameSampling
 from pathfer.runtime import Executor, get_executor
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, CorpusRef, ExperimentConfig
+from pathfer.study.experiments.provenance import JobsFailedError, open_run, record_failures
 from pathfer.study.report import write_report
 from pathfer.study.results import load_results, result_exists, save_result
 
@@ -79,8 +76,8 @@ def prepare_ref(
     report = prepare_corpus(
         scan,
         cfg.cache,
-        sampling=FrameSampling(p.sampling, n=p.frames, k=p.every),
-        crop=CropSettings(size=p.size, margin=p.margin, equalize=p.equalize, detector=p.detector),
+        sampling=p.sampling_settings(),
+        crop=p.crop_settings(),
         executor=executor,
         workers=cfg.workers,
         progress=False,
@@ -202,11 +199,11 @@ def fold_task(view: View, split: Split, cfg: ExperimentConfig, seed: int) -> M.T
 
 # --------------------------------------------------------------------------- jobs
 def _threads(cfg: ExperimentConfig) -> None:
+    """Every job computes with ``cfg.threads`` torch threads, whatever the machine: the
+    thread count changes how sums are split, hence the numbers (see docs/experiments.md)."""
     import torch
 
-    # on a Ray worker, PATHFER_THREADS is the task's CPU share (not the driver's workers)
-    n = int(os.environ.get("PATHFER_THREADS", 0))
-    torch.set_num_threads(n or max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
+    torch.set_num_threads(cfg.threads)
 
 
 def _config(d: dict[str, Any]) -> ExperimentConfig:
@@ -223,8 +220,8 @@ def run_source_job(spec: dict[str, Any]) -> dict[str, Any]:
         spec["family"],
         tasks,
         spec["seed"],
-        cfg.pathnet,
-        cfg.evolution,
+        cfg.pathnet.as_dict(),
+        cfg.evolution.as_dict(),
         cfg.train,
         Path(spec["run_dir"]) / "sources",
     )
@@ -262,8 +259,8 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     data = M.FoldData(
         target=target,
         seed=seed,
-        pathnet=cfg.pathnet,
-        evolution=cfg.evolution,
+        pathnet=cfg.pathnet.as_dict(),
+        evolution=cfg.evolution.as_dict(),
         train=cfg.train,
         source_dir=Path(spec["run_dir"]) / "sources",
         sources=sources,
@@ -305,18 +302,22 @@ def run_experiment(
     command: str | None = None,
     log: Callable[[str], None] = print,
     report: bool = True,
+    new_run: bool = False,
 ) -> Path:
-    """Run (or resume) ``cfg`` into ``run_dir``; returns the run folder."""
-    cfg.validate()
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    """Run (or resume) ``cfg`` into ``run_dir``; returns the run folder.
+
+    A folder holding results of another config is refused (:class:`RunMismatchError`),
+    or with ``new_run`` left alone for a new folder beside it. When jobs fail, the others
+    still run, their results and the report are written, and :class:`JobsFailedError`
+    is raised at the end.
+    """
+    resolved = cfg.to_dict()
     cmd = command or " ".join(shlex.quote(a) for a in ["pathfer", *sys.argv[1:]])
-    (run_dir / "command.txt").write_text(cmd + "\n")
+    run_dir = open_run(Path(run_dir), resolved, cmd, new_run=new_run, log=log)
 
     executor = executor or get_executor(cfg.executor, cfg.workers)
     plan = make_plan(cfg, log, executor)  # the same executor (and cluster) prepares
-    spec_base = {"config": cfg.to_dict(), "run_dir": str(run_dir.absolute())}
+    spec_base = {"config": resolved, "run_dir": str(run_dir.absolute())}
     log(
         f"{cfg.name}: {len(cfg.methods)} methods x {len(plan.folds)} folds x {len(cfg.seeds)} "
         f"seeds on {plan.target.name} ({', '.join(plan.labels)})"
@@ -324,21 +325,15 @@ def run_experiment(
 
     # stage 1: source models, once per (family, seed)
     families = sorted({M.needs_source(m) for m in cfg.methods if M.needs_source(m)})
-    if families and not plan.sources:
-        raise ConfigError(
-            f"methods {[m for m in cfg.methods if M.needs_source(m)]} need a source; "
-            "use kind: within or transfer, or drop them"
-        )
     jobs = []
     for fam in families:
         for seed in cfg.seeds:
             if (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
                 continue
-            jobs.append(
-                ((fam, seed), {**spec_base, "family": fam, "seed": seed, "sources": plan.sources})
-            )
-    failed: list[str] = []
-    _drain(executor, run_source_job, jobs, "source", log, failed)
+            spec = {**spec_base, "family": fam, "seed": seed, "sources": plan.sources}
+            jobs.append((("source", fam, f"seed {seed}"), spec))
+    failed: list[dict[str, str]] = []
+    _drain(executor, run_source_job, jobs, log, failed)
 
     # stage 2: methods x folds x seeds
     jobs = []
@@ -355,26 +350,38 @@ def run_experiment(
             continue
         fam = M.needs_source(method)
         if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
-            failed.append(f"{name} {split.name} seed {seed}: its source model failed")
+            failed.append(
+                {
+                    "job": f"run {name} {split.name} seed {seed}",
+                    "error": f"its source model ({fam}, seed {seed}) failed",
+                }
+            )
             continue
         spec = {**spec_base, "method": method, "seed": seed, "split": split, "n_subjects": n}
         spec.update(target=plan.target, sources=plan.sources)
-        jobs.append(((name, split.name, seed), spec))
+        jobs.append((("run", name, split.name, f"seed {seed}"), spec))
     done = sum(result_exists(run_dir, run_name(m, n), f.name, s) for s, f, m, n in grid)
     rank = {m: i for i, m in enumerate(M.by_cost(list(cfg.methods)))}
     jobs.sort(key=lambda job: rank[job[1]["method"]])  # stable: dearest first
     if done:
         log(f"resuming: {done} finished runs kept")
-    _drain(executor, run_fold_job, jobs, "run", log, failed)
+    _drain(executor, run_fold_job, jobs, log, failed)
+    record_failures(run_dir, failed)
     if failed:
-        log(f"{len(failed)} job(s) failed:\n  " + "\n  ".join(failed))
+        log(f"{len(failed)} job(s) failed:\n  " + "\n  ".join(_line(f) for f in failed))
     if report and load_results(run_dir, strict=False):
         paths = write_report(run_dir)
         log(f"report: {paths.report_html}")
+    if failed:
+        raise JobsFailedError(run_dir, failed)
     return run_dir
 
 
-def _drain(executor, fn, jobs, what, log, failed) -> None:
+def _line(f: dict[str, str]) -> str:
+    return f"{f['job']}: {f['error']}"
+
+
+def _drain(executor, fn, jobs, log, failed: list[dict[str, str]]) -> None:
     if not jobs:
         return
     t0 = time.perf_counter()
@@ -383,8 +390,9 @@ def _drain(executor, fn, jobs, what, log, failed) -> None:
         if out.ok:
             v = out.value or {}
             acc = f" acc {v['acc']:.3f}" if "acc" in v else ""
-            log(f"[{i}/{len(jobs)}] {what} {key} done{acc} ({time.perf_counter() - t0:.0f}s)")
+            log(f"[{i}/{len(jobs)}] {key} done{acc} ({time.perf_counter() - t0:.0f}s)")
         else:
-            first = (out.error or "").strip().splitlines()[0] if out.error else "unknown error"
-            failed.append(f"{what} {key}: {first}")
-            log(f"[{i}/{len(jobs)}] {what} {key} FAILED: {first}")
+            text = (out.error or "").strip()
+            first = text.splitlines()[0] if text else "unknown error"
+            failed.append({"job": key, "error": first, "detail": text})
+            log(f"[{i}/{len(jobs)}] {key} FAILED: {first}")

@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from pathfer import __version__
-from pathfer.data.faces import CropSettings
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig
+from pathfer.study.experiments.provenance import config_key, environment
 from pathfer.study.experiments.runner import _task, make_plan, source_task, validation_cut
 from pathfer.use.bundle import save_bundle
 
@@ -34,25 +34,35 @@ def train_model(
     """Train ``method`` on the config's target (after its sources) and save a bundle."""
     if method not in M.METHODS:
         raise ConfigError(f"unknown method {method!r}; available: {', '.join(M.METHODS.list())}")
+    method = M.METHODS.key(method)
     if method == "mini_xception_zeroshot":
         raise ConfigError("the zero-shot model needs no training: use the default bundle")
     out = Path(out)
     if out.suffix != ".safetensors":
         raise ConfigError(f"{out}: a bundle file name must end in .safetensors")
+    family = M.needs_source(method)
+    if family and cfg.kind == "single":  # before any preparation
+        raise ConfigError(f"{method} needs a source: use kind within or transfer")
     seed = cfg.seeds[0]
+    torch.set_num_threads(cfg.threads)  # part of what the seed fixes, as in experiment jobs
     torch.manual_seed(seed)
     plan = make_plan(cfg, log)
+    # source models are a cache of this exact config: another config never reuses them
     work = Path(work_dir) if work_dir else out.parent / f".{out.stem}.work"
-    family = M.needs_source(method)
+    work = work / config_key(cfg.to_dict())
     sources: list[M.TaskData] = []
     if family:
-        if not plan.sources:
-            raise ConfigError(f"{method} needs a source: use kind within or transfer")
         sources = [source_task(v, cfg, seed) for v in plan.sources]
         if not (work / "sources" / f"{family}_seed{seed}.json").exists():
             log(f"training the {family} source model on {', '.join(s.name for s in sources)}")
             M.train_sources(
-                family, sources, seed, cfg.pathnet, cfg.evolution, cfg.train, work / "sources"
+                family,
+                sources,
+                seed,
+                cfg.pathnet.as_dict(),
+                cfg.evolution.as_dict(),
+                cfg.train,
+                work / "sources",
             )
     ds = plan.target.load()
     cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, seed)
@@ -62,8 +72,8 @@ def train_model(
         M.FoldData(
             target=target,
             seed=seed,
-            pathnet=cfg.pathnet,
-            evolution=cfg.evolution,
+            pathnet=cfg.pathnet.as_dict(),
+            evolution=cfg.evolution.as_dict(),
             train=cfg.train,
             source_dir=work / "sources",
             sources=sources,
@@ -75,7 +85,6 @@ def train_model(
     kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
     arch = "mini_xception" if type(model).__name__ == "MiniXception" else "plain_cnn"
     val_acc = float((result.proba.argmax(1) == target.test.y.numpy()).mean())
-    p = cfg.preparation
     provenance: dict[str, Any] = {
         "method": method,
         "experiment": cfg.name,
@@ -87,6 +96,8 @@ def train_model(
         "val_accuracy": val_acc,
         "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "pathfer": __version__,
+        "environment": environment(),
+        "config": cfg.to_dict(),
     }
     save_bundle(
         model,
@@ -94,7 +105,7 @@ def train_model(
         architecture=arch,
         arch_kwargs=kwargs,
         labels=target.labels,
-        crop=CropSettings(size=p.size, margin=p.margin, equalize=p.equalize, detector=p.detector),
+        crop=cfg.preparation.crop_settings(),
         provenance=provenance,
         pathnet_path=result.extra.get("best_path"),
     )

@@ -1,0 +1,172 @@
+#!/usr/bin/env python
+"""Generate the README's result tables from run folders, so that no table is typed by hand.
+
+One table per call: a row per method; for each run folder its clip and frame accuracy
+(mean ± sample std over folds x seeds, as in the run's report) and, last, the forgetting
+of each run; below it, where every number comes from (each run's command, its pathfer
+commit and package versions from ``environment.json``, folds x seeds, threads).
+
+Usage::
+
+    # print the demo's table (after `make demo`)
+    python scripts/readme_tables.py demo_output/runs/demo_within_enterface \\
+        demo_output/runs/demo_savee_to_enterface \\
+        --titles "within eNTERFACE" "SAVEE -> eNTERFACE"
+
+    # rewrite the block between <!-- results:demo --> and <!-- /results:demo --> in README.md
+    python scripts/readme_tables.py RUN... --titles ... --readme README.md --block demo
+    # exit 1 if the README's block is not what the run folders give (CI, before a release)
+    python scripts/readme_tables.py RUN... --titles ... --readme README.md --block demo --check
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pathfer.study.report.metrics import summarize
+from pathfer.study.results import load_results
+
+
+def _ms(mean: float, std: float) -> str:
+    if mean is None or math.isnan(mean):
+        return "–"
+    return f"{mean:.2f}" if std is None or math.isnan(std) else f"{mean:.2f} ± {std:.2f}"
+
+
+def _signed(x: float) -> str:
+    return "–" if x is None or math.isnan(x) else f"{x:+.2f}"
+
+
+def _config(run: Path) -> dict[str, Any]:
+    path = run / "config.yaml"
+    return (yaml.safe_load(path.read_text(encoding="utf-8")) or {}) if path.is_file() else {}
+
+
+def _origin(run: Path) -> str:
+    """Where a run's numbers come from: command, commit, versions, folds x seeds, threads."""
+    cmd = (
+        (run / "command.txt").read_text(encoding="utf-8").strip()
+        if (run / "command.txt").is_file()
+        else "(command not recorded)"
+    )
+    parts = [f"`{cmd}`"]
+    env_path = run / "environment.json"
+    if env_path.is_file():
+        sessions = json.loads(env_path.read_text(encoding="utf-8")).get("sessions", [])
+        if sessions:
+            last = sessions[-1]
+            git = last.get("git") or {}
+            pk = last.get("packages", {})
+            commit = git.get("commit", "")[:10]
+            commit += " (with local changes)" if git.get("dirty") else ""
+            parts.append(f"pathfer {pk.get('pathfer', '?')}" + (f" at {commit}" if commit else ""))
+            parts.append(f"torch {pk.get('torch', '?')}, numpy {pk.get('numpy', '?')}")
+            if last.get("torch_cpu_capability"):
+                parts.append(f"{last['torch_cpu_capability']} CPU")
+            if len({json.dumps(s.get("packages"), sort_keys=True) for s in sessions}) > 1:
+                parts.append("**resumed with other package versions**")
+    cfg = _config(run)
+    if cfg.get("threads") is not None:
+        parts.append(f"{cfg['threads']} thread(s) per job")
+    return ", ".join(parts)
+
+
+def build_table(runs: list[Path], titles: list[str], command: str = "") -> str:
+    """The Markdown table (and its provenance lines) of ``runs``; ``command`` is how to
+    generate it again."""
+    summaries = []
+    order: list[str] = []
+    for run in runs:
+        records = load_results(run)
+        if not records:
+            raise SystemExit(f"{run}: no results (run the experiment first)")
+        summaries.append(summarize(records).set_index("method"))
+        for m in list(_config(run).get("methods") or []) + [r["method"] for r in records]:
+            if m not in order:
+                order.append(m)
+    header = ["method"]
+    for title in titles:
+        header += [f"{title}: clip acc", "frame acc"]
+    header.append(f"forgetting ({' / '.join(titles)})")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for method in order:
+        row = [method]
+        forgetting = []
+        for s in summaries:
+            if method in s.index:
+                r = s.loc[method]
+                row += [_ms(r["clip_acc_mean"], r["clip_acc_std"])]
+                row += [_ms(r["frame_acc_mean"], r["frame_acc_std"])]
+                forgetting.append(r.get("forgetting_mean", float("nan")))
+            else:
+                row += ["–", "–"]
+                forgetting.append(float("nan"))
+        has = [f for f in forgetting if f is not None and not math.isnan(f)]
+        row.append(" / ".join(_signed(f) for f in forgetting) if has else "–")
+        lines.append("| " + " | ".join(row) + " |")
+    n = [
+        f"{int(s['n_folds'].max())} fold(s) x {int(s['n_seeds'].max())} seed(s)" for s in summaries
+    ]
+    lines.append("")
+    lines.append(
+        "Mean ± sample std over folds x seeds ("
+        + "; ".join(f"{t}: {k}" for t, k in zip(titles, n, strict=True))
+        + f"). Generated by `{command or 'scripts/readme_tables.py'}` from:"
+    )
+    lines.append("")
+    for title, run in zip(titles, runs, strict=True):
+        lines.append(f"- {title}: {_origin(run)}")
+    return "\n".join(lines) + "\n"
+
+
+def replace_block(text: str, block: str, table: str) -> str:
+    start, end = f"<!-- results:{block} -->", f"<!-- /results:{block} -->"
+    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"no block {start} ... {end} in the README; add the two markers first")
+    return pattern.sub(lambda _: f"{start}\n{table}{end}", text, count=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("runs", nargs="+", type=Path, help="run folders (pathfer experiment run)")
+    ap.add_argument("--titles", nargs="+", help="a column title per run (default: folder name)")
+    ap.add_argument("--readme", type=Path, help="rewrite this file's block in place")
+    ap.add_argument("--block", default="demo", help="block name: <!-- results:NAME -->")
+    ap.add_argument("--check", action="store_true", help="only check that the block is current")
+    args = ap.parse_args(argv)
+    titles = args.titles or [r.resolve().name for r in args.runs]
+    if len(titles) != len(args.runs):
+        ap.error(f"{len(args.runs)} run folder(s) but {len(titles)} title(s)")
+    words = ["python scripts/readme_tables.py", *map(str, args.runs), "--titles", *titles]
+    if args.readme:
+        words += ["--readme", str(args.readme), "--block", args.block]
+    command = " ".join(w if w.startswith("python ") else shlex.quote(w) for w in words)
+    table = build_table(args.runs, titles, command)
+    if args.readme is None:
+        sys.stdout.write(table)
+        return 0
+    text = args.readme.read_text(encoding="utf-8")
+    new = replace_block(text, args.block, table)
+    if args.check:
+        if new != text:
+            print(f"{args.readme}: the {args.block} table differs from the run folders; run:")
+            print(f"  {command}")
+            return 1
+        return 0
+    args.readme.write_text(new, encoding="utf-8")
+    print(f"{args.readme}: {args.block} table rewritten from {len(args.runs)} run folder(s)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

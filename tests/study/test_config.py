@@ -1,0 +1,170 @@
+"""Experiment configs are validated fully at load: types, ranges, unknown keys, one line each."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from pathfer.cli import app
+from pathfer.models.pathnet import EvolutionConfig, PathNetConfig
+from pathfer.study.experiments.config import ConfigError, config_from_dict, load_config
+
+BASE = {
+    "name": "c",
+    "kind": "single",
+    "target": {"corpus": "savee", "path": "/data/SAVEE"},
+    "methods": ["cnn_scratch"],
+}
+
+
+def _load(tmp_path, text: str):
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(BASE, sort_keys=False) + text)
+    return load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "check"),
+    [
+        # numbers written as strings are numbers (YAML 1.1 reads 1e-3 as a string)
+        ("split: {k: '5'}\n", lambda c: c.split.k == 5),
+        ("workers: '2'\n", lambda c: c.workers == 2),
+        ("evolution: {lr: 1e-3}\n", lambda c: c.evolution.lr == 0.001),
+        ("train: {lrs: ['3e-3', 0.001]}\n", lambda c: c.train.lrs == [0.003, 0.001]),
+        # a single value where a list is expected is a list of one
+        ("seeds: 1\n", lambda c: c.seeds == [1]),
+        ("seeds: 0\n", lambda c: c.seeds == [0]),
+        ("methods: cnn_scratch\n", lambda c: c.methods == ["cnn_scratch"]),
+        ("train: {lrs: 0.01}\n", lambda c: c.train.lrs == [0.01]),
+        # PathNet's sections are typed, and its input is the crop size
+        ("pathnet: {layers: 3, channels: 8}\n", lambda c: c.pathnet.layers == 3),
+        ("preparation: {size: 64}\n", lambda c: c.pathnet.input_size == 64),
+        ("labels: [happy, Sad]\n", lambda c: c.labels == ["happiness", "sadness"]),
+    ],
+)
+def test_values_are_read_as_documented(tmp_path, text, check):
+    assert check(_load(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("split: {k: five}\n", "split.k: should be a valid integer"),
+        ("split: {k: 2.5}\n", "split.k: should be a valid integer, got 2.5"),
+        ("workers: true\n", "workers: should be a valid integer, got True"),
+        ("workers: 0\n", "workers: should be greater than or equal to 1, got 0"),
+        ("seeds: -1\n", "seeds[0]: should be greater than or equal to 0, got -1"),
+        ("seeds: [1, 1]\n", "seeds: lists 1 twice"),
+        ("seeds: []\n", "seeds: should have at least 1 item"),
+        ("train: {max_steps: -5}\n", "train.max_steps: should be greater than or equal to 1"),
+        ("pathnet: {layers: 0}\n", "pathnet.layers: should be greater than or equal to 1, got 0"),
+        ("pathnet: {kernel: 4}\n", "pathnet: kernel must be odd"),
+        ("evolution: {fitness: test}\n", "evolution.fitness: should be 'val' or 'train'"),
+        ("preparation: {equalize: 1}\n", "preparation.equalize: should be a valid boolean"),
+        ("preparation: {detector: dlib}\n", "unknown face detector 'dlib'; allowed: haar"),
+        ("labels: [anger, joyy]\n", "labels: unknown emotion 'joyy'; allowed: anger,"),
+        ("methods: [cnn_scratch, magic]\n", "unknown method(s) magic; allowed: pathnet_transfer"),
+        ("methods: [finetune]\n", "finetune need a source task; use kind: within or transfer"),
+        ("pathnet: {input_size: 64}\n", "pathnet.input_size (64) differs from preparation.size"),
+        ("max_folds: 0\n", "max_folds: should be greater than or equal to 1"),
+    ],
+)
+def test_bad_values_fail_at_load_in_one_line(tmp_path, text, message):
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, text)
+    msg = str(info.value)
+    assert msg.startswith(str(tmp_path / "exp.yaml") + ": ")
+    assert message in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "allowed"),
+    [
+        ("seedz: [1]\n", "seedz", "name, kind, target"),
+        ("pathnet: {modlues: 3}\n", "pathnet.modlues", "layers, modules, max_active"),
+        ("evolution: {generation: 3}\n", "evolution.generation", "population, steps_per_path"),
+        ("split: {folds: 3}\n", "split.folds", "kind, k, val_fraction"),
+        ("train: {max_step: 3}\n", "train.max_step", "lrs, batch_size, max_steps"),
+        ("preparation: {frame: 3}\n", "preparation.frame", "frames, sampling, every"),
+        ("within: {fraction: 0.3}\n", "within.fraction", "by, a_fraction, a_classes"),
+        ("target: {corpus: savee, pth: /x}\n", "target.pth", "corpus, path"),
+    ],
+)
+def test_unknown_keys_anywhere_list_the_allowed_ones(tmp_path, text, where, allowed):
+    with pytest.raises(ConfigError, match=re.escape(f"{where}: unknown key; allowed: {allowed}")):
+        _load(tmp_path, text)  # a repeated key (target) replaces the first one
+
+
+def test_every_problem_is_named_at_once(tmp_path):
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, "pathnet: {layers: 0, modlues: 3}\nsplit: {k: 1}\n")
+    msg = str(info.value)
+    for part in ("pathnet.layers", "pathnet.modlues: unknown key", "split.k"):
+        assert part in msg
+
+
+def test_unreadable_config_files_are_named(tmp_path):
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes(range(256)) * 4)
+    listing = tmp_path / "list.yaml"
+    listing.write_text("- a\n- b\n")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    for path, message in (
+        (binary, "not a text file"),
+        (listing, "must be a YAML mapping"),
+        (broken, "not valid YAML"),
+        (tmp_path, "is not a file"),
+    ):
+        with pytest.raises(ConfigError, match=message) as info:
+            load_config(path)
+        assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pathnet: {layers: 0}\n", "pathnet.layers: should be greater than or equal to 1"),
+        ("pathnet: {modlues: 3}\n", "pathnet.modlues: unknown key; allowed: layers"),
+    ],
+)
+def test_cli_fails_at_load_before_any_preparation(tmp_path, text, expected):
+    cfg = {**BASE, "target": {"corpus": "savee", "path": str(tmp_path / "sav")}}
+    cfg["cache"] = str(tmp_path / "cache")
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(cfg) + text)
+    for args in (
+        ["experiment", "run", str(path), "--out", str(tmp_path / "r")],
+        ["train", str(path), "-m", "cnn_scratch", "-o", str(tmp_path / "m.safetensors")],
+    ):
+        res = CliRunner().invoke(app, args)
+        assert res.exit_code == 2, res.output
+        assert expected in res.output and str(path) in res.output
+        assert "Traceback" not in res.output
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "r").exists()
+
+
+def test_resolved_config_round_trips_and_refuses_bad_assignments():
+    cfg = config_from_dict({**BASE, "pathnet": {"layers": 3, "channels": [4, 8, 8]}})
+    again = config_from_dict(cfg.to_dict())
+    assert again == cfg and again.to_dict() == cfg.to_dict()
+    assert cfg.to_dict()["pathnet"]["channels"] == [4, 8, 8]
+    assert cfg.to_dict()["evolution"] == EvolutionConfig().as_dict()
+    with pytest.raises(ValueError, match="workers"):
+        cfg.workers = 0
+
+
+def test_pathnet_configs_validate_on_construction_and_replace():
+    with pytest.raises(ValueError, match="layers"):
+        PathNetConfig(layers="three")
+    with pytest.raises(ValueError, match="modlues"):
+        PathNetConfig(modlues=3)
+    with pytest.raises(ValueError, match="lr"):
+        dataclasses.replace(EvolutionConfig(), lr=0)
+    assert PathNetConfig(layers="2", channels=[4, 4]).layers == 2
+    assert EvolutionConfig.from_dict(EvolutionConfig().as_dict()) == EvolutionConfig()

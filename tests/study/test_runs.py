@@ -1,0 +1,262 @@
+"""A run folder is one resolved config: resume refuses another config, the folder records the
+software that computed it, and failed jobs make the commands exit non-zero."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+import pathfer
+from pathfer.cli import app
+from pathfer.data import synthetic
+from pathfer.study.experiments.config import config_from_dict
+from pathfer.study.experiments.methods import METHODS, register_method
+from pathfer.study.experiments.provenance import RunMismatchError
+from pathfer.study.experiments.runner import run_experiment
+
+
+def quiet(_: str) -> None:
+    pass
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    ent = synthetic.make_enterface(root / "enterface", subjects=4, sentences=1, frames=4, seed=3)
+    return {"enterface": ent, "cache": root / "cache"}
+
+
+def _raw(corpus, **over) -> dict:
+    raw = {
+        "name": "tiny",
+        "kind": "single",
+        "target": {"corpus": "enterface", "path": str(corpus["enterface"])},
+        "cache": str(corpus["cache"]),
+        "methods": ["mini_xception_zeroshot"],  # no training: these tests are about the folder
+        "preparation": {"frames": 2},
+        "split": {"kind": "group_kfold", "k": 2},
+        "train": {"max_steps": 6},
+        "executor": "inline",
+    }
+    raw.update(over)
+    return raw
+
+
+def _files(run: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted((run / "results").iterdir())}
+
+
+def test_resume_with_another_config_is_refused_naming_what_differs(corpus, tmp_path):
+    run = tmp_path / "run"
+    run_experiment(config_from_dict(_raw(corpus)), run, log=quiet, report=False)
+    results, recorded = _files(run), (run / "config.yaml").read_text()
+
+    changed = config_from_dict(_raw(corpus, preparation={"frames": 3}, train={"max_steps": 7}))
+    with pytest.raises(RunMismatchError) as info:
+        run_experiment(changed, run, log=quiet, report=False)
+    msg = str(info.value)
+    assert "preparation.frames: 2 -> 3" in msg and "train.max_steps: 6 -> 7" in msg
+    assert str(run) in msg and "--new-run" in msg and "\n" not in msg
+    assert _files(run) == results and (run / "config.yaml").read_text() == recorded
+
+    # asked for: a new run folder beside it, the old one untouched
+    new = run_experiment(changed, run, log=quiet, report=False, new_run=True)
+    assert new == tmp_path / "run-2"
+    assert yaml.safe_load((new / "config.yaml").read_text())["preparation"]["frames"] == 3
+    assert len(_files(new)) == 2
+    assert _files(run) == results and (run / "config.yaml").read_text() == recorded
+
+    # where jobs run is not part of the identity, and the grid may grow: same run, resumed
+    logs: list[str] = []
+    grown = config_from_dict(_raw(corpus, workers=3, seeds=[0, 1]))
+    assert run_experiment(grown, run, log=logs.append, report=False) == run
+    assert "resuming: 2 finished runs kept" in logs
+    assert {k: v for k, v in _files(run).items() if k in results} == results
+    assert len(_files(run)) == 4
+    # but not shrink: the folder's results of seed 1 would be reported under seeds [0]
+    with pytest.raises(RunMismatchError, match=r"seeds: \[0, 1\] -> \[0\]"):
+        run_experiment(config_from_dict(_raw(corpus)), run, log=quiet, report=False)
+
+
+def test_cli_resume_refuses_or_starts_a_new_run(corpus, tmp_path):
+    path = tmp_path / "exp.yaml"
+    out = tmp_path / "r"
+    path.write_text(yaml.safe_dump(_raw(corpus)))
+    runner = CliRunner()
+    assert runner.invoke(app, ["experiment", "run", str(path), "-o", str(out)]).exit_code == 0
+    path.write_text(yaml.safe_dump(_raw(corpus, preparation={"frames": 3})))
+    res = runner.invoke(app, ["experiment", "run", str(path), "-o", str(out)])
+    assert res.exit_code == 2, res.output
+    assert "holds results of another config (preparation.frames: 2 -> 3)" in res.output
+    assert "Traceback" not in res.output
+    res = runner.invoke(app, ["experiment", "run", str(path), "-o", str(out), "--new-run"])
+    assert res.exit_code == 0, res.output
+    assert f"starting a new run in {out}-2" in " ".join(res.output.split())
+    assert (tmp_path / "r-2" / "report.md").is_file()
+
+
+def test_run_folder_records_package_versions_and_commit(corpus, tmp_path):
+    run = tmp_path / "run"
+    cfg = config_from_dict(_raw(corpus))
+    run_experiment(cfg, run, log=quiet, report=False, command="pathfer test one")
+    run_experiment(cfg, run, log=quiet, report=False, command="pathfer test two")
+    sessions = json.loads((run / "environment.json").read_text())["sessions"]
+    assert [s["command"] for s in sessions] == ["pathfer test one", "pathfer test two"]
+    packages = sessions[0]["packages"]
+    assert packages["pathfer"] == pathfer.__version__
+    for name in ("torch", "numpy", "safetensors", "pydantic"):
+        assert packages[name] == metadata.version(name)
+    assert "opencv-python-headless" in packages or "opencv-python" in packages
+    src = Path(pathfer.__file__).resolve().parent
+    root = next((p for p in [src, *src.parents] if (p / ".git").exists()), None)
+    if root is None:  # an installed copy: no commit to record
+        assert sessions[0]["git"] is None
+    else:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        assert sessions[0]["git"]["commit"] == head
+    # the recorded config is the resolved one: every default written out
+    recorded = yaml.safe_load((run / "config.yaml").read_text())
+    assert recorded == cfg.to_dict()
+    assert recorded["pathnet"]["layers"] == cfg.pathnet.layers and recorded["threads"] == 1
+
+
+def test_failed_jobs_exit_non_zero_after_saving_the_rest(corpus, tmp_path):
+    path = tmp_path / "exp.yaml"
+    out = tmp_path / "r"
+    runner = CliRunner()
+    with METHODS.scoped():
+
+        @register_method("flaky")
+        def flaky(d):
+            raise ValueError(f"no luck on {d.tag}")
+
+        path.write_text(yaml.safe_dump(_raw(corpus, methods=["mini_xception_zeroshot", "flaky"])))
+        res = runner.invoke(app, ["experiment", "run", str(path), "-o", str(out)])
+        assert res.exit_code == 1, res.output
+        text = " ".join(res.output.split())
+        assert "2 job(s) failed" in text
+        assert "run flaky fold1of2 seed 0, run flaky fold2of2 seed 0" in text
+        assert "first error: ValueError: no luck on flaky__fold" in text
+        assert "Traceback" not in res.output
+        # what succeeded is saved and reported
+        assert (
+            sorted(p.name.split("__")[0] for p in (out / "results").iterdir())
+            == ["mini_xception_zeroshot"] * 2
+        )
+        assert "mini_xception_zeroshot" in (out / "report.md").read_text()
+        failed = json.loads((out / "failures.json").read_text())["failed"]
+        jobs = [f["job"] for f in failed]
+        assert jobs == ["run flaky fold1of2 seed 0", "run flaky fold2of2 seed 0"]
+
+        # `report` writes the report, then exits 1 naming the failed jobs
+        (out / "report.md").unlink()
+        res = runner.invoke(app, ["report", str(out)])
+        assert res.exit_code == 1 and (out / "report.md").is_file()
+        assert "run flaky fold1of2 seed 0" in " ".join(res.output.split())
+
+        # fixed: the resume runs only the two missing jobs, and everything exits 0
+        METHODS.register("flaky", METHODS.get("mini_xception_zeroshot"), needs_source=None, cost=0)
+        res = runner.invoke(app, ["experiment", "run", str(path), "-o", str(out)])
+        assert res.exit_code == 0, res.output
+        assert "resuming: 2 finished runs kept" in res.output
+        assert not (out / "failures.json").exists()
+        assert runner.invoke(app, ["report", str(out)]).exit_code == 0
+
+
+def test_a_failed_source_model_fails_its_methods(corpus, tmp_path, monkeypatch):
+    ent2 = synthetic.make_enterface(tmp_path / "e2", subjects=4, sentences=1, frames=4, seed=9)
+    raw = _raw(
+        corpus,
+        kind="transfer",
+        sources=[{"corpus": "enterface", "path": str(ent2)}],
+        methods=["feature_extraction", "mini_xception_zeroshot"],
+    )
+    from pathfer.study.experiments import runner as R
+    from pathfer.study.experiments.provenance import JobsFailedError
+
+    def broken(spec):
+        raise RuntimeError("source training broke")
+
+    monkeypatch.setattr(R, "run_source_job", broken)
+    with pytest.raises(JobsFailedError) as info:
+        run_experiment(config_from_dict(raw), tmp_path / "run", log=quiet)
+    failed = {f["job"]: f["error"] for f in info.value.failed}
+    assert failed["source cnn seed 0"].startswith("RuntimeError: source training broke")
+    no_source = "its source model (cnn, seed 0) failed"
+    assert failed["run feature_extraction fold1of2 seed 0"] == no_source
+    assert len(failed) == 3
+    assert str(info.value).startswith(f"3 job(s) failed in {tmp_path / 'run'}: source cnn seed 0")
+    # the method that needs no source ran and is reported
+    assert len(list((tmp_path / "run" / "results").iterdir())) == 2
+    assert (tmp_path / "run" / "report.md").is_file()
+
+
+def test_numbers_do_not_depend_on_workers_or_job_order(corpus, tmp_path):
+    """Inline (one job after another) and a process pool of two (jobs in any order, in
+    processes that ran other jobs before) give the same probabilities, bit for bit."""
+    common = {
+        "methods": ["pathnet_target", "cnn_scratch"],
+        "pathnet": {"modules": 4, "max_active": 2, "channels": [4, 8, 8, 8]},
+        "evolution": {"population": 2, "generations": 2, "steps_per_path": 2, "finish_steps": 0},
+        "train": {"max_steps": 6, "lrs": [0.003], "batch_size": 16},
+    }
+    inline = run_experiment(
+        config_from_dict(_raw(corpus, **common)), tmp_path / "inline", log=quiet, report=False
+    )
+    pooled = run_experiment(
+        config_from_dict(_raw(corpus, **common, executor="local", workers=2)),
+        tmp_path / "pool",
+        log=quiet,
+        report=False,
+    )
+    a, b = _files(inline), _files(pooled)
+    assert sorted(a) == sorted(b) and len(a) == 4
+    for name in a:
+        assert json.loads(a[name])["proba"] == json.loads(b[name])["proba"], name
+
+
+def test_readme_tables_are_generated_from_run_folders(corpus, tmp_path):
+    import importlib.util
+
+    from pathfer.study.report.metrics import summarize
+    from pathfer.study.results import load_results
+
+    script = Path(__file__).parents[2] / "scripts" / "readme_tables.py"
+    spec = importlib.util.spec_from_file_location("readme_tables", script)
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+
+    runs = []
+    for k in (2, 3):
+        runs.append(
+            run_experiment(
+                config_from_dict(_raw(corpus, split={"kind": "group_kfold", "k": k})),
+                tmp_path / f"k{k}",
+                log=quiet,
+                report=False,
+                command=f"pathfer experiment run k{k}.yaml",
+            )
+        )
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- results:demo -->\ntyped by hand\n<!-- /results:demo -->\nend\n")
+    argv = [*map(str, runs), "--titles", "two folds", "three folds", "--readme", str(readme)]
+    assert tables.main([*argv, "--check"]) == 1  # the hand-typed table is not the runs'
+    assert tables.main(argv) == 0
+    text = readme.read_text()
+    assert "typed by hand" not in text and text.endswith("<!-- /results:demo -->\nend\n")
+    s = summarize(load_results(runs[1])).iloc[0]
+    row = next(line for line in text.splitlines() if line.startswith("| mini_xception_zeroshot"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == f"{s['clip_acc_mean']:.2f} ± {s['clip_acc_std']:.2f}"
+    assert cells[4] == f"{s['frame_acc_mean']:.2f} ± {s['frame_acc_std']:.2f}"
+    assert "`pathfer experiment run k3.yaml`" in text
+    assert "three folds: 3 fold(s) x 1 seed(s)" in text
+    assert tables.main([*argv, "--check"]) == 0
