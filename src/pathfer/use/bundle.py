@@ -109,11 +109,12 @@ class Bundle:
         if crops.ndim == 2:
             crops = crops[None]
         out = []
+        device = next(self.model.parameters()).device  # the model may live on a GPU
         with torch.inference_mode():
             for i in range(0, len(crops), batch_size):
                 x = torch.from_numpy(np.array(crops[i : i + batch_size]))  # a writable copy
-                x = x.to(torch.float32).unsqueeze(1) / 255.0
-                out.append(torch.softmax(self.model(x), dim=1).numpy())
+                x = x.to(device).to(torch.float32).unsqueeze(1) / 255.0
+                out.append(torch.softmax(self.model(x), dim=1).cpu().numpy())
         if not out:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         return np.concatenate(out).astype(np.float32, copy=False)

@@ -28,7 +28,7 @@ from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model
 
 from pathfer.data import emotions
 from pathfer.data.corpora import available_corpora, is_spec
-from pathfer.data.faces import CropSettings, available_detectors
+from pathfer.data.faces import CropSettings, available_detectors, default_detector
 from pathfer.data.video import FrameSampling
 from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
 from pathfer.runtime.validation import (
@@ -131,11 +131,16 @@ class Preparation:
     size: Annotated[Int, Field(ge=8, le=512)] = 48
     margin: Annotated[Float, Field(ge=0, le=1)] = 0.15
     equalize: Bool = True
-    detector: str = "haar"
+    #: a registered face detector; None: the default (yunet where installed, else haar),
+    #: resolved to its name at load, so the run's config records the detector it used
+    detector: str | None = None
+    align: Bool = False
 
     @field_validator("detector")
     @classmethod
-    def _known_detector(cls, v: str) -> str:
+    def _known_detector(cls, v: str | None) -> str:
+        if v is None:
+            return default_detector()
         names = available_detectors()
         if v not in names:
             raise ValueError(f"unknown face detector {v!r}; allowed: {', '.join(names)}")
@@ -146,7 +151,11 @@ class Preparation:
 
     def crop_settings(self) -> CropSettings:
         return CropSettings(
-            size=self.size, margin=self.margin, equalize=self.equalize, detector=self.detector
+            size=self.size,
+            margin=self.margin,
+            equalize=self.equalize,
+            detector=self.detector,
+            align=self.align,
         )
 
 
