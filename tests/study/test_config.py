@@ -140,7 +140,7 @@ def test_cli_fails_at_load_before_any_preparation(tmp_path, text, expected):
     path.write_text(yaml.safe_dump(cfg) + text)
     for args in (
         ["experiment", "run", str(path), "--out", str(tmp_path / "r")],
-        ["train", str(path), "-m", "cnn_scratch", "-o", str(tmp_path / "m.safetensors")],
+        ["train", str(path), "--method", "cnn_scratch", "-o", str(tmp_path / "m.safetensors")],
     ):
         res = CliRunner().invoke(app, args)
         assert res.exit_code == 2, res.output

@@ -133,7 +133,7 @@ class Preparation:
     equalize: Bool = True
     #: a registered face detector; None: the default (yunet where installed, else haar),
     #: resolved to its name at load, so the run's config records the detector it used
-    detector: str | None = None
+    detector: str | None = Field(default=None, validate_default=True)
     align: Bool = False
 
     @field_validator("detector")
