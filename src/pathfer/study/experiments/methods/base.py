@@ -66,17 +66,32 @@ Method = Callable[[FoldData], MethodOutput]
 
 
 #: every method, registered with its metadata: ``needs_source`` (the source family a
-#: transfer method needs trained before the folds: ``"pathnet"``, ``"cnn"`` or None) and
+#: transfer method needs trained before the folds: ``"pathnet"``, ``"cnn"`` or None),
 #: ``cost`` (a rough rank, dearest highest, so parallel runs start the long jobs first
-#: and no worker is left alone with one long job at the end)
+#: and no worker is left alone with one long job at the end) and ``crop`` (the face crop
+#: the method wants, see :func:`register_method`)
 METHODS: Registry[Method] = Registry("method")
+
+#: ``crop=FER2013_CROP``: the crop the shipped FER2013 mini-Xception was trained with (its
+#: bundle's own size, margin and equalisation)
+FER2013_CROP = "fer2013"
 
 
 def register_method(
-    name: str, needs_source: str | None = None, cost: int = 0
+    name: str,
+    needs_source: str | None = None,
+    cost: int = 0,
+    crop: dict[str, Any] | str | None = None,
 ) -> Callable[[Method], Method]:
-    """Register a method function under ``name`` (the name used in configs)."""
-    return METHODS.register(name, needs_source=needs_source, cost=cost)
+    """Register a method function under ``name`` (the name used in configs).
+
+    ``crop`` is the face crop the method wants: ``None`` for the experiment's
+    ``preparation`` settings, a dict of crop fields (``size``, ``margin``, ``equalize``)
+    that override them, or :data:`FER2013_CROP` for the shipped mini-Xception's own crop.
+    The detector, alignment and frame sampling are the experiment's, shared by every
+    method, so every method sees the same frames and faces.
+    """
+    return METHODS.register(name, needs_source=needs_source, cost=cost, crop=crop)
 
 
 def needs_source(name: str) -> str | None:
