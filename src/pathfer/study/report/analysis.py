@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from pathfer.runtime.files import atomic_write_bytes, atomic_write_text
 from pathfer.study.report import metrics as M
 from pathfer.study.report import stats as S
 from pathfer.study.report.document import Document, Image
-from pathfer.study.results import atomic_write_text, to_jsonable
+from pathfer.study.results import to_jsonable
 
 DEFAULT_REFERENCE = "pathnet_transfer"
 PAIRED_METRICS = ("clip_acc", "clip_uar", "frame_acc", "frame_uar")
@@ -156,9 +157,7 @@ class Report:
 
     def figure(self, name: str, caption: str, png: bytes) -> Image:
         """Write ``figures/<name>.png`` and return it as an image for the document."""
-        path = self.paths.out_dir / "figures" / f"{name}.png"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
+        path = atomic_write_bytes(self.paths.out_dir / "figures" / f"{name}.png", png)
         self.paths.figures.append(path)
         return Image(caption, png, f"figures/{name}.png")
 

@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pathfer.runtime.files import atomic_write_text
 from pathfer.study.report import sections as text
 from pathfer.study.report import training_sections as training
 from pathfer.study.report.analysis import Report, ReportPaths, RunSource, analyse, write_tables
-from pathfer.study.results import atomic_write_text, load_results
+from pathfer.study.results import load_results
 
 #: the report's sections, in order
 SECTIONS: tuple[Callable[[Report], None], ...] = (

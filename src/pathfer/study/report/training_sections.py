@@ -11,12 +11,12 @@ from typing import Any
 
 import pandas as pd
 
+from pathfer.runtime.files import atomic_write_text
 from pathfer.study.report import curves as C
 from pathfer.study.report import plots
 from pathfer.study.report.analysis import Report
 from pathfer.study.report.document import Image
 from pathfer.study.report.formatting import experiment_heading, mean_std
-from pathfer.study.results import atomic_write_text
 
 MAX_ARTIFACT_IMAGES = 60
 BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
