@@ -295,3 +295,13 @@ def test_report_reads_at_100_percent_in_chromium(tmp_path):
     for im in images:
         assert im["natural"] > 0, im  # decoded
         assert im["shown"] >= im["natural"] - 1, im  # not scaled down
+
+
+def test_report_of_a_run_without_results_says_so(tmp_path):
+    run = tmp_path / "empty"
+    (run / "results").mkdir(parents=True)
+    paths = write_report(run)
+    md = paths.report_md.read_text()
+    assert "**No results found.**" in md
+    assert "## Summary" not in md and "## Per-run metrics" not in md and not paths.figures
+    assert pd.read_csv(paths.metrics_csv).empty and pd.read_csv(paths.paired_csv).empty

@@ -47,6 +47,8 @@ def reproduce(r: Report) -> None:
 
 
 def summary(r: Report) -> None:
+    if not r.records:
+        return
     r.doc.h(2, "Summary")
     r.doc.p(
         "Mean ± sample standard deviation (ddof=1) over all runs (folds x seeds) of each "
@@ -195,6 +197,8 @@ def target_subjects(r: Report) -> None:
 
 
 def per_run(r: Report) -> None:
+    if not r.records:
+        return
     r.doc.h(2, "Per-run metrics")
     cols = ["method", "fold", "seed", "clip_acc", "clip_uar", "frame_acc", "frame_uar"]
     cols += ["forgetting", "train_time_s", "n_clips"]
