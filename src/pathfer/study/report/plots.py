@@ -176,13 +176,16 @@ def _generation(point: Mapping[str, Any], index: int) -> Any:
 def evolution_figure(runs: Mapping[str, list[Mapping[str, Any]]], title: str) -> bytes:
     """One PathNet method's evolution, ``{run label: history}``: fitness (0-1) on the
     top axis, the population's distinct paths and the frozen modules its best path
-    reuses on the bottom axis (counts), per tournament; one line style per run."""
-    fig = Figure(figsize=(4.6, 5.0))
+    reuses on the bottom axis (counts), per tournament; one line style per run. The
+    legend sits below the axes, clear of the lines."""
+    fig = Figure(figsize=(4.6, 5.6))
     ax_fit, ax_count = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     styles = ["-", "--", ":", "-."]
+    handles = []
+    colors = iter(_colors(len(FITNESS_FIELDS) + len(COUNT_FIELDS)))
     for ax, fields in ((ax_fit, FITNESS_FIELDS), (ax_count, COUNT_FIELDS)):
-        handles = []
-        for (field, name), color in zip(fields, _colors(len(fields)), strict=True):
+        for field, name in fields:
+            color = next(colors)
             for j, hist in enumerate(runs.values()):
                 pts = [(_generation(p, i), p[field]) for i, p in enumerate(hist) if field in p]
                 if pts:
@@ -190,7 +193,6 @@ def evolution_figure(runs: Mapping[str, list[Mapping[str, Any]]], title: str) ->
                     style = styles[j % len(styles)]
                     ax.plot(xs, ys, color=color, ls=style, lw=1.3, alpha=0.85)
             handles.append(Line2D([], [], color=color, lw=1.5, label=name))
-        ax.legend(handles=handles, fontsize=FONT - 2, loc="best")
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=FONT - 1)
     ax_fit.set_ylim(0, 1.02)
@@ -201,14 +203,13 @@ def evolution_figure(runs: Mapping[str, list[Mapping[str, Any]]], title: str) ->
     ax_count.set_xlabel("generation (tournament)", fontsize=FONT - 1)
     ax_fit.set_title(title, fontsize=FONT)
     if len(runs) > 1:
-        run_handles = [
+        handles += [
             Line2D([], [], color="0.35", ls=styles[j % len(styles)], label=run)
             for j, run in enumerate(runs)
         ]
-        fig.legend(handles=run_handles, loc="lower center", ncols=2, fontsize=FONT - 2)
-        fig.tight_layout(rect=(0, 0.035 * math.ceil(len(runs) / 2) + 0.02, 1, 1))
-    else:
-        fig.tight_layout()
+    fig.legend(handles=handles, loc="lower center", ncols=2, fontsize=FONT - 2)
+    legend_rows = math.ceil(len(handles) / 2)
+    fig.tight_layout(rect=(0, 0.035 * legend_rows + 0.01, 1, 1))
     return _png(fig)
 
 
