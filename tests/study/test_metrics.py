@@ -191,3 +191,9 @@ def test_one_frame_per_clip_equals_frame_level(data, n_classes, n):
     rec = {"method": "m", "fold": 0, "seed": 0, "y_true": y, "proba": proba, "clip_ids": ids}
     s = M.score(rec)
     assert s["clip_acc"] == s["frame_acc"] and s["clip_uar"] == s["frame_uar"]
+
+
+def test_uar_checks_class_indices_when_told_the_classes():
+    assert M.uar([0, 1, 1], [0, 1, 0], 2) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="outside"):
+        M.uar([0, 2], [0, 1], 2)

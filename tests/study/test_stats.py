@@ -188,3 +188,20 @@ def test_wilcoxon_exact_pvalue_is_a_count_of_sign_patterns_and_symmetric(d):
     k = w["pvalue"] * 2**n
     assert k == pytest.approx(round(k), abs=1e-6)
     assert S.wilcoxon_signed_rank([-x for x in d])["pvalue"] == pytest.approx(w["pvalue"])
+
+
+def test_summarize_takes_result_records_too():
+    recs = [
+        {
+            "method": "m",
+            "fold": f,
+            "seed": 0,
+            "labels": ["a", "b"],
+            "y_true": [0, 1],
+            "proba": [[0.9, 0.1], [0.9 if f == "f1" else 0.1, 0.9 if f == "f0" else 0.1]],
+        }
+        for f in ("f0", "f1")
+    ]
+    s = S.summarize(recs).set_index("method")
+    assert s.loc["m", "n"] == 2
+    assert s.loc["m", "clip_acc_mean"] == pytest.approx(0.75)  # 1.0 and 0.5

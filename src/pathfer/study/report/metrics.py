@@ -79,9 +79,14 @@ def confusion(y: Any, pred: Any, n_classes: int) -> np.ndarray:
     return confusion_matrix(y_arr, p_arr, labels=np.arange(n_classes)).astype(np.int64)
 
 
-def uar(y: Any, pred: Any) -> float:
-    """Unweighted average recall over the classes present in ``y`` (balanced accuracy)."""
+def uar(y: Any, pred: Any, n_classes: int | None = None) -> float:
+    """Unweighted average recall over the classes present in ``y`` (balanced accuracy).
+
+    ``n_classes``, when given, only checks that every index lies in ``[0, n_classes)``.
+    """
     y_arr, p_arr = _check_pair(y, pred)
+    if n_classes is not None:
+        confusion(y_arr, p_arr, n_classes)  # raises on indices outside the classes
     with warnings.catch_warnings():  # both expected: a test fold need not hold every class
         warnings.filterwarnings("ignore", "y_pred contains classes not in y_true")
         warnings.filterwarnings("ignore", "A single label was found")

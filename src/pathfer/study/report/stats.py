@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pathfer.study.report.metrics import METRICS
+from pathfer.study.report.metrics import METRICS, score_table
 
 #: scipy's method="auto" (scipy/stats/_wilcoxon.py): exact without ties up to 50 pairs,
 #: exact permutations with ties up to 13 pairs; mirrored here to name the method used
@@ -54,14 +54,19 @@ PAIRED_COLUMNS = [
 ]
 
 
-def summarize(scores: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-    """Per-method mean and sample std over folds x seeds of a :func:`~.metrics.score_table`.
+def summarize(
+    scores: pd.DataFrame | Iterable[Mapping[str, Any]], metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Per-method mean and sample std over folds x seeds.
 
-    One row per method (per ``run`` and method when the table has a ``run`` column), in
+    ``scores`` is a :func:`~.metrics.score_table` frame or a list of result records. One
+    row per method (per ``run`` and method when the table has a ``run`` column), in
     order of first appearance, with ``n`` (runs), ``n_folds``, ``n_seeds`` and
     ``<metric>_mean`` / ``<metric>_std`` for each metric. NaN values (e.g. forgetting of a
     method without a source) are left out of that metric's mean and std.
     """
+    if not isinstance(scores, pd.DataFrame):
+        scores = score_table(scores)
     metrics = [m for m in (metrics or METRICS) if m in scores.columns]
     keys = [k for k in ("run", "method") if k in scores.columns]
     if scores.empty:
