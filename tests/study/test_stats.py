@@ -1,4 +1,4 @@
-"""Statistics over runs: summaries, paired tests (scipy) and the pairing rules of a report
+"""Paired tests (scipy) and the pairing rules of a report
 (within one experiment only; seeds averaged within a fold), against hand-computed values."""
 
 from __future__ import annotations
@@ -12,43 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathfer.study.report import stats as S
-
-
-def test_summarize_hand_case():
-    df = pd.DataFrame(
-        {
-            "method": ["a", "a", "a", "b"],
-            "fold": [0, 1, 2, 0],
-            "seed": [0, 0, 0, 0],
-            "clip_acc": [0.5, 0.7, 0.9, 0.4],
-            "forgetting": [np.nan, np.nan, np.nan, 0.1],
-        }
-    )
-    s = S.summarize(df).set_index("method")
-    assert list(s.index) == ["a", "b"]
-    assert s.loc["a", "n"] == 3 and s.loc["a", "n_folds"] == 3
-    assert s.loc["a", "clip_acc_mean"] == pytest.approx(0.7)
-    # sample std: sqrt(((-0.2)^2 + 0 + 0.2^2) / 2) = 0.2
-    assert s.loc["a", "clip_acc_std"] == pytest.approx(0.2)
-    assert math.isnan(s.loc["b", "clip_acc_std"])  # one run: no std
-    assert math.isnan(s.loc["a", "forgetting_mean"])
-    assert s.loc["b", "forgetting_mean"] == pytest.approx(0.1)
-
-
-def test_summarize_keeps_runs_apart():
-    df = pd.DataFrame(
-        {
-            "run": ["A", "A", "B", "B"],
-            "method": ["m", "m", "n", "n"],
-            "fold": [0, 1, 0, 1],
-            "seed": [0, 0, 0, 0],
-            "clip_acc": [0.2, 0.4, 0.6, 1.0],
-        }
-    )
-    s = S.summarize(df)
-    assert list(zip(s["run"], s["method"], strict=True)) == [("A", "m"), ("B", "n")]
-    assert list(s["clip_acc_mean"]) == pytest.approx([0.3, 0.8])
-
 
 # ----------------------------------------------------------------------------- paired tests
 
@@ -188,20 +151,3 @@ def test_wilcoxon_exact_pvalue_is_a_count_of_sign_patterns_and_symmetric(d):
     k = w["pvalue"] * 2**n
     assert k == pytest.approx(round(k), abs=1e-6)
     assert S.wilcoxon_signed_rank([-x for x in d])["pvalue"] == pytest.approx(w["pvalue"])
-
-
-def test_summarize_takes_result_records_too():
-    recs = [
-        {
-            "method": "m",
-            "fold": f,
-            "seed": 0,
-            "labels": ["a", "b"],
-            "y_true": [0, 1],
-            "proba": [[0.9, 0.1], [0.9 if f == "f1" else 0.1, 0.9 if f == "f0" else 0.1]],
-        }
-        for f in ("f0", "f1")
-    ]
-    s = S.summarize(recs).set_index("method")
-    assert s.loc["m", "n"] == 2
-    assert s.loc["m", "clip_acc_mean"] == pytest.approx(0.75)  # 1.0 and 0.5

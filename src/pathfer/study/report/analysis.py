@@ -233,7 +233,7 @@ def analyse(
         sources=sources,
         methods=methods,
         scores=scores,
-        summary=S.summarize(scores),
+        summary=M.summarize(scores),
         references={},
         paired=pd.DataFrame(columns=S.PAIRED_COLUMNS),
     )

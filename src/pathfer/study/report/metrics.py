@@ -28,14 +28,16 @@ Definitions (stated in the reports too):
 - **clip level**: a clip's probability vector is the mean of its frames' probability
   vectors (a pandas group-by); the predicted class is its argmax (ties -> lowest index).
 
-Statistics over runs (means, paired tests) are in :mod:`.stats`; learning curves in
-:mod:`.curves`.
+- **summaries** (:func:`summarize`) are the mean and sample standard deviation
+  (``ddof=1``) over a method's runs (folds x seeds); NaN when there is a single run.
+
+Paired tests between methods are in :mod:`.stats`; learning curves in :mod:`.curves`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -217,3 +219,31 @@ def score_table(records: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
         if col not in df:
             df[col] = np.nan
     return df
+
+
+def summarize(
+    scores: pd.DataFrame | Iterable[Mapping[str, Any]], metrics: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Per-method mean and sample std over folds x seeds.
+
+    ``scores`` is a :func:`~.metrics.score_table` frame or a list of result records. One
+    row per method (per ``run`` and method when the table has a ``run`` column), in
+    order of first appearance, with ``n`` (runs), ``n_folds``, ``n_seeds`` and
+    ``<metric>_mean`` / ``<metric>_std`` for each metric. NaN values (e.g. forgetting of a
+    method without a source) are left out of that metric's mean and std.
+    """
+    if not isinstance(scores, pd.DataFrame):
+        scores = score_table(scores)
+    metrics = [m for m in (metrics or METRICS) if m in scores.columns]
+    keys = [k for k in ("run", "method") if k in scores.columns]
+    if scores.empty:
+        cols = keys + ["n", "n_folds", "n_seeds"]
+        return pd.DataFrame(columns=cols + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
+    values = scores[metrics].apply(pd.to_numeric, errors="coerce")
+    groups = values.groupby([scores[k] for k in keys], sort=False)
+    out = groups.agg(["mean", "std"])  # pandas' std is the sample std (ddof=1)
+    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
+    counts = scores.groupby(keys, sort=False).agg(
+        n=("fold", "size"), n_folds=("fold", "nunique"), n_seeds=("seed", "nunique")
+    )
+    return counts.join(out).reset_index()

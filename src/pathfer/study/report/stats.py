@@ -1,9 +1,7 @@
-"""Statistics over runs: per-method summaries and paired tests between methods (scipy).
+"""Statistical tests between methods over runs: paired t-test and Wilcoxon (scipy).
 
 Choices made here (and stated in the reports):
 
-- **Summaries** are the mean and sample standard deviation (``ddof=1``) over a method's
-  runs (folds x seeds); NaN when there is a single run.
 - **Paired tests compare methods only within one experiment** (one run folder): the same
   target corpus, the same folds, the same test subjects. A merged report never pairs
   methods of different experiments.
@@ -22,14 +20,12 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
-
-from pathfer.study.report.metrics import METRICS, score_table
 
 #: scipy's method="auto" (scipy/stats/_wilcoxon.py): exact without ties up to 50 pairs,
 #: exact permutations with ties up to 13 pairs; mirrored here to name the method used
@@ -52,34 +48,6 @@ PAIRED_COLUMNS = [
     "wilcoxon_pvalue",
     "wilcoxon_method",
 ]
-
-
-def summarize(
-    scores: pd.DataFrame | Iterable[Mapping[str, Any]], metrics: Sequence[str] | None = None
-) -> pd.DataFrame:
-    """Per-method mean and sample std over folds x seeds.
-
-    ``scores`` is a :func:`~.metrics.score_table` frame or a list of result records. One
-    row per method (per ``run`` and method when the table has a ``run`` column), in
-    order of first appearance, with ``n`` (runs), ``n_folds``, ``n_seeds`` and
-    ``<metric>_mean`` / ``<metric>_std`` for each metric. NaN values (e.g. forgetting of a
-    method without a source) are left out of that metric's mean and std.
-    """
-    if not isinstance(scores, pd.DataFrame):
-        scores = score_table(scores)
-    metrics = [m for m in (metrics or METRICS) if m in scores.columns]
-    keys = [k for k in ("run", "method") if k in scores.columns]
-    if scores.empty:
-        cols = keys + ["n", "n_folds", "n_seeds"]
-        return pd.DataFrame(columns=cols + [f"{m}_{s}" for m in metrics for s in ("mean", "std")])
-    values = scores[metrics].apply(pd.to_numeric, errors="coerce")
-    groups = values.groupby([scores[k] for k in keys], sort=False)
-    out = groups.agg(["mean", "std"])  # pandas' std is the sample std (ddof=1)
-    out.columns = [f"{m}_{stat}" for m, stat in out.columns]
-    counts = scores.groupby(keys, sort=False).agg(
-        n=("fold", "size"), n_folds=("fold", "nunique"), n_seeds=("seed", "nunique")
-    )
-    return counts.join(out).reset_index()
 
 
 # ----------------------------------------------------------------------------- paired tests
