@@ -1,11 +1,13 @@
 # pathfer: two commands on a fresh machine
 #   make demo   - install into .venv, then run the demo (synthetic corpora -> report)
 #   make test   - install into .venv, then run the test suite
+#   make report-screenshot RUN=runs/NAME - a full-page screenshot of RUN/report.html in
+#                 headless Chromium (apt-get install chromium), and each figure's drawn size
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= dev,export
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench report-screenshot
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -24,3 +26,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+
+report-screenshot: install
+	@test -n "$(RUN)" || { echo "usage: make report-screenshot RUN=runs/NAME (a folder with report.html)"; exit 2; }
+	$(PY) scripts/report_screenshot.py "$(RUN)"

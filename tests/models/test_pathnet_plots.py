@@ -1,19 +1,29 @@
-"""PNG figures of the super-network and of evolution curves."""
+"""Figures of the super-network and of evolution: what they draw, checked on the figure."""
 
 from __future__ import annotations
 
 import dataclasses
 
+import matplotlib.colors as mcolors
+import matplotlib.patches as mpatches
+import numpy as np
+import pytest
 import torch
 
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
-from pathfer.models.pathnet.plots import plot_evolution, plot_supernet
+from pathfer.models.pathnet.genotype import active_modules
+from pathfer.models.pathnet.plots import (
+    COLOURS,
+    evolution_figure,
+    plot_evolution,
+    plot_supernet,
+    supernet_figure,
+)
 from pathfer.models.pathnet.toy import toy_task
 
-PNG = b"\x89PNG\r\n\x1a\n"
 
-
-def test_plots_write_pngs(tmp_path):
+@pytest.fixture(scope="module")
+def two_tasks():
     torch.set_num_threads(1)
     cfg = PathNetConfig(layers=2, modules=4, max_active=2, channels=4, input_size=8)
     ev = EvolutionConfig(
@@ -24,9 +34,56 @@ def test_plots_write_pngs(tmp_path):
     ra = pn.learn_task("A", x, y, 3, evolution=ev)
     pn.freeze("A")
     rb = pn.learn_task("B", x, y, 3, evolution=dataclasses.replace(ev, frozen_slots=1))
-    p1 = plot_supernet(pn, tmp_path / "net.png")
-    p2 = plot_evolution(ra.history, tmp_path / "evo.png")
-    p3 = plot_evolution({"A": ra.history, "B": rb.history}, tmp_path / "sub" / "evo2.png")
-    for p in (p1, p2, p3):
-        data = p.read_bytes()
-        assert data.startswith(PNG) and len(data) > 2000
+    return pn, ra, rb
+
+
+def _modules(ax, colour: str) -> set[tuple[int, int]]:
+    """(layer, module) of every wedge drawn in ``colour``."""
+    rgba = mcolors.to_rgba(colour)
+    return {
+        (int(round(p.center[1])), int(round(p.center[0])))
+        for p in ax.patches
+        if isinstance(p, mpatches.Wedge) and np.allclose(p.get_facecolor(), rgba)
+    }
+
+
+def test_supernet_figure_draws_each_task_path_and_the_frozen_modules(two_tasks, tmp_path):
+    pn, _, _ = two_tasks
+    fig = supernet_figure(pn)
+    (ax,) = fig.axes
+    for task, colour in zip(("A", "B"), COLOURS, strict=False):
+        expected = {
+            (layer, int(m))
+            for layer, rows in enumerate(active_modules(pn.best_path(task)))
+            for m in rows
+        }
+        assert _modules(ax, colour) == expected, task
+    frozen = {
+        (int(round(p.center[1])), int(round(p.center[0])))
+        for p in ax.patches
+        if p.get_linewidth() == 2.5 and isinstance(p, (mpatches.Wedge, mpatches.Circle))
+    }
+    assert frozen == {tuple(int(v) for v in idx) for idx in np.argwhere(pn.frozen)}
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "B", "frozen"]
+    cfg = pn.config
+    circles = [p for p in ax.patches if isinstance(p, mpatches.Circle)]
+    used = _modules(ax, COLOURS[0]) | _modules(ax, COLOURS[1])
+    assert len(circles) == cfg.layers * cfg.modules - len(used)  # every module is drawn
+    out = plot_supernet(pn, tmp_path / "net.png", tasks=["B"])
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
+def test_evolution_figure_keeps_fitness_and_counts_on_separate_axes(two_tasks, tmp_path):
+    _, ra, rb = two_tasks
+    fig = evolution_figure({"A": ra.history, "B": rb.history})
+    ax_fit, ax_count = fig.axes
+    assert ax_fit.get_ylim() == pytest.approx((0, 1.02))
+    best_a = ax_fit.get_lines()[0]
+    assert list(best_a.get_ydata()) == [h["best_fitness"] for h in ra.history]
+    counts = [list(line.get_ydata()) for line in ax_count.get_lines()]
+    assert [h["diversity"] for h in rb.history] in counts
+    assert [h["frozen_reused"] for h in rb.history] in counts
+    # no count (0..modules) on the fitness axis, as the old one-axis figure had
+    assert all(0 <= v <= 1 for line in ax_fit.get_lines() for v in line.get_ydata())
+    out = plot_evolution(ra.history, tmp_path / "sub" / "evo.png")
+    assert out.read_bytes().startswith(b"\x89PNG")

@@ -1,4 +1,5 @@
-"""Metrics checked against hand-computed cases and properties."""
+"""Scores (scikit-learn) and learning curves, checked against hand-computed cases and
+properties."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pathfer.study.report import curves as C
 from pathfer.study.report import metrics as M
 
 # ----------------------------------------------------------------------------- hand cases
@@ -23,7 +25,7 @@ def test_accuracy_and_uar_differ_on_unbalanced_hand_case():
     # correct: 4 (class 0) + 1 (class 1) + 1 (class 2) = 6 of 8
     assert M.accuracy(Y3, P3) == pytest.approx(6 / 8)
     # recalls: class 0 = 4/4, class 1 = 1/2, class 2 = 1/2 -> mean = 2/3
-    assert M.uar(Y3, P3, 3) == pytest.approx(2 / 3)
+    assert M.uar(Y3, P3) == pytest.approx(2 / 3)
 
 
 def test_confusion_hand_case():
@@ -35,7 +37,7 @@ def test_confusion_hand_case():
 
 def test_uar_skips_classes_absent_from_truth():
     # class 2 never occurs in y (it is only predicted): recalls 1/2 (class 0), 2/2 (class 1)
-    assert M.uar([0, 0, 1, 1], [0, 2, 1, 1], 3) == pytest.approx(0.75)
+    assert M.uar([0, 0, 1, 1], [0, 2, 1, 1]) == pytest.approx(0.75)
 
 
 def test_bad_inputs_raise():
@@ -99,104 +101,6 @@ def test_score_forgetting_and_validation():
         M.score(bad)
 
 
-def test_summarize_hand_case():
-    df = pd.DataFrame(
-        {
-            "method": ["a", "a", "a", "b"],
-            "fold": [0, 1, 2, 0],
-            "seed": [0, 0, 0, 0],
-            "clip_acc": [0.5, 0.7, 0.9, 0.4],
-            "forgetting": [np.nan, np.nan, np.nan, 0.1],
-        }
-    )
-    s = M.summarize(df).set_index("method")
-    assert list(s.index) == ["a", "b"]
-    assert s.loc["a", "n"] == 3 and s.loc["a", "n_folds"] == 3
-    assert s.loc["a", "clip_acc_mean"] == pytest.approx(0.7)
-    # sample std: sqrt(((-0.2)^2 + 0 + 0.2^2) / 2) = 0.2
-    assert s.loc["a", "clip_acc_std"] == pytest.approx(0.2)
-    assert math.isnan(s.loc["b", "clip_acc_std"])  # one run: no std
-    assert math.isnan(s.loc["a", "forgetting_mean"])
-    assert s.loc["b", "forgetting_mean"] == pytest.approx(0.1)
-
-
-# ----------------------------------------------------------------------------- paired tests
-
-
-def test_wilcoxon_exact_all_positive():
-    # n = 5, all differences positive: T- = 0 is the most extreme of 2^5 sign patterns,
-    # two-sided p = 2 * 1/32
-    w = M.wilcoxon_signed_rank([1, 2, 3, 4, 5])
-    assert w["method"] == "exact" and w["statistic"] == 0
-    assert w["pvalue"] == pytest.approx(2 / 32)
-
-
-def test_wilcoxon_exact_one_negative():
-    # d = [-1, 2, 3, 4]: T- = 1 (rank of |-1|). Sign patterns with T- <= 1: {} and {1}
-    # -> P = 2/16, two-sided p = 4/16
-    w = M.wilcoxon_signed_rank([-1, 2, 3, 4])
-    assert w["statistic"] == 1
-    assert w["pvalue"] == pytest.approx(0.25)
-
-
-def test_wilcoxon_exact_matches_known_n15_case():
-    # SciPy's documented example: statistic 24, p = 0.041259765625 (= 1352 / 2^15)
-    d = [6, 8, 14, 16, 23, 24, 28, 29, 41, -48, 49, 56, 60, -67, 75]
-    w = M.wilcoxon_signed_rank(d)
-    assert w["statistic"] == 24
-    assert w["pvalue"] == pytest.approx(1352 / 2**15, rel=1e-12)
-
-
-def test_wilcoxon_drops_zeros_and_handles_all_zero():
-    assert M.wilcoxon_signed_rank([0, 1, 2, 3, 4, 5])["pvalue"] == pytest.approx(2 / 32)
-    assert M.wilcoxon_signed_rank([0, 0, 0])["pvalue"] == 1.0
-
-
-def test_wilcoxon_normal_approximation_above_20():
-    # d = +-1..+-25 with 1..5 negative: T+ = 325 - 15 = 310, E = 162.5,
-    # Var = 25*26*51/24 = 1381.25 (no ties), z = 147.5 / sqrt(1381.25)
-    d = np.arange(1, 26, dtype=float)
-    d[:5] *= -1
-    w = M.wilcoxon_signed_rank(d)
-    z = 147.5 / math.sqrt(1381.25)
-    assert w["method"] == "normal"
-    assert w["pvalue"] == pytest.approx(math.erfc(z / math.sqrt(2)), rel=1e-12)
-
-
-def test_paired_t_known_cases():
-    # d = [1, 2, 3]: mean 2, sd 1, t = 2 / (1 / sqrt 3) = 2 sqrt 3, df = 2.
-    # t_2 CDF is 1/2 + t / (2 sqrt(2 + t^2)) -> two-sided p = 1 - t / sqrt(2 + t^2)
-    t = 2 * math.sqrt(3)
-    r = M.paired_test([2, 3, 4], [1, 1, 1])
-    assert r["n"] == 3 and r["mean_diff"] == pytest.approx(2.0)
-    assert r["t_stat"] == pytest.approx(t)
-    assert r["t_pvalue"] == pytest.approx(1 - t / math.sqrt(2 + t * t), rel=1e-10)
-    # d = [1, 3]: mean 2, sd sqrt 2, t = 2, df = 1 (Cauchy): p = 1 - (2/pi) atan(2)
-    r = M.paired_test([1, 3], [0, 0])
-    assert r["t_pvalue"] == pytest.approx(1 - 2 / math.pi * math.atan(2), rel=1e-10)
-
-
-def test_t_distribution_table_value():
-    # two-sided 5 % critical value of t with 10 df is 2.228138852
-    assert M.t_sf_two_sided(2.228138852, 10) == pytest.approx(0.05, abs=1e-8)
-    assert M.t_cdf(0.0, 7) == pytest.approx(0.5)
-    assert M.t_cdf(-2.228138852, 10) == pytest.approx(0.025, abs=1e-8)
-
-
-def test_paired_test_mapping_pairs_on_common_keys_and_edge_cases():
-    a = {("f0", 0): 0.9, ("f1", 0): 0.8, ("f2", 0): 0.7, ("f3", 0): 0.5}
-    b = {("f0", 0): 0.8, ("f1", 0): 0.7, ("f2", 0): 0.5}
-    r = M.paired_test(a, b)
-    assert r["n"] == 3
-    assert r["mean_diff"] == pytest.approx((0.1 + 0.1 + 0.2) / 3)
-    const = M.paired_test([1.0, 2.0, 3.0], [0.5, 1.5, 2.5])  # constant difference 0.5
-    assert const["t_pvalue"] == 0.0
-    same = M.paired_test([1.0, 2.0], [1.0, 2.0])
-    assert same["t_pvalue"] == 1.0 and same["wilcoxon_pvalue"] == 1.0
-    with pytest.raises(ValueError):
-        M.paired_test([1.0, 2.0], [1.0])
-
-
 # ----------------------------------------------------------------------------- curves
 
 CURVE = [
@@ -208,13 +112,13 @@ CURVE = [
 
 
 def test_time_to_accuracy_and_accuracy_at():
-    assert M.time_to_accuracy(CURVE, 0.5) == 20.0
-    assert M.time_to_accuracy(CURVE, 0.7) == 40.0
-    assert M.time_to_accuracy(CURVE, 0.9) is None
-    assert M.time_to_accuracy([], 0.1) is None
-    assert M.accuracy_at(CURVE, 35.0) == 0.5
-    assert M.accuracy_at(CURVE, 20.0) == 0.55
-    assert math.isnan(M.accuracy_at(CURVE, 5.0))
+    assert C.time_to_accuracy(CURVE, 0.5) == 20.0
+    assert C.time_to_accuracy(CURVE, 0.7) == 40.0
+    assert C.time_to_accuracy(CURVE, 0.9) is None
+    assert C.time_to_accuracy([], 0.1) is None
+    assert C.accuracy_at(CURVE, 35.0) == 0.5
+    assert C.accuracy_at(CURVE, 20.0) == 0.55
+    assert math.isnan(C.accuracy_at(CURVE, 5.0))
 
 
 def test_equal_budget_hand_case():
@@ -225,14 +129,14 @@ def test_equal_budget_hand_case():
         {"method": "fast", "extra": {"learning_curve": [{"time_s": 12.0, "val_acc": 0.4}]}},
         {"method": "nocurve", "extra": {}},
     ]
-    t = M.equal_budget(recs, 12.0).set_index("method")
+    t = C.equal_budget(recs, 12.0).set_index("method")
     assert set(t.index) == {"slow", "fast"}
     assert t.loc["slow", "acc_mean"] == pytest.approx(0.3)
     assert t.loc["fast", "acc_mean"] == pytest.approx((0.6 + 0.4) / 2)
     assert t.loc["fast", "n"] == 2 and t.loc["fast", "n_at_budget"] == 2
     # default budget: earliest end of any curve = 12 s
-    assert M.common_budget(recs) == 12.0
-    t = M.equal_budget(recs, 7.0).set_index("method")
+    assert C.common_budget(recs) == 12.0
+    t = C.equal_budget(recs, 7.0).set_index("method")
     assert t.loc["fast", "n_at_budget"] == 1 and math.isnan(t.loc["slow", "acc_mean"])
 
 
@@ -250,17 +154,23 @@ def test_uar_equals_accuracy_on_balanced_data(n_classes, per_class, data):
     pred = np.array(
         data.draw(st.lists(st.integers(0, n_classes - 1), min_size=y.size, max_size=y.size))
     )
-    assert M.uar(y, pred, n_classes) == pytest.approx(M.accuracy(y, pred))
+    assert M.uar(y, pred) == pytest.approx(M.accuracy(y, pred))
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), n_classes=st.integers(1, 5), n=st.integers(1, 40))
-def test_uar_in_unit_interval(data, n_classes, n):
-    y = data.draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n))
-    pred = data.draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n))
-    u = M.uar(y, pred, n_classes)
-    assert 0.0 <= u <= 1.0
-    assert M.confusion(y, pred, n_classes).sum() == n
+@given(data=st.data(), n_classes=st.integers(2, 5), n=st.integers(2, 40), times=st.integers(2, 4))
+def test_uar_ignores_class_sizes_and_confusion_counts_every_sample(data, n_classes, n, times):
+    """Repeating every sample of one class changes its weight in accuracy, never in UAR."""
+    y = np.array(data.draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)))
+    pred = np.array(data.draw(st.lists(st.integers(0, n_classes - 1), min_size=n, max_size=n)))
+    k = int(y[0])
+    extra = np.repeat(np.flatnonzero(y == k), times - 1)
+    y2, pred2 = np.concatenate([y, y[extra]]), np.concatenate([pred, pred[extra]])
+    assert M.uar(y2, pred2) == pytest.approx(M.uar(y, pred))
+    cm = M.confusion(y, pred, n_classes)
+    np.testing.assert_array_equal(cm.sum(axis=1), np.bincount(y, minlength=n_classes))
+    np.testing.assert_array_equal(cm.sum(axis=0), np.bincount(pred, minlength=n_classes))
+    assert np.trace(cm) == int(np.sum(y == pred))
 
 
 @settings(max_examples=40, deadline=None)
@@ -284,9 +194,63 @@ def test_one_frame_per_clip_equals_frame_level(data, n_classes, n):
     assert s["clip_acc"] == s["frame_acc"] and s["clip_uar"] == s["frame_uar"]
 
 
-@settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(-5, 5, allow_nan=False), min_size=1, max_size=14))
-def test_wilcoxon_exact_pvalue_in_unit_interval_and_symmetric(d):
-    p = M.wilcoxon_signed_rank(d)["pvalue"]
-    assert 0.0 <= p <= 1.0
-    assert M.wilcoxon_signed_rank([-x for x in d])["pvalue"] == pytest.approx(p)
+def test_uar_checks_class_indices_when_told_the_classes():
+    assert M.uar([0, 1, 1], [0, 1, 0], 2) == pytest.approx(0.75)
+    with pytest.raises(ValueError, match="outside"):
+        M.uar([0, 2], [0, 1], 2)
+
+
+# ----------------------------------------------------------------------------- summaries
+
+
+def test_summarize_hand_case():
+    df = pd.DataFrame(
+        {
+            "method": ["a", "a", "a", "b"],
+            "fold": [0, 1, 2, 0],
+            "seed": [0, 0, 0, 0],
+            "clip_acc": [0.5, 0.7, 0.9, 0.4],
+            "forgetting": [np.nan, np.nan, np.nan, 0.1],
+        }
+    )
+    s = M.summarize(df).set_index("method")
+    assert list(s.index) == ["a", "b"]
+    assert s.loc["a", "n"] == 3 and s.loc["a", "n_folds"] == 3
+    assert s.loc["a", "clip_acc_mean"] == pytest.approx(0.7)
+    # sample std: sqrt(((-0.2)^2 + 0 + 0.2^2) / 2) = 0.2
+    assert s.loc["a", "clip_acc_std"] == pytest.approx(0.2)
+    assert math.isnan(s.loc["b", "clip_acc_std"])  # one run: no std
+    assert math.isnan(s.loc["a", "forgetting_mean"])
+    assert s.loc["b", "forgetting_mean"] == pytest.approx(0.1)
+
+
+def test_summarize_keeps_runs_apart():
+    df = pd.DataFrame(
+        {
+            "run": ["A", "A", "B", "B"],
+            "method": ["m", "m", "n", "n"],
+            "fold": [0, 1, 0, 1],
+            "seed": [0, 0, 0, 0],
+            "clip_acc": [0.2, 0.4, 0.6, 1.0],
+        }
+    )
+    s = M.summarize(df)
+    assert list(zip(s["run"], s["method"], strict=True)) == [("A", "m"), ("B", "n")]
+    assert list(s["clip_acc_mean"]) == pytest.approx([0.3, 0.8])
+
+
+def test_summarize_takes_result_records_too():
+    recs = [
+        {
+            "method": "m",
+            "fold": f,
+            "seed": 0,
+            "labels": ["a", "b"],
+            "y_true": [0, 1],
+            "proba": [[0.9, 0.1], [0.9 if f == "f1" else 0.1, 0.9 if f == "f0" else 0.1]],
+        }
+        for f in ("f0", "f1")
+    ]
+    s = M.summarize(recs).set_index("method")
+    assert s.loc["m", "n"] == 2
+    assert s.loc["m", "clip_acc_mean"] == pytest.approx(0.75)  # 1.0 and 0.5

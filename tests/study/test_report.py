@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import importlib.util
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -163,10 +165,15 @@ def test_write_report_metrics_match_hand_values(tmp_path):
 
     p = pd.read_csv(paths.paired_csv)
     row = p[(p.method == "cnn_scratch") & (p.metric == "clip_acc")].iloc[0]
-    assert row["reference"] == "pathnet_transfer" and row["n"] == 4
-    assert row["mean_diff"] == pytest.approx(vals.mean() - 1.0)
-    # all four differences negative, ranks 2, 2, 2 (tied) and 4 -> exact p = 2 / 2^4
-    assert row["wilcoxon_pvalue"] == pytest.approx(2 / 16)
+    # seeds averaged within a fold: f0 -> 5/6 - 1, f1 -> (5/6 + 4/6)/2 - 1; two pairs
+    d = np.array([5 / 6 - 1, 3 / 4 - 1])
+    assert row["reference"] == "pathnet_transfer" and row["n"] == 2 and row["n_seeds"] == 2
+    assert row["mean_diff"] == pytest.approx(d.mean())
+    # t = mean / (sd / sqrt 2) = -5 with 1 df (Cauchy): p = 1 - (2/pi) atan 5
+    assert row["t_stat"] == pytest.approx(-5.0)
+    assert row["t_pvalue"] == pytest.approx(1 - 2 / math.pi * math.atan(5))
+    # both differences negative, untied: exact p = 2 / 2^2
+    assert row["wilcoxon_pvalue"] == pytest.approx(0.5) and row["wilcoxon_method"] == "exact"
 
     md = paths.report_md.read_text()
     for text in (
@@ -175,17 +182,30 @@ def test_write_report_metrics_match_hand_values(tmp_path):
         "pathfer run configs/demo.yaml --out runs/run1",
         "- cnn_scratch",
         "0.792 ± 0.083",
+        "| cnn_scratch | 2 (2), exact | -0.208 (t 0.126, W 0.500) |",
+        "Seeds are averaged within a fold",
         "Equal wall-clock budget",
         "figures/methods.png",
+        "figures/evolution_pathnet_transfer.png",
         "artifacts/pathnet_transfer_path.png",
+        "`artifacts/evolution_f0.png`",  # the run's own evolution plot: linked, not embedded
     ):
         assert text in md, text
     html = paths.report_html.read_text()
-    # 4 figures (bars, confusion, curves, evolution) + 2 artifacts
-    assert html.count("data:image/png;base64,") == 6
+    # figures: bars, confusion, curves, evolution; and the path picture beside the evolution
+    assert html.count("data:image/png;base64,") == 5
+    row_html = html.split('<div class="row">')[1].split("</div>")[0]
+    assert row_html.count("<figure>") == 2 and "pathnet_transfer: paths after f0" in row_html
     assert "pathfer run configs/demo.yaml" in html and "<table>" in html
     assert paths.equal_budget_csv is not None and paths.equal_budget_csv.is_file()
-    assert all(f.is_file() for f in paths.figures)
+    names = sorted(f.name for f in paths.figures)
+    assert names == [
+        "confusion.png",
+        "evolution_pathnet_transfer.png",
+        "learning_curves.png",
+        "methods.png",
+    ]
+    assert all(f.read_bytes().startswith(b"\x89PNG") for f in paths.figures)
 
 
 def test_write_report_with_given_records_and_missing_runs(tmp_path):
@@ -201,8 +221,9 @@ def test_write_report_with_given_records_and_missing_runs(tmp_path):
         write_report(run, records=recs + recs[:1])
 
 
-def test_merge_reports_contains_both_runs(tmp_path):
+def test_merge_reports_pairs_methods_only_within_their_experiment(tmp_path):
     run_a = make_run(tmp_path, "runA")
+    # runB: the same fold names (f0, f1) but another experiment's test set
     extra = [make_record("finetune", "f0", 0, wrong_clips={1, 2})]
     run_b = make_run(tmp_path, "runB", records=fake_records()[:2] + extra)
     paths = merge_reports([run_a, run_b], tmp_path / "merged")
@@ -218,18 +239,69 @@ def test_merge_reports_contains_both_runs(tmp_path):
     assert set(m.run) == {"runA", "runB"}
     ft = m[m.method == "finetune"].iloc[0]
     assert ft.clip_acc == pytest.approx(4 / 6)
+    p = pd.read_csv(paths.paired_csv)
+    pairs = set(zip(p.run, p.method, p.reference, strict=True))
+    assert pairs == {
+        ("runA", "runA:cnn_scratch", "runA:pathnet_transfer"),
+        ("runB", "runB:cnn_scratch", "runB:pathnet_transfer"),
+        ("runB", "finetune", "runB:pathnet_transfer"),
+    }
+    ft_row = p[(p.method == "finetune") & (p.metric == "clip_acc")].iloc[0]
+    assert ft_row["n"] == 1 and ft_row["mean_diff"] == pytest.approx(4 / 6 - 1)
+    s = pd.read_csv(paths.summary_csv)
+    assert list(zip(s.run, s.method, strict=True))[-1] == ("runB", "finetune")
     md = paths.report_md.read_text()
-    assert "runA:pathnet_transfer" in md and "runB:cnn_scratch" in md
+    assert "### Experiment runA (reference: pathnet_transfer)" in md
+    assert "### Experiment runB (reference: pathnet_transfer)" in md
+    summary_b = md.split("## Summary")[1].split("### Experiment runB")[1].split("\n\n")[1]
+    assert "| **pathnet_transfer** (ref) | 1 |" in summary_b and "| finetune | 1 |" in summary_b
     assert "runs/runA" in md and "runs/runB" in md
-    assert "**runA:pathnet_transfer** (ref)" in md
-    assert paths.report_html.is_file()
+    names = sorted(f.name for f in paths.figures)
+    assert "confusion_runA.png" in names and "confusion_runB.png" in names
+    assert "evolution_runA_pathnet_transfer.png" in names
 
 
 def test_curve_key_is_one_every_method_records():
-    from pathfer.study.report.build import _curve_key
+    from pathfer.study.report.training_sections import _curve_key
 
     both = [[{"time_s": 1.0, "val_acc": 0.5, "test_acc": 0.4}]]
     val_only = [[{"time_s": 1.0, "val_acc": 0.6}]]
     assert _curve_key({"cnn": both, "pathnet": val_only}) == "val_acc"
     assert _curve_key({"cnn": both, "finetune": both}) == "test_acc"
     assert _curve_key({"cnn": both, "odd": [[{"time_s": 1.0, "acc": 0.1}]]}) == "test_acc"
+
+
+def _screenshot_script():
+    path = Path(__file__).resolve().parents[2] / "scripts" / "report_screenshot.py"
+    spec = importlib.util.spec_from_file_location("report_screenshot", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_report_reads_at_100_percent_in_chromium(tmp_path):
+    """In a 1,200-pixel browser window, the page needs no sideways scrolling and every
+    figure is drawn at its full size (none scaled down, none broken)."""
+    shot = _screenshot_script()
+    if shot.browser() is None:
+        pytest.skip("no chromium (apt-get install chromium)")
+    run_a = make_run(tmp_path, "within_corpus_experiment")
+    run_b = make_run(tmp_path, "cross_corpus_experiment")
+    paths = merge_reports([run_a, run_b], tmp_path / "merged")
+    layout = shot.measure(paths.report_html, width=1200)
+    assert layout["page_width"] <= 1200
+    images = layout["images"]
+    assert len(images) == paths.report_html.read_text().count("<img ")
+    for im in images:
+        assert im["natural"] > 0, im  # decoded
+        assert im["shown"] >= im["natural"] - 1, im  # not scaled down
+
+
+def test_report_of_a_run_without_results_says_so(tmp_path):
+    run = tmp_path / "empty"
+    (run / "results").mkdir(parents=True)
+    paths = write_report(run)
+    md = paths.report_md.read_text()
+    assert "**No results found.**" in md
+    assert "## Summary" not in md and "## Per-run metrics" not in md and not paths.figures
+    assert pd.read_csv(paths.metrics_csv).empty and pd.read_csv(paths.paired_csv).empty

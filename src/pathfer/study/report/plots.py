@@ -1,25 +1,51 @@
-"""Report figures rendered off-screen (Agg) to PNG bytes; no pyplot global state."""
+"""Report figures rendered off-screen (Agg) to PNG bytes; no pyplot global state.
+
+Every figure is sized for the HTML report's 1,100-pixel column at 100 % zoom (at most
+10.5 inches at 100 dpi) with text of at least 9 points, and shows one panel per
+experiment, whose methods are named without their run prefix.
+"""
 
 from __future__ import annotations
 
 import io
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from pathfer.study.report.metrics import curve_points
+from pathfer.study.report.curves import curve_points
 
 BAR_METRICS = (
-    ("clip_acc", "clip acc"),
+    ("clip_acc", "clip accuracy"),
     ("clip_uar", "clip UAR"),
-    ("frame_acc", "frame acc"),
+    ("frame_acc", "frame accuracy"),
     ("frame_uar", "frame UAR"),
 )
+#: evolution history fields: fitness (a validation accuracy, 0-1) and counts (0-modules)
+FITNESS_FIELDS = (("best_fitness", "best path"), ("mean_fitness", "population mean"))
+COUNT_FIELDS = (
+    ("diversity", "distinct paths in the population"),
+    ("frozen_reused", "frozen modules on the best path"),
+)
+MAX_WIDTH_IN = 10.5
+FONT = 10
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One experiment's data for a figure: its title and what to draw."""
+
+    title: str
+    data: Any
+    chance: float | None = None  # accuracy of always guessing (1 / classes), if known
 
 
 def _png(fig: Figure) -> bytes:
@@ -30,63 +56,73 @@ def _png(fig: Figure) -> bytes:
 
 
 def _colors(n: int) -> list:
-    from matplotlib import colormaps
-
     cmap = colormaps["tab10"]
     return [cmap(i % 10) for i in range(n)]
 
 
-def bar_chart(summary: pd.DataFrame) -> bytes:
-    """Grouped bars: one group per method, mean with sample-std error bars per metric."""
-    metrics = [(m, name) for m, name in BAR_METRICS if f"{m}_mean" in summary]
-    methods = list(summary["method"])
-    x = np.arange(len(methods))
+def _grid(n: int, max_cols: int) -> tuple[int, int]:
+    cols = max(1, min(max_cols, n))
+    return math.ceil(n / cols), cols
+
+
+def methods_figure(panels: Sequence[Panel]) -> bytes:
+    """Mean ± sample std of each metric per method: horizontal bars, one panel per
+    experiment (``Panel.data`` is its summary table with a ``label`` column)."""
+    rows, cols = _grid(len(panels), 2)
+    n_methods = max(len(p.data) for p in panels)
+    height = 0.75 + 0.62 * n_methods
+    fig = Figure(figsize=(MAX_WIDTH_IN if cols > 1 else 7.0, height * rows + 0.6))
+    metrics = [(m, name) for m, name in BAR_METRICS if f"{m}_mean" in panels[0].data]
+    colors = _colors(len(metrics))
     width = 0.8 / max(len(metrics), 1)
-    fig = Figure(figsize=(max(6.0, 1.3 * len(methods) + 2), 4.0))
-    ax = fig.add_subplot()
-    for i, ((m, name), color) in enumerate(zip(metrics, _colors(len(metrics)), strict=True)):
-        mean = summary[f"{m}_mean"].to_numpy(float)
-        std = np.nan_to_num(summary[f"{m}_std"].to_numpy(float))
-        ax.bar(
-            x + (i - (len(metrics) - 1) / 2) * width,
-            mean,
-            width,
-            yerr=std,
-            capsize=3,
-            label=name,
-            color=color,
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        summary = panel.data
+        y = np.arange(len(summary))
+        for j, ((m, name), color) in enumerate(zip(metrics, colors, strict=True)):
+            mean = summary[f"{m}_mean"].to_numpy(float)
+            std = np.nan_to_num(summary[f"{m}_std"].to_numpy(float))
+            offset = (j - (len(metrics) - 1) / 2) * width
+            ax.barh(y + offset, mean, width, xerr=std, capsize=2, color=color, label=name)
+        ax.set_yticks(y)
+        ax.set_yticklabels(
+            [f"{m} (n={n})" for m, n in zip(summary["label"], summary["n"], strict=True)],
+            fontsize=FONT,
         )
-    ax.set_xticks(x)
-    ax.set_xticklabels(
-        [f"{m}\n(n={n})" for m, n in zip(methods, summary["n"], strict=True)], fontsize=8
-    )
-    ax.set_ylim(0, 1.05)
-    ax.set_ylabel("score (mean ± sample std over runs)")
-    ax.legend(fontsize=8, ncols=len(metrics), loc="upper center", bbox_to_anchor=(0.5, 1.12))
-    ax.grid(axis="y", alpha=0.3)
+        ax.invert_yaxis()  # first method on top, as in the tables
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("score (mean ± sample std over runs)", fontsize=FONT)
+        ax.set_title(panel.title, fontsize=FONT + 1)
+        ax.tick_params(axis="x", labelsize=FONT - 1)
+        ax.grid(axis="x", alpha=0.3)
+        if panel.chance is not None:
+            ax.axvline(panel.chance, color="0.3", ls="--", lw=1, label="chance (1 / classes)")
+    handles, labels = fig.axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncols=len(labels), fontsize=FONT)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / (height * rows + 0.6)))
     return _png(fig)
 
 
-def confusion_grid(matrices: Mapping[str, tuple[np.ndarray, Sequence[str], int]]) -> bytes:
-    """One panel per method: ``{method: (counts, labels, n_runs)}``, colour = row-normalised."""
-    n = len(matrices)
-    cols = min(3, n)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(4.3 * cols, 4.0 * rows))
-    for i, (method, (cm, labels, n_runs)) in enumerate(matrices.items()):
+def confusion_figure(matrices: Mapping[str, tuple[np.ndarray, Sequence[str], int]]) -> bytes:
+    """One panel per method of one experiment: ``{label: (counts, class names, n_runs)}``;
+    colour is the row-normalised recall, numbers are clip counts."""
+    rows, cols = _grid(len(matrices), 3)
+    side = min(3.5, MAX_WIDTH_IN / cols)
+    fig = Figure(figsize=(side * cols, (side + 0.1) * rows))
+    for i, (label, (cm, names, n_runs)) in enumerate(matrices.items()):
         ax = fig.add_subplot(rows, cols, i + 1)
         support = cm.sum(axis=1, keepdims=True)
         norm = np.divide(cm, support, out=np.zeros(cm.shape, float), where=support > 0)
         ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
-        k = len(labels)
+        k = len(names)
         ax.set_xticks(range(k))
         ax.set_yticks(range(k))
-        ax.set_xticklabels(labels, rotation=45, ha="right", fontsize=7)
-        ax.set_yticklabels(labels, fontsize=7)
-        ax.set_xlabel("predicted", fontsize=8)
-        ax.set_ylabel("true", fontsize=8)
-        ax.set_title(f"{method} (clips, {n_runs} runs)", fontsize=9)
-        if k <= 12:
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=FONT - 1)
+        ax.set_yticklabels(names, fontsize=FONT - 1)
+        ax.set_xlabel("predicted", fontsize=FONT - 1)
+        ax.set_ylabel("true", fontsize=FONT - 1)
+        ax.set_title(f"{label} ({n_runs} runs)", fontsize=FONT)
+        if k <= 10:
             for r in range(k):
                 for c in range(k):
                     ax.text(
@@ -95,68 +131,94 @@ def confusion_grid(matrices: Mapping[str, tuple[np.ndarray, Sequence[str], int]]
                         str(int(cm[r, c])),
                         ha="center",
                         va="center",
-                        fontsize=6,
+                        fontsize=FONT - 1,
                         color="white" if norm[r, c] > 0.5 else "black",
                     )
     fig.tight_layout()
     return _png(fig)
 
 
-def learning_curves(curves: Mapping[str, list[list[dict[str, Any]]]], key: str | None) -> bytes:
-    """Accuracy versus wall-clock time, one colour per method, one line per run."""
-    fig = Figure(figsize=(7.0, 4.0))
-    ax = fig.add_subplot()
-    for (method, runs), color in zip(curves.items(), _colors(len(curves)), strict=True):
-        for j, curve in enumerate(runs):
-            t, a = curve_points(curve, key)
-            ax.plot(
-                t,
-                a,
-                color=color,
-                alpha=0.6,
-                lw=1,
-                marker=".",
-                ms=3,
-                label=f"{method} ({len(runs)} runs)" if j == 0 else None,
+def learning_curves_figure(panels: Sequence[Panel], key: str | None) -> bytes:
+    """Accuracy versus wall-clock time: one panel per experiment (``Panel.data`` is
+    ``{method label: [curve, ...]}``), one colour per method, one line per run."""
+    rows, cols = _grid(len(panels), 2)
+    fig = Figure(figsize=(MAX_WIDTH_IN if cols > 1 else 7.0, 3.8 * rows + 0.8))
+    methods = list(dict.fromkeys(m for p in panels for m in p.data))
+    color = dict(zip(methods, _colors(len(methods)), strict=True))
+    legend: dict[str, Any] = {}
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for label, runs in panel.data.items():
+            for curve in runs:
+                t, a = curve_points(curve, key)
+                (line,) = ax.plot(t, a, color=color[label], alpha=0.7, lw=1.2, marker=".", ms=3)
+                legend.setdefault(label, line)
+        if panel.chance is not None:
+            legend.setdefault(
+                "chance (1 / classes)", ax.axhline(panel.chance, color="0.3", ls="--", lw=1)
             )
-    ax.set_xlabel("wall-clock time (s)")
-    ax.set_ylabel(key or "accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
-
-
-def evolution_curves(histories: Mapping[str, list[list[dict[str, Any]]]]) -> bytes:
-    """Per method: each numeric history field versus generation, one line per run."""
-    n = len(histories)
-    fig = Figure(figsize=(6.0, 3.2 * n))
-    for i, (method, runs) in enumerate(histories.items()):
-        ax = fig.add_subplot(n, 1, i + 1)
-        fields: list[str] = []
-        for hist in runs:
-            for point in hist:
-                for k, v in point.items():
-                    if (
-                        k not in ("generation", "gen", "step")
-                        and k not in fields
-                        and isinstance(v, (int, float))
-                        and not isinstance(v, bool)
-                    ):
-                        fields.append(k)
-        for field, color in zip(fields[:6], _colors(len(fields[:6])), strict=True):
-            for j, hist in enumerate(runs):
-                xs = [
-                    p.get("generation", p.get("gen", p.get("step", idx)))
-                    for idx, p in enumerate(hist)
-                    if field in p
-                ]
-                ys = [p[field] for p in hist if field in p]
-                ax.plot(xs, ys, color=color, alpha=0.6, lw=1, label=field if j == 0 else None)
-        ax.set_title(f"{method} ({len(runs)} runs)", fontsize=9)
-        ax.set_xlabel("generation")
+        ax.set_xlabel("wall-clock training time (s)", fontsize=FONT)
+        ax.set_ylabel(f"accuracy ({key})" if key else "accuracy", fontsize=FONT)
+        ax.set_ylim(0, 1.02)
+        ax.set_title(panel.title, fontsize=FONT + 1)
+        ax.tick_params(labelsize=FONT - 1)
         ax.grid(alpha=0.3)
-        if fields:
-            ax.legend(fontsize=7)
-    fig.tight_layout()
+    fig.legend(list(legend.values()), list(legend), loc="lower center", ncols=4, fontsize=FONT - 1)
+    n_legend_rows = math.ceil(len(legend) / 4)
+    fig.tight_layout(rect=(0, 0.06 * n_legend_rows / rows, 1, 1))
     return _png(fig)
+
+
+def _generation(point: Mapping[str, Any], index: int) -> Any:
+    return point.get("generation", point.get("gen", point.get("step", index)))
+
+
+def evolution_figure(runs: Mapping[str, list[Mapping[str, Any]]], title: str) -> bytes:
+    """One PathNet method's evolution, ``{run label: history}``: fitness (0-1) on the
+    top axis, the population's distinct paths and the frozen modules its best path
+    reuses on the bottom axis (counts), per tournament; one line style per run. The
+    legend sits below the axes, clear of the lines."""
+    fig = Figure(figsize=(4.6, 5.6))
+    ax_fit, ax_count = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    styles = ["-", "--", ":", "-."]
+    handles = []
+    colors = iter(_colors(len(FITNESS_FIELDS) + len(COUNT_FIELDS)))
+    for ax, fields in ((ax_fit, FITNESS_FIELDS), (ax_count, COUNT_FIELDS)):
+        for field, name in fields:
+            color = next(colors)
+            for j, hist in enumerate(runs.values()):
+                pts = [(_generation(p, i), p[field]) for i, p in enumerate(hist) if field in p]
+                if pts:
+                    xs, ys = zip(*pts, strict=True)
+                    style = styles[j % len(styles)]
+                    ax.plot(xs, ys, color=color, ls=style, lw=1.3, alpha=0.85)
+            handles.append(Line2D([], [], color=color, lw=1.5, label=name))
+        ax.grid(alpha=0.3)
+        ax.tick_params(labelsize=FONT - 1)
+    ax_fit.set_ylim(0, 1.02)
+    ax_fit.set_ylabel("fitness (val. accuracy)", fontsize=FONT - 1)
+    ax_count.set_ylabel("count", fontsize=FONT - 1)
+    ax_count.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_count.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_count.set_xlabel("generation (tournament)", fontsize=FONT - 1)
+    ax_fit.set_title(title, fontsize=FONT)
+    if len(runs) > 1:
+        handles += [
+            Line2D([], [], color="0.35", ls=styles[j % len(styles)], label=run)
+            for j, run in enumerate(runs)
+        ]
+    fig.legend(handles=handles, loc="lower center", ncols=2, fontsize=FONT - 2)
+    legend_rows = math.ceil(len(handles) / 2)
+    fig.tight_layout(rect=(0, 0.035 * legend_rows + 0.01, 1, 1))
+    return _png(fig)
+
+
+def chance_level(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """1 / number of classes when every record has the same classes, else None."""
+    sizes = {len(r.get("labels") or ()) for r in records}
+    return 1.0 / sizes.pop() if len(sizes) == 1 and 0 not in sizes else None
+
+
+def labels_frame(summary: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
+    """``summary`` with a ``label`` column (the method name as shown in a panel)."""
+    return summary.assign(label=list(labels))

@@ -1,0 +1,3 @@
+from pathfer.data.synthetic.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,262 @@
+"""The report's result sections: one function each, writing into ``report.doc``.
+
+Each reads the tables :func:`~pathfer.study.report.analysis.analyse` computed and, where it
+has a figure, renders it (:mod:`.plots`). In a merged report every section is split by
+experiment (run folder), and methods are named within their experiment.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+from pathfer.study.report import metrics as M
+from pathfer.study.report import plots
+from pathfer.study.report.analysis import Report
+from pathfer.study.report.formatting import experiment_heading, fmt, mean_std, pvalue, summary_rows
+
+
+def header(r: Report) -> None:
+    scores = r.scores
+    folds = sorted({str(f) for f in scores["fold"]})
+    seeds = sorted({str(s) for s in scores["seed"]})
+    r.doc.h(1, r.title)
+    r.doc.bullets(
+        [
+            f"generated {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}",
+            f"{len(r.records)} result(s): {len(r.methods)} method(s) x {len(folds)} fold(s) "
+            f"x {len(seeds)} seed(s) (folds: {', '.join(folds) or '–'}; seeds: "
+            f"{', '.join(seeds) or '–'})",
+            ("experiments (run folders): " if r.merged else "run folder: ")
+            + ", ".join(f"`{s.path}`" for s in r.sources),
+            "tables: `metrics.csv` / `metrics.json` (one row per run), `summary.csv`, `paired.csv`",
+        ]
+    )
+    if not r.records:
+        r.doc.p("**No results found.** Nothing to summarise yet.")
+
+
+def reproduce(r: Report) -> None:
+    r.doc.h(2, "Reproduce")
+    for s in r.sources:
+        if r.merged:
+            r.doc.h(3, s.name)
+        r.doc.code(s.command or "(command.txt missing: the exact command was not recorded)", "sh")
+
+
+def summary(r: Report) -> None:
+    if not r.records:
+        return
+    r.doc.h(2, "Summary")
+    r.doc.p(
+        "Mean ± sample standard deviation (ddof=1) over all runs (folds x seeds) of each "
+        "method; `n` is the number of runs, every one of which is included. Accuracy and "
+        "UAR are scikit-learn's `accuracy_score` and `balanced_accuracy_score` (UAR: mean "
+        "recall over the classes present in a test fold). Clip predictions average the "
+        "frame probabilities of the clip. Forgetting = source accuracy before minus after "
+        "learning the target (methods with a source only)."
+    )
+    header = ["method", "n", "clip acc", "clip UAR", "frame acc", "frame UAR", "forgetting"]
+    header.append("train time (s)")
+    panels = []
+    for run in r.runs:
+        rows = summary_rows(r, run)
+        labels = [r.label(m, run) for m in rows["method"]]
+        experiment_heading(r, run)
+        table = []
+        for label, (_, row) in zip(labels, rows.iterrows(), strict=True):
+            name = f"**{label}** (ref)" if row["method"] == r.references.get(run) else label
+            table.append(
+                [name, int(row["n"])]
+                + [mean_std(row, m) for m in ("clip_acc", "clip_uar", "frame_acc", "frame_uar")]
+                + [mean_std(row, "forgetting"), mean_std(row, "train_time_s", 1)]
+            )
+        r.doc.table(header, table)
+        chance = plots.chance_level(r.records_of(run))
+        panels.append(plots.Panel(run, plots.labels_frame(rows, labels), chance))
+    if panels:
+        caption = "Methods: mean ± sample std over runs" + (", per experiment" * r.merged)
+        r.doc.img_row([r.figure("methods", caption, plots.methods_figure(panels))])
+
+
+def completeness(r: Report) -> None:
+    lines = []
+    for run in r.runs:
+        in_run = r.scores[r.scores["run"] == run]
+        grid = {(str(f), str(s)) for f, s in zip(in_run["fold"], in_run["seed"], strict=True)}
+        for method in r.methods_of(run):
+            mine = in_run[in_run["method"] == method]
+            have = {(str(f), str(s)) for f, s in zip(mine["fold"], mine["seed"], strict=True)}
+            miss = sorted(grid - have)
+            if miss:
+                ex = ", ".join(f"{f}/seed{s}" for f, s in miss[:8])
+                lines.append(
+                    f"`{method}`: {len(miss)} of {len(grid)} fold x seed pairs "
+                    f"missing ({ex}{', ...' if len(miss) > 8 else ''})"
+                )
+    if lines:
+        r.doc.h(3, "Incomplete methods")
+        r.doc.p(
+            "These methods lack results for fold x seed pairs other methods of their "
+            "experiment have; their means are over fewer runs and paired tests use only "
+            "the common pairs."
+        )
+        r.doc.bullets(lines)
+
+
+def paired(r: Report) -> None:
+    if r.paired.empty:
+        return
+    refs = {r.label(m, run) for run, m in r.references.items()}
+    title = f"Paired comparisons against {refs.pop()}" if len(refs) == 1 else "Paired comparisons"
+    r.doc.h(2, title)
+    r.doc.p(
+        "Within each experiment, every method is paired with the experiment's reference on "
+        "the same test folds; difference = method - reference. **Seeds are averaged within "
+        "a fold before testing**: runs of one fold share their test subjects, so each fold "
+        "gives one pair (the mean over the seeds both methods ran on it) and `n` counts "
+        "folds. Methods of different experiments are never paired. Two-sided paired t-test "
+        "and Wilcoxon signed-rank test (scipy; zero differences dropped; exact p-values "
+        "without ties up to 50 folds and with ties up to 13, normal approximation above). "
+        "p-values are not corrected for multiple comparisons; with n folds the exact "
+        "Wilcoxon p cannot go below 2/2^n (0.5 for 2 folds, 0.0625 for 5)."
+    )
+    renamed = [m for run, m in r.references.items() if m != r.label(m, run)]
+    if renamed:
+        r.doc.p(
+            "A method that several experiments ran is named `<experiment>:<method>` in "
+            "`metrics.csv`, `summary.csv` and `paired.csv`; the references there are "
+            + ", ".join(f"`{m}`" for m in renamed)
+            + "."
+        )
+    r.doc.p(
+        "Each cell: mean difference over folds (method - reference), then the t-test and "
+        "the Wilcoxon p-values. The method means are in the summary above."
+    )
+    metrics = list(dict.fromkeys(r.paired["metric"]))
+    header = ["method", "folds (seeds each)", *(METRIC_NAMES.get(m, m) for m in metrics)]
+    for run in r.runs:
+        rows = r.paired[r.paired["run"] == run]
+        if rows.empty:
+            continue
+        experiment_heading(r, run, note=f" (reference: {r.label(r.references[run], run)})")
+        table = []
+        for method, by_metric in rows.groupby("method", sort=False):
+            cells = by_metric.set_index("metric")
+            first = cells.iloc[0]
+            folds = f"{int(first['n'])} ({int(first['n_seeds'])}), {first['wilcoxon_method']}"
+            table.append([r.label(method, run), folds, *(_pair_cell(cells, m) for m in metrics)])
+        r.doc.table(header, table)
+
+
+METRIC_NAMES = {
+    "clip_acc": "clip acc",
+    "clip_uar": "clip UAR",
+    "frame_acc": "frame acc",
+    "frame_uar": "frame UAR",
+}
+
+
+def _pair_cell(cells: pd.DataFrame, metric: str) -> str:
+    if metric not in cells.index:
+        return "–"
+    row = cells.loc[metric]
+    diff = ("+" if row["mean_diff"] > 0 else "") + fmt(row["mean_diff"])
+    return f"{diff} (t {pvalue(row['t_pvalue'])}, W {pvalue(row['wilcoxon_pvalue'])})"
+
+
+def target_subjects(r: Report) -> None:
+    """Clip accuracy against the number of target training subjects (``method@Nsubj``)."""
+    started = False
+    for run in r.runs:
+        rows = summary_rows(r, run)
+        labels = pd.Series([r.label(m, run) for m in rows["method"]], dtype=object)
+        parsed = labels.str.extract(r"^(?P<base>.+)@(?P<n>\d+)subj$")
+        if parsed["n"].isna().all():
+            continue
+        if not started:
+            r.doc.h(2, "Target training subjects")
+            r.doc.p(
+                "Clip accuracy (mean ± std over runs) when each fold keeps only N of its "
+                "training subjects (a seeded, nested choice); 'all' is the full fold."
+            )
+            started = True
+        experiment_heading(r, run)
+        bases = list(dict.fromkeys(parsed["base"].dropna()))
+        ns = sorted({int(n) for n in parsed["n"].dropna()})
+        by_label = {lab: row for lab, (_, row) in zip(labels, rows.iterrows(), strict=True)}
+        table = []
+        for base in bases:
+            cells = [by_label.get(f"{base}@{n}subj") for n in ns] + [by_label.get(base)]
+            table.append(
+                [base] + [mean_std(c, "clip_acc") if c is not None else "–" for c in cells]
+            )
+        r.doc.table(["method", *[f"N={n}" for n in ns], "all"], table)
+
+
+def per_run(r: Report) -> None:
+    if not r.records:
+        return
+    r.doc.h(2, "Per-run metrics")
+    cols = ["method", "fold", "seed", "clip_acc", "clip_uar", "frame_acc", "frame_uar"]
+    cols += ["forgetting", "train_time_s", "n_clips"]
+    text = ("method", "fold", "seed", "n_clips")
+    for run in r.runs:
+        experiment_heading(r, run)
+        scores = r.scores[r.scores["run"] == run].assign(
+            method=lambda df, run=run: [r.label(m, run) for m in df["method"]]
+        )
+        rows = [
+            [row[c] if c in text else fmt(row[c], 1 if c == "train_time_s" else 3) for c in cols]
+            for _, row in scores.iterrows()
+        ]
+        r.doc.table(cols, rows)
+
+
+def _confusions(r: Report, run: str) -> dict[str, tuple[np.ndarray, list[str], int]]:
+    """Clip-level confusion counts per method of one run, summed over its runs (classes
+    unioned by name), keyed by the method's in-run label."""
+    out: dict[str, tuple[np.ndarray, list[str], int]] = {}
+    for method in r.methods_of(run):
+        recs = r.records_of(run, method)
+        labels: list[str] = []
+        per_record = []
+        for rec in recs:
+            y, proba, ids, k = M.record_arrays(rec)
+            names = list(rec.get("labels") or [str(i) for i in range(k)])
+            labels += [n for n in names if n not in labels]
+            y_clip, p_clip, _ = M.clip_level(y, proba, ids)
+            per_record.append((names, y_clip, np.argmax(p_clip, axis=1)))
+        cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
+        index = {n: i for i, n in enumerate(labels)}
+        for names, y_clip, pred in per_record:
+            remap = np.array([index[n] for n in names])
+            cm += M.confusion(remap[y_clip], remap[pred], len(labels))
+        out[r.label(method, run)] = (cm, labels, len(recs))
+    return out
+
+
+def confusions(r: Report) -> None:
+    if not r.records:
+        return
+    r.doc.h(2, "Confusion matrices")
+    r.doc.p(
+        "Clip level, counts summed over all runs (folds x seeds) of each method; rows are "
+        "true classes, colour is the row-normalised recall."
+    )
+    for run in r.runs:
+        experiment_heading(r, run)
+        name = r.file_name("confusion", run if r.merged else "")
+        caption = "Clip-level confusion matrices" + (f", {run}" if r.merged else "")
+        png = plots.confusion_figure(_confusions(r, run))
+        r.doc.img_row([r.figure(name, caption, png)])
+
+
+def configuration(r: Report) -> None:
+    r.doc.h(2, "Resolved configuration")
+    for s in r.sources:
+        if r.merged:
+            r.doc.h(3, s.name)
+        r.doc.code(s.config_text or "(config.yaml missing)", "yaml")
