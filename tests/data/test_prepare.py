@@ -68,7 +68,8 @@ def test_prepare_savee(savee_root: Path, tmp_path: Path) -> None:
     assert ds.crops.std() > 20  # real, equalised faces, not blank
     x, y = ds.tensors([0, 5])
     assert x.dtype == torch.float32 and x.shape == (2, 1, 48, 48)
-    assert 0.0 <= float(x.min()) and float(x.max()) <= 1.0 and y.tolist() == ds.y[[0, 5]].tolist()
+    expected = torch.from_numpy(ds.crops[[0, 5]].astype(np.float32) / 255.0).unsqueeze(1)
+    assert torch.equal(x, expected) and y.tolist() == ds.y[[0, 5]].tolist()
     clips = ds.clips
     assert len(clips) == 6 and (clips["n_frames"] == 4).all()
     assert (clips["clip"].to_numpy()[ds.clip_index] == ds.clip_ids).all()

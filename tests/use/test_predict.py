@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from pathfer.cli.predict import export as export_cmd
 from pathfer.cli.predict import predict as predict_cmd
 from pathfer.data.emotions import FER2013_ORDER
+from pathfer.data.faces import crop_face
 from pathfer.data.video import iter_frames
 from pathfer.use.bundle import BundleError, load_bundle, save_bundle
 from pathfer.use.predict import (
@@ -80,7 +81,7 @@ def _count_frames(path: Path) -> int:
     return n
 
 
-def test_one_row_per_frame_with_valid_probabilities(grid_df):
+def test_one_row_per_frame_with_the_models_probabilities(grid_df, rec):
     assert list(grid_df.columns) == [*BASE_COLUMNS, *LABELS, "top_emotion", "top_prob"]
     assert len(grid_df) == 75 * len(FULL)
     for _, g in grid_df.groupby("file"):
@@ -90,7 +91,14 @@ def test_one_row_per_frame_with_valid_probabilities(grid_df):
     assert grid_df["face_score"].isna().all()  # Haar gives no confidence
     assert (grid_df["w"] > 40).all() and (grid_df["h"] > 40).all()
     probs = grid_df[LABELS].to_numpy()
-    assert np.allclose(probs.sum(1), 1.0, atol=1e-5) and (probs >= 0).all()
+    # the rows are the bundle's own probabilities for the crops the detector found
+    first = grid_df[grid_df["file"] == grid_df["file"].iloc[0]].iloc[:3]
+    frames = [f for i, _, f in iter_frames(first["file"].iloc[0]) if i < 3]
+    crops = [
+        crop_face(f, (int(r.x), int(r.y), int(r.w), int(r.h)), rec.crop)
+        for f, r in zip(frames, first.itertuples(), strict=True)
+    ]
+    assert np.allclose(first[LABELS].to_numpy(), load_bundle().predict_proba(crops), atol=1e-5)
     assert (grid_df["top_emotion"] == grid_df[LABELS].idxmax(axis=1)).all()
     assert np.allclose(grid_df["top_prob"], probs.max(1))
 

@@ -120,16 +120,16 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> ReportPaths:
     out = Path(out)
+    quick = scale == QUICK
     scale = scale or DemoScale()
+    command = f"pathfer demo --out {out}" + (" --quick" if quick else "")
     make_corpora(out, scale, log)
     runs, failed = [], []
     for raw in demo_configs(out, scale):
         cfg = config_from_dict(raw)
         log(f"== {cfg.name} ==")
         try:
-            run_dir = run_experiment(
-                cfg, out / "runs" / cfg.name, command=f"pathfer demo --out {out}", log=log
-            )
+            run_dir = run_experiment(cfg, out / "runs" / cfg.name, command=command, log=log)
         except JobsFailedError as exc:  # the other experiment and the report still run
             run_dir = exc.run_dir
             failed += [{**f, "job": f"{cfg.name}: {f['job']}"} for f in exc.failed]

@@ -10,7 +10,6 @@ back, with a warning, to OpenCV's ``mp4v`` and then to MJPG ``.avi``.
 from __future__ import annotations
 
 import os
-import uuid
 import warnings
 from collections.abc import Sequence
 from fractions import Fraction
@@ -21,6 +20,7 @@ import cv2
 import numpy as np
 
 from pathfer.data.video.read import VideoError
+from pathfer.runtime.files import atomic_path
 
 H264_CONTAINERS = frozenset({".mp4", ".mov", ".mkv", ".m4v"})
 H264_ENCODERS = ("libx264", "h264", "libopenh264")
@@ -175,20 +175,18 @@ def write_video(
 ) -> Path:
     """Write BGR frames as an MJPG ``.avi`` at ``path`` atomically and verify it decodes.
 
-    The video is written to a hidden temporary ``.avi`` in the same folder, read back with
-    ``cv2.VideoCapture`` (frame count and size must match) and only then renamed onto
-    ``path`` with :func:`os.replace`, so an interrupted run never leaves a half-written file
-    under the final name. ``quality`` (1-100) sets the JPEG quality where the backend
-    supports it.
+    The video is written to a hidden temporary ``.avi`` in the same folder
+    (:func:`~pathfer.runtime.files.atomic_path`), read back with ``cv2.VideoCapture`` (frame
+    count and size must match) and only then renamed onto ``path``, so an interrupted run
+    never leaves a half-written file under the final name. ``quality`` (1-100) sets the
+    JPEG quality where the backend supports it.
     """
     path = Path(path)
     if not frames:
         raise ValueError(f"no frames to write to {path}")
     h, w = frames[0].shape[:2]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp.avi")
     fourcc = cv2.VideoWriter_fourcc(*"MJPG")
-    try:
+    with atomic_path(path, suffix=".avi") as tmp:  # the suffix tells OpenCV the container
         writer = cv2.VideoWriter(str(tmp), cv2.CAP_OPENCV_MJPEG, fourcc, float(fps), (w, h))
         if not writer.isOpened():
             writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w, h))
@@ -210,8 +208,4 @@ def write_video(
             raise OSError(
                 f"video {path} did not read back: {len(back)} of {len(frames)} frames decoded"
             )
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
     return path
