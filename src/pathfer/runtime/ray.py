@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pathfer.runtime.base import Outcome, call_job
+from pathfer.runtime.progress import progress_bar
 
 INSTALL_HINT = "install the ray extra: pip install 'pathfer[ray]'"
 
@@ -243,51 +244,36 @@ class RayExecutor:
 
 
 class _Display:
-    """A rich progress bar, periodic status lines, or nothing."""
+    """The grid's progress: the shared bar (with a status column), periodic status lines
+    for a callback, or nothing."""
 
     def __init__(self, progress: Any, every: float, stats: RayProgress) -> None:
         self.stats = stats
         self.every = every
         self.callback = progress if callable(progress) else None
         self.active = bool(progress)
-        self.bar = None
         self.last = 0.0
-        if progress is True:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
-
-            self.bar = Progress(
-                TextColumn("ray"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("{task.fields[info]}"),
-                TimeElapsedColumn(),
-            )
-            self.task = self.bar.add_task("ray", total=stats.total, info="")
+        self._bar = progress_bar(
+            stats.total, progress is True, description="ray", info=True, eta=False
+        )
+        self._advance: Any = None
+        self._shown = 0
 
     def __enter__(self) -> _Display:
-        if self.bar is not None:
-            self.bar.start()
+        self._advance = self._bar.__enter__()
         self.last = time.monotonic()
         return self
 
     def update(self) -> None:
         s = self.stats
-        if self.bar is not None:
+        if self.callback is None:
             info = f"{s.running} running, {s.queued} queued, {s.failed} failed, {s.retried} retried"
-            self.bar.update(self.task, completed=s.done + s.failed, info=info)
-        elif self.callback is not None and time.monotonic() - self.last >= self.every:
+            self._advance(s.done + s.failed - self._shown, info=info)
+            self._shown = s.done + s.failed
+        elif time.monotonic() - self.last >= self.every:
             self.last = time.monotonic()
             self.callback(s.line())
 
     def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.update()
-            self.bar.stop()
-        elif self.callback is not None:
-            self.callback(self.stats.line())
+        self.update() if self.callback is None else self.callback(self.stats.line())
+        self._bar.__exit__(*exc)

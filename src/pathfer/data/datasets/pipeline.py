@@ -57,6 +57,7 @@ from pathfer.data.faces import (
 from pathfer.data.video import FrameSampling, VideoError, decode_frames, is_image
 from pathfer.runtime import Executor, InlineExecutor, LocalExecutor, get_executor
 from pathfer.runtime.files import atomic_write_bytes, atomic_write_json
+from pathfer.runtime.progress import progress_bar
 
 
 def _prepare_clip(
@@ -212,13 +213,13 @@ def prepare_corpus(
     ]
     by_key = {b[0]: b for b in batches}
     failures: list[str] = []
-    with _Progress(progress, n, len(done), scan.name) as bar:
+    with progress_bar(n, progress, description=f"preparing {scan.name}", done=len(done)) as bar:
         for outcome in ex.run(_prepare_batch, jobs):
             batch = by_key[outcome.key]
             if not outcome.ok:
                 names = ", ".join(scan.clips[i].clip_id for i in batch[:3])
                 failures.append(f"{names}: {str(outcome.error).splitlines()[0]}")
-            bar.advance(len(batch))
+            bar(len(batch))
     if failures:
         raise PrepareError(
             f"{scan.name}: {len(failures)} batch(es) of clips failed ({failures[0]}); "
@@ -228,47 +229,3 @@ def prepare_corpus(
     atomic_write_bytes(folder / COMPLETE, f"{key}\n".encode())
     shutil.rmtree(shard_dir, ignore_errors=True)
     return read_report(folder, False, time.perf_counter() - t0, n_resumed=len(done))
-
-
-class _Progress:
-    """A rich progress bar, a callback, or nothing."""
-
-    def __init__(self, progress: Any, total: int, done: int, name: str) -> None:
-        self.callback = progress if callable(progress) else None
-        self.total, self.done = total, done
-        self._bar = None
-        if progress is True:
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(
-                TextColumn("preparing {task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeElapsedColumn(),
-                TimeRemainingColumn(),
-                transient=False,
-            )
-            self._task = self._bar.add_task(name, total=total, completed=done)
-
-    def __enter__(self) -> _Progress:
-        if self._bar is not None:
-            self._bar.start()
-        return self
-
-    def advance(self, k: int) -> None:
-        self.done += k
-        if self._bar is not None:
-            self._bar.update(self._task, completed=self.done)
-        if self.callback is not None:
-            self.callback(self.done, self.total)
-
-    def __exit__(self, *exc: object) -> None:
-        if self._bar is not None:
-            self._bar.stop()
