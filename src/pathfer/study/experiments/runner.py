@@ -1,10 +1,11 @@
 """Run an experiment: prepare the corpora, cut the folds, run methods x folds x seeds.
 
-The plan is made once in the driver; every job is a picklable spec that re-opens the
-prepared datasets by path, so the same jobs run inline, on a local process pool or on a
-Ray cluster. Each finished (method, fold, seed) is saved at once; a restarted run skips
-what is done. Source models (PathNet after the source tasks, the source CNN) are trained
-once per seed and shared by every fold.
+The plan (:mod:`.plan`: every corpus in every method's crop, the folds) is made once in
+the driver; every job is a picklable spec that re-opens the prepared datasets by path, in
+its method's crop, so the same jobs run inline, on a local process pool or on a Ray
+cluster. Each finished (method, fold, seed) is saved at once; a restarted run skips what
+is done. Source models (PathNet after the source tasks, the source CNNs) are trained once
+per family and seed, in the crop of the methods using them, and shared by every fold.
 """
 
 from __future__ import annotations
