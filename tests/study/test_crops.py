@@ -268,3 +268,13 @@ def test_spec_detector(corpora, tmp_path):
     text = " ".join(res.output.split())
     assert "spec says detector none; it is used instead of --detector haar" in text
     assert "faces: detector none" in text and "skipped: 0" in text
+
+
+@pytest.mark.parametrize(
+    "path", sorted((Path(__file__).parents[2] / "configs").glob("specs/*.yaml"))
+)
+def test_shipped_corpus_specs_are_valid(path):
+    from pathfer.data.corpora import load_spec
+
+    spec = load_spec(path)
+    assert spec.glob and spec.subject_from == "regex"

@@ -130,8 +130,9 @@ class Preparation:
     sampling: Literal["uniform", "every", "all"] = "uniform"
     every: Annotated[Int, Field(ge=1)] = 5
     size: Annotated[Int, Field(ge=8, le=512)] = 48
-    margin: Annotated[Float, Field(ge=0, le=1)] = 0.15
-    equalize: Bool = True
+    #: margin and equalisation chosen on real photos' validation subjects (docs/tuning.md)
+    margin: Annotated[Float, Field(ge=0, le=1)] = 0.1
+    equalize: Bool = False
     #: a registered face detector; None: the default (yunet where installed, else haar),
     #: resolved to its name at load, so the run's config records the detector it used
     detector: str | None = Field(default=None, validate_default=True)
