@@ -174,7 +174,7 @@ def test_cli_experiment_run_and_report(corpora, tmp_path):
     assert res.exit_code == 2 and "config file not found" in res.output
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")))
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")))
 def test_shipped_configs_are_valid(path):
     cfg = load_config(path)
     assert cfg.target is not None and cfg.methods
