@@ -169,12 +169,25 @@ def make_plan(
     assert cfg.target is not None
     refs = [cfg.target, *cfg.sources]
     crops, by_method, base = method_crops(cfg)
+    families: dict[str, str] = {}
+    for m in cfg.methods:
+        fam = M.needs_source(m)
+        if fam:
+            families.setdefault(fam, by_method[m])  # one crop per family (config checks)
+    # the target in every method's crop; a source in the crops of the source models
+    # trained on it (and the base crop, which gives the labels)
+    need: dict[str, list[str]] = {}
+    for ref in refs:
+        wanted = set(crops) if ref is cfg.target else {base, *families.values()}
+        have = need.setdefault(ref.key(), [])
+        have += [k for k in crops if k in wanted and k not in have]
     prepared = {
-        (ref.key(), key): prepare_ref(ref, cfg, log, executor, prep)
-        for ref in refs
-        for key, prep in crops.items()
+        (key, crop): prepare_ref(ref, cfg, log, executor, crops[crop])
+        for ref in {r.key(): r for r in refs}.values()
+        for key in [ref.key()]
+        for crop in need[key]
     }
-    paths = {ref.key(): {k: prepared[(ref.key(), k)] for k in crops} for ref in refs}
+    paths = {key: {k: prepared[(key, k)] for k in ks} for key, ks in need.items()}
     for ref in refs:
         check_aligned(paths[ref.key()], base, ref.corpus)
     target_ds = FaceDataset.load(prepared[(cfg.target.key(), base)])
@@ -232,11 +245,6 @@ def make_plan(
         folds = group_kfold(tds, k, seed=0)  # folds are fixed across seeds and methods
     if cfg.max_folds:
         folds = folds[: cfg.max_folds]
-    families: dict[str, str] = {}
-    for m in cfg.methods:
-        fam = M.needs_source(m)
-        if fam:
-            families.setdefault(fam, by_method[m])  # one crop per family (config checks)
     return Plan(target_view, source_views, folds, labels, prepared, by_method, families)
 
 
