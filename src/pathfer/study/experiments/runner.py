@@ -99,7 +99,11 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     torch.manual_seed(seed)
+    cpu0 = time.process_time()
     out = M.METHODS.get(method)(data)
+    # the job's CPU time (this process): on a busy machine, what the job would have taken
+    # on a core of its own, where its wall time (train_time_s) counts the waits too
+    out.extra["cpu_time_s"] = time.process_time() - cpu0
     if n_subjects:
         out.extra["target_train_subjects"] = n_subjects
     record = {

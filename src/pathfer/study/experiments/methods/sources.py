@@ -43,7 +43,7 @@ def train_sources(
     out.parent.mkdir(parents=True, exist_ok=True)
     size = int(sources[0].fit.x.shape[-1])
     pn_cfg = pathnet_config(pathnet, size)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     info: dict[str, Any] = {"family": family, "seed": seed, "tasks": []}
     if family == "pathnet":
         pn = PathNet(pn_cfg, seed=seed)
@@ -103,5 +103,6 @@ def train_sources(
     else:
         raise ValueError(f"unknown source family {family!r}")
     info["train_time_s"] = time.perf_counter() - t0
+    info["cpu_time_s"] = time.process_time() - cpu0  # this process' CPU (see the runner)
     atomic_write_json(out.with_suffix(".json"), info, indent=1, sort_keys=False)
     return info
