@@ -63,7 +63,8 @@ SEVEN = [
 STUDIES = ("crops", "lr", "c2w", "w2c", "ck", "syn2c")
 CROP_VARIANTS = [(m, eq) for eq in (False, True) for m in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)]
 LR_METHODS = ["cnn_scratch", "reference_cnn", "mini_xception_finetune"]
-LR_GRID = [3e-3, 1e-3]  # base rates: the mini-Xception trains at a tenth of each
+LR_GRID = [3e-3, 1e-3]
+WORKERS_FOR_ESTIMATE = 2  # base rates: the mini-Xception trains at a tenth of each
 
 
 # ----------------------------------------------------------------------------- corpora
@@ -217,6 +218,8 @@ def per_method(run: Path) -> list[dict[str, Any]]:
         val = [r["extra"].get("val_acc", r["extra"].get("final_val_acc")) for r in recs]
         val = [v for v in val if v is not None]
         s = summary.loc[method]
+        cpu = [r["extra"].get("cpu_time_s") for r in recs]
+        cpu = [c for c in cpu if c is not None]
         rows.append(
             {
                 "method": method,
@@ -226,10 +229,26 @@ def per_method(run: Path) -> list[dict[str, Any]]:
                 "uar": 100 * s["frame_uar_mean"],
                 "val_acc": 100 * float(np.mean(val)) if val else float("nan"),
                 "s_per_fold": float(s["train_time_s_mean"]),
+                "cpu_s_per_fold": float(np.mean(cpu)) if cpu else float("nan"),
+                "cpu_s": float(np.sum(cpu)) if cpu else float("nan"),
                 "forgetting": 100 * s.get("forgetting_mean", float("nan")),
             }
         )
     return sorted(rows, key=lambda r: -r["acc"])
+
+
+def cpu_seconds(run: Path, methods: list[str] | None = None) -> float:
+    """CPU seconds of the run's jobs (``methods`` only, if given) and of its source models."""
+    total = 0.0
+    for r in load_results(run, strict=False):
+        if methods is None or r["method"] in methods:
+            total += float(r["extra"].get("cpu_time_s") or 0.0)
+    for p in (run / "sources").glob("*.json"):
+        family = p.stem.rsplit("_seed", 1)[0]
+        users = [m for m in (methods or METHODS.list()) if METHODS.meta(m).get("needs_source")]
+        if methods is None or family in {METHODS.meta(m)["needs_source"] for m in users}:
+            total += float(json.loads(p.read_text()).get("cpu_time_s") or 0.0)
+    return total
 
 
 def crop_choice(runs: dict[str, Path]) -> dict[str, Any]:
@@ -278,13 +297,15 @@ def _f(x: float, nd: int = 1) -> str:
 
 def method_table(rows: list[dict[str, Any]]) -> list[str]:
     lines = [
-        "| method | test acc % | UAR % | val acc % | s / fold | forgetting (points) |",
-        "|---|---|---|---|---|---|",
+        "| method | test acc % | UAR % | val acc % | s / fold (wall) | CPU s / fold "
+        "| forgetting (points) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['method']} | {_f(r['acc'])} ± {_f(r['acc_std'])} | {_f(r['uar'])} | "
-            f"{_f(r['val_acc'])} | {_f(r['s_per_fold'], 0)} | {_f(r['forgetting'])} |"
+            f"{_f(r['val_acc'])} | {_f(r['s_per_fold'], 0)} | "
+            f"{_f(r.get('cpu_s_per_fold', float('nan')), 0)} | {_f(r['forgetting'])} |"
         )
     return lines
 
@@ -314,7 +335,13 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
             continue
         r = results[name]
         walls = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["wall_s"].items())
-        lines += [f"## {name} ({walls})", "", *method_table(r["methods"]), ""]
+        cpu = ", ".join(
+            f"{k} {v / 60:.1f} CPU min ({v / 60 / WORKERS_FOR_ESTIMATE:.1f} min on "
+            f"{WORKERS_FOR_ESTIMATE} idle cores)"
+            for k, v in r.get("cpu_s", {}).items()
+        )
+        lines += [f"## {name}", "", f"Wall time: {walls}. Jobs and source models: {cpu}.", ""]
+        lines += [*method_table(r["methods"]), ""]
     (out / "bench_real.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "bench_real.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
 
@@ -369,7 +396,10 @@ def main(argv: list[str] | None = None) -> int:
                 wall["all methods"] = wall["7 methods"] + wall["the other methods"]
             else:
                 wall[f"{len(cfg['methods'])} methods"] = run_study(cfg, args.out, logs)
-            results[study] = {"methods": per_method(runs / study), "wall_s": wall}
+            cpu = {f"{len(cfg['methods'])} methods": cpu_seconds(runs / study)}
+            if "7 methods" in wall:
+                cpu["7 methods"] = cpu_seconds(runs / study, seven)
+            results[study] = {"methods": per_method(runs / study), "wall_s": wall, "cpu_s": cpu}
         write_report(args.out, results)
     main_runs = [s for s in ("c2w", "w2c", "ck", "syn2c") if (runs / s / "results").is_dir()]
     if main_runs:
