@@ -243,10 +243,9 @@ def cpu_seconds(run: Path, methods: list[str] | None = None) -> float:
     for r in load_results(run, strict=False):
         if methods is None or r["method"] in methods:
             total += float(r["extra"].get("cpu_time_s") or 0.0)
+    families = {METHODS.meta(m).get("needs_source") for m in methods or METHODS.list()}
     for p in (run / "sources").glob("*.json"):
-        family = p.stem.rsplit("_seed", 1)[0]
-        users = [m for m in (methods or METHODS.list()) if METHODS.meta(m).get("needs_source")]
-        if methods is None or family in {METHODS.meta(m)["needs_source"] for m in users}:
+        if p.stem.rsplit("_seed", 1)[0] in families:
             total += float(json.loads(p.read_text()).get("cpu_time_s") or 0.0)
     return total
 
