@@ -111,7 +111,7 @@ def test_budgets_one_rate_per_method_and_the_grid_on_request(corpora):
     assert set(budgets) == {"cnn_scratch", "reference_cnn", "mini_xception_finetune"}
     assert budgets["cnn_scratch"] == {"lrs": [0.001], "max_epochs": 30, "patience": 6}
     assert budgets["reference_cnn"] == {"lrs": [0.001], "max_epochs": 30, "patience": 8}
-    assert budgets["mini_xception_finetune"] == {"lrs": [0.0001], "max_epochs": 12, "patience": 4}
+    assert budgets["mini_xception_finetune"] == {"lrs": [0.0003], "max_epochs": 12, "patience": 4}
     grid = config_from_dict(
         _raw(
             corpora,
@@ -121,7 +121,7 @@ def test_budgets_one_rate_per_method_and_the_grid_on_request(corpora):
         )
     ).to_dict()["budgets"]
     assert grid["cnn_scratch"] == {"lrs": [0.003, 0.001], "max_epochs": 30, "patience": 3}
-    assert grid["mini_xception_finetune"]["lrs"] == [0.0003, 0.0001]  # a tenth of the base
+    assert grid["mini_xception_finetune"]["lrs"] == [0.0009, 0.0003]  # 0.3 x the base rates
     assert grid["reference_cnn"] == {"lrs": [0.01], "max_epochs": 5, "patience": 3}
 
 

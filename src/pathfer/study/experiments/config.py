@@ -191,7 +191,7 @@ class TrainBudget:
     method's.
 
     ``lrs`` are *base* learning rates: a method trains with ``lr * recipe.lr_scale`` for each
-    (the pretrained mini-Xception's scale is 0.1, so the default base 1e-3 gives it 1e-4).
+    (the pretrained mini-Xception's scale is 0.3, so the default base 1e-3 gives it 3e-4).
     One rate is the default; a list is a grid, each rate trained and the best on the
     validation subjects kept. ``max_epochs`` / ``patience`` left out: each method's own.
     """

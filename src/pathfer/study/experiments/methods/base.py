@@ -61,7 +61,7 @@ class Recipe:
     """A gradient-trained method's own training recipe, registered with it.
 
     ``lr_scale`` multiplies the experiment's base learning rates (``train.lrs``, default
-    1e-3): 1 for networks trained from random weights, 0.1 for a pretrained network.
+    1e-3): 1 for networks trained from random weights, less for a pretrained network.
     ``max_epochs`` / ``patience`` (early stopping on validation subjects, in epochs) are the
     method's defaults when the config leaves them out; ``max_shift`` is the augmentation's
     largest shift in pixels (random flips always).
