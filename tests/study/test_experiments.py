@@ -174,13 +174,15 @@ def test_cli_experiment_run_and_report(corpora, tmp_path):
     assert res.exit_code == 2 and "config file not found" in res.output
 
 
-@pytest.mark.parametrize("path", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")))
+@pytest.mark.parametrize("path", sorted((Path(__file__).parents[2] / "configs").glob("*.yaml")))
 def test_shipped_configs_are_valid(path):
     cfg = load_config(path)
     assert cfg.target is not None and cfg.methods
 
 
-@pytest.mark.parametrize("method", ["pathnet_transfer", "finetune", "mini_xception_finetune"])
+@pytest.mark.parametrize(
+    "method", ["pathnet_transfer", "finetune", "reference_finetune", "mini_xception_finetune"]
+)
 def test_train_saves_a_bundle_that_predicts_like_the_trained_model(corpora, tmp_path, method):
     from pathfer.use.bundle import load_bundle
     from pathfer.use.predict import Recognizer
@@ -190,9 +192,19 @@ def test_train_saves_a_bundle_that_predicts_like_the_trained_model(corpora, tmp_
     bundle = load_bundle(out)
     assert bundle.labels == ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
     assert bundle.meta["provenance"]["method"] == method
+    # the bundle records the method's own crop (the mini-Xception's is its FER2013 bundle's)
+    own = cfg.method_preparation(method)
+    assert (bundle.crop.size, bundle.crop.margin, bundle.crop.equalize) == (
+        own.size,
+        own.margin,
+        own.equalize,
+    )
+    if method == "mini_xception_finetune":
+        assert (own.size, own.margin, own.equalize) == (64, 0.1, False)
     # the bundle reproduces the trained model's validation accuracy on the same frames
     plan = make_plan(cfg, log=lambda s: None)
-    ds = plan.target.load()
+    ds = plan.target_for(method).load()
+    assert ds.size == bundle.crop.size
     cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, cfg.seeds[0])
     proba = bundle.predict_proba(np.asarray(ds.crops[cut.test_idx]))
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-5)

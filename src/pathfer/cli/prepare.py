@@ -60,7 +60,12 @@ def prepare(
 ) -> None:
     """Turn a corpus into a cached face dataset (reused when the settings match)."""
     from pathfer.data.corpora import CorpusError, scan_target
-    from pathfer.data.datasets import PrepareError, default_cache_root, prepare_corpus
+    from pathfer.data.datasets import (
+        PrepareError,
+        corpus_crop,
+        default_cache_root,
+        prepare_corpus,
+    )
     from pathfer.data.faces import CropSettings, DetectorFallbackWarning
     from pathfer.data.video import FrameSampling
 
@@ -98,6 +103,14 @@ def prepare(
             ex = executor
         cache_root = out if out is not None else default_cache_root()
         console.print(escape(scan.summary()), soft_wrap=True)
+        if scan.detector is not None and scan.detector != crop.detector:
+            if detector is not None:
+                err.print(
+                    f"[yellow]note:[/] the corpus spec says detector {escape(scan.detector)}; "
+                    f"it is used instead of --detector {escape(detector)}",
+                    soft_wrap=True,
+                )
+            crop = corpus_crop(scan, crop)
         console.print(
             f"faces: detector {crop.detector}"
             + (", tracked in videos" if track and crop.detector != "none" else "")

@@ -19,3 +19,5 @@ ARCHITECTURES: Registry[Factory] = Registry("architecture")
 ARCHITECTURES.register("mini_xception", "pathfer.models.baselines.mini_xception:MiniXception")
 # the plain CNN baselines and materialised PathNet paths
 ARCHITECTURES.register("plain_cnn", "pathfer.models.nn:PlainCNN")
+# the plain BatchNorm CNN of the studies' reference methods
+ARCHITECTURES.register("reference_cnn", "pathfer.models.baselines.reference_cnn:ReferenceCNN")

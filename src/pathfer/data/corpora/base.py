@@ -73,6 +73,9 @@ class CorpusScan:
     root: Path
     clips: list[Clip] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
+    #: the face detector the corpus itself asks for (a spec's ``detector:``, e.g. ``none``
+    #: for folders of face crops); None: whatever the preparation says
+    detector: str | None = None
 
     @property
     def labels(self) -> list[str]:

@@ -13,12 +13,16 @@
     exclude: ["**/practice/*"]     # optional: drop matching relative paths
     labels_file: {path: legend.csv, image: image, label: emotion, subject: person}
                                    # optional: labels (and subjects) from a CSV instead
+    detector: none                 # optional: the files are face crops already (CK+48);
+                                   # any registered detector name; default: the preparation's
 
 A regex that matches no file at all is an error naming the spec and the pattern; a
 file it does not match, or whose label maps to no emotion, is reported and skipped.
 With ``labels_file`` (see :mod:`~pathfer.data.corpora.annotations`) the label of each
 file is its row's; rows naming missing images and images with no row are reported.
-The same file reached twice (through folder links) is used once.
+The same file reached twice (through folder links) is used once. ``detector`` is a property
+of the corpus (``none`` for folders of face crops): every preparation of the corpus uses it,
+whatever detector the command or experiment gives the other corpora.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from pathfer.data.corpora.base import (
     relative_id,
     sort_scan,
 )
+from pathfer.data.faces.detect import available_detectors
 from pathfer.data.video import MEDIA_EXTENSIONS
 
 _LABEL_FROM = {"parent", "regex"}
@@ -61,6 +66,7 @@ _KEYS = {
     "include",
     "exclude",
     "labels_file",
+    "detector",
 }
 
 
@@ -95,6 +101,8 @@ class SpecCorpus:
     exclude: list[str] = field(default_factory=list)
     source: str = "<spec>"
     labels_file: LabelsFile | None = None
+    #: the face detector this corpus needs (``none``: the files are face crops), or None
+    detector: str | None = None
 
     layout = "the files matched by the spec's glob"
 
@@ -180,6 +188,15 @@ class SpecCorpus:
                         f"{source}: {what}.from is regex but the regex {regex!r} has no "
                         f"(?P<{what}>...) group"
                     )
+        detector = data.get("detector")
+        if detector is not None:
+            names = available_detectors()
+            detector = str(detector).strip().lower()
+            if detector not in names:
+                raise CorpusError(
+                    f"{source}: unknown detector {data['detector']!r}; allowed: "
+                    f"{', '.join(names)} (none: the files are face crops already)"
+                )
         labels_map = data.get("labels") or {}
         if not isinstance(labels_map, dict):
             raise CorpusError(f"{source}: 'labels' must map corpus codes to emotions")
@@ -201,6 +218,7 @@ class SpecCorpus:
             exclude=_as_list(data.get("exclude")),
             source=source,
             labels_file=labels_file,
+            detector=detector,
         )
 
     def _label(self, raw: str) -> str:
@@ -209,7 +227,7 @@ class SpecCorpus:
 
     def scan(self, root: str | Path | None = None) -> CorpusScan:
         base = check_root(root or self.root, self.name, f"{self.layout} ({self.source})")
-        scan = CorpusScan(self.name, base)
+        scan = CorpusScan(self.name, base, detector=self.detector)
         pattern = re.compile(self.regex) if self.regex else None
         files: dict[str, Path] = {}
         real_seen: dict[str, str] = {}  # real path -> the relative path it was first seen as

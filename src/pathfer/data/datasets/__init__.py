@@ -10,7 +10,7 @@ from pathfer.data.datasets.cache import (
     is_complete,
 )
 from pathfer.data.datasets.dataset import DatasetError, FaceDataset, concat
-from pathfer.data.datasets.pipeline import prepare_corpus
+from pathfer.data.datasets.pipeline import corpus_crop, prepare_corpus
 from pathfer.data.datasets.splits import (
     Split,
     SplitError,
@@ -36,6 +36,7 @@ __all__ = [
     "holdout_subjects",
     "is_complete",
     "loso",
+    "corpus_crop",
     "prepare_corpus",
     "stratified_clips",
 ]

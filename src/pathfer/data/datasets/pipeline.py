@@ -15,6 +15,7 @@ clip has a shard, they are merged into the cache files, and ``COMPLETE`` is writ
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -144,6 +145,14 @@ def _make_executor(executor: Executor | str | None, workers: int | None) -> Exec
     return executor
 
 
+def corpus_crop(scan: CorpusScan, crop: CropSettings) -> CropSettings:
+    """``crop`` with the corpus' own detector when it names one (a spec's ``detector:``,
+    e.g. ``none`` for folders of face crops): the corpus knows what its files are."""
+    if scan.detector is None or scan.detector == crop.detector:
+        return crop
+    return dataclasses.replace(crop, detector=scan.detector)
+
+
 def prepare_corpus(
     scan: CorpusScan,
     cache_root: str | Path | None = None,
@@ -160,11 +169,12 @@ def prepare_corpus(
     ``executor`` is an :class:`~pathfer.runtime.Executor`, a name (``local``,
     ``inline``, ``ray``) or ``None`` for a local process pool of ``workers`` processes.
     ``progress`` is ``True`` for a rich progress bar, ``False`` for none, or a callable
-    ``(clips_done, clips_total)``.
+    ``(clips_done, clips_total)``. A corpus that names its own detector (``scan.detector``)
+    is prepared with it (:func:`corpus_crop`).
     """
     t0 = time.perf_counter()
     sampling = sampling or FrameSampling()
-    crop = crop or CropSettings()
+    crop = corpus_crop(scan, crop or CropSettings())
     get_detector(crop.detector)  # fail early, in the caller, on an unknown detector
     if not scan.clips:
         raise PrepareError(f"{scan.name}: the corpus holds no usable clip")

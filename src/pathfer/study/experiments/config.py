@@ -20,6 +20,7 @@ the key path and what is allowed. A section is one class, so a method-specific s
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -40,7 +41,7 @@ from pathfer.runtime.validation import (
     positive,
     settings,
 )
-from pathfer.study.experiments.methods import METHODS
+from pathfer.study.experiments.methods import FER2013_CROP, METHODS
 
 #: the built-in methods (the registry, ``METHODS.list()``, also has any registered later)
 ALL_METHODS = tuple(METHODS.list())
@@ -129,8 +130,9 @@ class Preparation:
     sampling: Literal["uniform", "every", "all"] = "uniform"
     every: Annotated[Int, Field(ge=1)] = 5
     size: Annotated[Int, Field(ge=8, le=512)] = 48
-    margin: Annotated[Float, Field(ge=0, le=1)] = 0.15
-    equalize: Bool = True
+    #: margin and equalisation chosen on real photos' validation subjects (docs/tuning.md)
+    margin: Annotated[Float, Field(ge=0, le=1)] = 0.1
+    equalize: Bool = False
     #: a registered face detector; None: the default (yunet where installed, else haar),
     #: resolved to its name at load, so the run's config records the detector it used
     detector: str | None = Field(default=None, validate_default=True)
@@ -184,16 +186,54 @@ class WithinConfig:
 
 @settings
 class TrainBudget:
-    """Budget and tuning grid for the gradient-trained baselines."""
+    """The budget every gradient-trained method shares; each method scales it by its own
+    recipe (``register_method(..., recipe=Recipe(...))``) and ``budgets:`` overrides one
+    method's.
+
+    ``lrs`` are *base* learning rates: a method trains with ``lr * recipe.lr_scale`` for each
+    (the pretrained mini-Xception's scale is 0.3, so the default base 1e-3 gives it 3e-4).
+    One rate is the default; a list is a grid, each rate trained and the best on the
+    validation subjects kept. ``max_epochs`` / ``patience`` left out: each method's own.
+    """
 
     lrs: Annotated[list[positive(Float)], BeforeValidator(_as_list), Field(min_length=1)] = (
-        dataclasses.field(default_factory=lambda: [3e-3, 1e-3])
+        dataclasses.field(default_factory=lambda: [1e-3])
     )
     batch_size: Annotated[Int, Field(ge=1)] = 32
+    #: a cap on the optimiser steps of one training run, whatever the epochs
     max_steps: Annotated[Int, Field(ge=1)] = 1500
-    #: early stopping: epochs (one validation pass each) without a better validation accuracy
-    patience: Annotated[Int, Field(ge=1)] = 6
+    #: epochs of one training run (None: each method's own, see its recipe)
+    max_epochs: Annotated[Int, Field(ge=1)] | None = None
+    #: early stopping: epochs (one validation pass each) without a better validation
+    #: accuracy (None: each method's own)
+    patience: Annotated[Int, Field(ge=1)] | None = None
     weight_decay: Annotated[Float, Field(ge=0)] = 1e-4
+
+
+@settings
+class MethodBudget:
+    """One method's training budget (``budgets: {method: {...}}``); a field left out comes
+    from ``train:`` and the method's recipe. The resolved config lists every trained
+    method's budget in full."""
+
+    #: absolute learning rates (a list is a grid chosen on validation subjects)
+    lrs: Annotated[list[positive(Float)], BeforeValidator(_as_list), Field(min_length=1)] | None = (
+        None
+    )
+    max_epochs: Annotated[Int, Field(ge=1)] | None = None
+    patience: Annotated[Int, Field(ge=1)] | None = None
+
+
+@settings
+class CropOverride:
+    """A method's face crop (``crops: {method: {...}}``); a field left out comes from the
+    method's registered crop, then ``preparation:``. The detector, alignment and frame
+    sampling are the experiment's (every method sees the same frames and faces). The
+    resolved config lists every method's crop in full."""
+
+    size: Annotated[Int, Field(ge=8, le=512)] | None = None
+    margin: Annotated[Float, Field(ge=0, le=1)] | None = None
+    equalize: Bool | None = None
 
 
 @settings
@@ -221,6 +261,10 @@ class ExperimentConfig:
     split: SplitConfig = dataclasses.field(default_factory=SplitConfig)
     within: WithinConfig = dataclasses.field(default_factory=WithinConfig)
     train: TrainBudget = dataclasses.field(default_factory=TrainBudget)
+    #: per-method training budgets (override ``train:`` and the method's recipe)
+    budgets: dict[str, MethodBudget] = dataclasses.field(default_factory=dict)
+    #: per-method face crops (override the method's registered crop and ``preparation:``)
+    crops: dict[str, CropOverride] = dataclasses.field(default_factory=dict)
     pathnet: PathNetConfig = dataclasses.field(default_factory=PathNetConfig)
     evolution: EvolutionConfig = dataclasses.field(default_factory=EvolutionConfig)
     #: run only the first folds (quick looks, demos)
@@ -264,7 +308,7 @@ class ExperimentConfig:
             raise ValueError(f"kind {self.kind!r} takes no sources (use kind: transfer)")
         if self.kind == "within" and self.within.by == "classes" and not self.within.a_classes:
             raise ValueError("within.by: classes needs within.a_classes (the classes of task A)")
-        sourced = [m for m in self.methods if METHODS.meta(m)["needs_source"]]
+        sourced = [m for m in self.methods if METHODS.meta(m).get("needs_source")]
         if sourced and self.kind == "single":
             raise ValueError(
                 f"methods {', '.join(sourced)} need a source task; use kind: within or "
@@ -272,6 +316,22 @@ class ExperimentConfig:
             )
         if isinstance(self.labels, list) and len(set(self.labels)) < 2:
             raise ValueError(f"labels: give at least two emotions to learn, got {self.labels}")
+        for what, given in (("crops", self.crops), ("budgets", self.budgets)):
+            stray = [m for m in given if m not in self.methods]
+            if stray:
+                raise ValueError(
+                    f"{what} names {', '.join(stray)}, not among the methods "
+                    f"({', '.join(self.methods)}); add it to methods or drop the entry"
+                )
+        untrained = [m for m in self.budgets if METHODS.meta(m).get("recipe") is None]
+        if untrained:
+            raise ValueError(
+                f"budgets: {', '.join(untrained)} has no training budget here (PathNet's is "
+                "evolution:, zero-shot trains nothing); drop the entry"
+            )
+        object.__setattr__(self, "crops", _resolve_crops(self))
+        object.__setattr__(self, "budgets", _resolve_budgets(self))
+        _same_source_crops(self)
         if self.pathnet.input_size != self.preparation.size:
             raise ValueError(
                 f"pathnet.input_size ({self.pathnet.input_size}) differs from "
@@ -283,6 +343,86 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         """The resolved config: every value, defaults included, as plain YAML/JSON types."""
         return _ADAPTER.dump_python(self, mode="json")
+
+    def method_preparation(self, method: str) -> Preparation:
+        """The preparation of ``method``'s crops: the experiment's, with its crop."""
+        crop = self.crops.get(method)
+        if crop is None:
+            return self.preparation
+        return dataclasses.replace(
+            self.preparation, size=crop.size, margin=crop.margin, equalize=crop.equalize
+        )
+
+    def method_budget(self, method: str) -> MethodBudget:
+        """The training budget of a gradient-trained ``method`` (resolved at load)."""
+        return self.budgets[method]
+
+
+def fer2013_crop() -> dict[str, Any]:
+    """The crop the shipped FER2013 mini-Xception was trained with, read from its bundle."""
+    from pathfer.use.bundle import default_bundle_path, read_meta
+
+    crop = read_meta(default_bundle_path())["crop"]
+    return {k: crop[k] for k in ("size", "margin", "equalize")}
+
+
+def registered_crop(method: str) -> dict[str, Any]:
+    """The crop fields ``method`` registered (``{}``: the experiment's preparation)."""
+    crop = METHODS.meta(method).get("crop")
+    if crop is None:
+        return {}
+    if crop == FER2013_CROP:
+        return fer2013_crop()
+    if isinstance(crop, dict):
+        return dict(crop)
+    raise ValueError(f"method {method!r} registered an unknown crop {crop!r}")
+
+
+def _resolve_crops(cfg: ExperimentConfig) -> dict[str, CropOverride]:
+    """Every method's crop in full: preparation < the method's registered crop < ``crops:``."""
+    base = {"size": cfg.preparation.size, "margin": cfg.preparation.margin}
+    base["equalize"] = cfg.preparation.equalize
+    out = {}
+    for m in cfg.methods:
+        fields = {**base, **registered_crop(m)}
+        given = cfg.crops.get(m)
+        if given is not None:
+            fields.update({k: v for k, v in dataclasses.asdict(given).items() if v is not None})
+        out[m] = CropOverride(**fields)
+    return out
+
+
+def _resolve_budgets(cfg: ExperimentConfig) -> dict[str, MethodBudget]:
+    """Every trained method's budget in full: its recipe < ``train:`` < ``budgets:``."""
+    out = {}
+    for m in cfg.methods:
+        recipe = METHODS.meta(m).get("recipe")
+        if recipe is None:
+            continue
+        given = cfg.budgets.get(m) or MethodBudget()
+        lrs = given.lrs or [lr * recipe.lr_scale for lr in cfg.train.lrs]
+        epochs = given.max_epochs or cfg.train.max_epochs or recipe.max_epochs
+        patience = given.patience or cfg.train.patience or recipe.patience
+        out[m] = MethodBudget(
+            lrs=[float(f"{lr:.6g}") for lr in lrs], max_epochs=epochs, patience=patience
+        )
+    return out
+
+
+def _same_source_crops(cfg: ExperimentConfig) -> None:
+    """Methods sharing a source model (trained once per seed) must want the same crop."""
+    by_family: dict[str, list[str]] = {}
+    for m in cfg.methods:
+        fam = METHODS.meta(m).get("needs_source")
+        if fam:
+            by_family.setdefault(fam, []).append(m)
+    for fam, names in by_family.items():
+        crops = {json.dumps(dataclasses.asdict(cfg.crops[m]), sort_keys=True) for m in names}
+        if len(crops) > 1:
+            raise ValueError(
+                f"crops: {', '.join(names)} share the {fam} source model, so they need the "
+                "same crop; give them the same crops: entry"
+            )
 
 
 _ADAPTER = TypeAdapter(ExperimentConfig)

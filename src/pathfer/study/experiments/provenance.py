@@ -5,7 +5,8 @@ A run folder holds the results of exactly one resolved config (``config.yaml``, 
 default written out). Running into a folder that holds results of another config is
 refused, naming what differs, unless asked to start a new folder beside it; only the keys
 that say where jobs run (:data:`EXECUTION_KEYS`) may change, and those that choose the
-grid of jobs (:data:`GRID_KEYS`) may grow. ``environment.json`` records, per session, the
+grid of jobs (:data:`GRID_KEYS`) may grow, with the crop and budget of each added method
+(:data:`PER_METHOD_KEYS`). ``environment.json`` records, per session, the
 package versions and the git commit of pathfer's source (when it is a git checkout);
 ``failures.json`` lists the jobs that failed in the last session (absent when none did).
 """
@@ -37,6 +38,9 @@ FAILURES = "failures.json"
 EXECUTION_KEYS = ("executor", "workers", "cache")
 #: which (method, fold, seed) jobs make the run: a resume may add to them
 GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
+#: settings kept per method (its resolved crop and budget): a method added on a resume
+#: adds its entry; an entry of a method already run may not change
+PER_METHOD_KEYS = ("crops", "budgets")
 #: distributions whose versions can change a result
 PACKAGES = (
     "torch",
@@ -82,6 +86,8 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
             continue
         a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
         if a == b or (top in GRID_KEYS and _grows(a, b, top)):
+            continue
+        if top in PER_METHOD_KEYS and a == "(absent)":  # a method added to the grid
             continue
         changes.append(f"{key}: {_show(a)} -> {_show(b)}")
     return changes

@@ -1,10 +1,11 @@
 """Run an experiment: prepare the corpora, cut the folds, run methods x folds x seeds.
 
-The plan is made once in the driver; every job is a picklable spec that re-opens the
-prepared datasets by path, so the same jobs run inline, on a local process pool or on a
-Ray cluster. Each finished (method, fold, seed) is saved at once; a restarted run skips
-what is done. Source models (PathNet after the source tasks, the source CNN) are trained
-once per seed and shared by every fold.
+The plan (:mod:`.plan`: every corpus in every method's crop, the folds) is made once in
+the driver; every job is a picklable spec that re-opens the prepared datasets by path, in
+its method's crop, so the same jobs run inline, on a local process pool or on a Ray
+cluster. Each finished (method, fold, seed) is saved at once; a restarted run skips what
+is done. Source models (PathNet after the source tasks, the source CNNs) are trained once
+per family and seed, in the crop of the methods using them, and shared by every fold.
 """
 
 from __future__ import annotations
@@ -13,188 +14,27 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pathfer.data import emotions
-from pathfer.data.corpora import scan_target
-from pathfer.data.datasets import FaceDataset, prepare_corpus
-from pathfer.data.datasets.splits import (
-    Split,
-    group_kfold,
-    holdout_subjects,
-    loso,
-    stratified_clips,
-)
 from pathfer.runtime import Executor, get_executor
 from pathfer.study.experiments import methods as M
-from pathfer.study.experiments.config import ConfigError, CorpusRef, ExperimentConfig
+from pathfer.study.experiments.config import ExperimentConfig
+from pathfer.study.experiments.plan import (  # noqa: F401 - re-exported: the runner's API
+    Plan,
+    View,
+    crop_key,
+    family_budget,
+    fewer_subjects,
+    fold_task,
+    make_plan,
+    prepare_ref,
+    source_task,
+    validation_cut,
+)
 from pathfer.study.experiments.provenance import JobsFailedError, open_run, record_failures
 from pathfer.study.report import write_report
 from pathfer.study.results import load_results, result_exists, save_result
-
-
-@dataclass
-class View:
-    """A labelled part of a prepared dataset.
-
-    ``index`` are frames of ``FaceDataset.load(path).restrict(labels)``.
-    """
-
-    name: str
-    path: str
-    labels: list[str]
-    index: np.ndarray
-
-    def load(self) -> FaceDataset:
-        return FaceDataset.load(self.path).restrict(self.labels).select(self.index)
-
-
-@dataclass
-class Plan:
-    target: View
-    sources: list[View]
-    folds: list[Split]
-    labels: list[str]
-    prepared: dict[str, str] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------- data
-def prepare_ref(
-    ref: CorpusRef,
-    cfg: ExperimentConfig,
-    log: Callable[[str], None],
-    executor: Executor | None = None,
-) -> str:
-    p = cfg.preparation
-    scan = scan_target(ref.corpus, ref.path)
-    if executor is None and cfg.executor != "local":
-        executor = get_executor(cfg.executor, cfg.workers)
-    report = prepare_corpus(
-        scan,
-        cfg.cache,
-        sampling=p.sampling_settings(),
-        crop=p.crop_settings(),
-        executor=executor,
-        workers=cfg.workers,
-        progress=False,
-    )
-    state = "reused" if report.reused else "prepared"
-    log(f"{scan.name}: {state} {report.n_clips} clips, {report.n_skipped} skipped -> {report.path}")
-    return str(report.path.absolute())  # jobs may run on another node (or cwd)
-
-
-def make_plan(
-    cfg: ExperimentConfig,
-    log: Callable[[str], None] = print,
-    executor: Executor | None = None,
-) -> Plan:
-    assert cfg.target is not None
-    refs = [cfg.target, *cfg.sources]
-    prepared = {ref.key(): prepare_ref(ref, cfg, log, executor) for ref in refs}
-    target_ds = FaceDataset.load(prepared[cfg.target.key()])
-    source_ds = [FaceDataset.load(prepared[r.key()]) for r in cfg.sources]
-
-    if cfg.kind == "within" and cfg.within.by == "classes":
-        a_labels = emotions.ordered(cfg.within.a_classes)
-        b_labels = [x for x in target_ds.labels if x not in a_labels]
-        if not b_labels or not set(a_labels) <= set(target_ds.labels):
-            raise ConfigError(
-                f"within.a_classes {a_labels} must be a proper subset of the corpus' "
-                f"labels {target_ds.labels}"
-            )
-        path = prepared[cfg.target.key()]
-        a = target_ds.restrict(a_labels)
-        b = target_ds.restrict(b_labels)
-        source_views = [View("A", path, a_labels, np.arange(len(a)))]
-        target_view = View("B", path, b_labels, np.arange(len(b)))
-        labels = b_labels
-    else:
-        if isinstance(cfg.labels, list):
-            labels = emotions.ordered(cfg.labels)
-        elif cfg.labels == "shared":
-            labels = emotions.shared_labels(target_ds.labels, *[d.labels for d in source_ds])
-        elif cfg.labels == "all":
-            labels = target_ds.labels
-        else:
-            raise ConfigError(f"labels must be 'shared', 'all' or a list, not {cfg.labels!r}")
-        if len(labels) < 2:
-            raise ConfigError(f"fewer than two labels to learn: {labels}")
-        tpath = prepared[cfg.target.key()]
-        t = target_ds.restrict(labels)
-        if cfg.kind == "within":
-            subjects = t.subjects  # natural order: the cut is documented and seed-free
-            n_a = max(1, min(len(subjects) - 1, round(cfg.within.a_fraction * len(subjects))))
-            in_a = np.isin(t.groups, subjects[:n_a])
-            source_views = [View("A", tpath, labels, np.flatnonzero(in_a))]
-            target_view = View("B", tpath, labels, np.flatnonzero(~in_a))
-        else:
-            target_view = View(cfg.target.corpus, tpath, labels, np.arange(len(t)))
-            source_views = []
-            for ref, ds in zip(cfg.sources, source_ds, strict=True):
-                s = ds.restrict(labels)
-                name = (
-                    Path(ref.corpus).stem if ref.corpus.endswith((".yaml", ".yml")) else ref.corpus
-                )
-                source_views.append(View(name, prepared[ref.key()], labels, np.arange(len(s))))
-
-    tds = target_view.load()
-    if cfg.split.kind == "loso":
-        folds = loso(tds)
-    else:
-        k = min(cfg.split.k, len(tds.subjects))
-        if k < 2:
-            raise ConfigError(f"the target has {len(tds.subjects)} subject(s); need >= 2 for folds")
-        folds = group_kfold(tds, k, seed=0)  # folds are fixed across seeds and methods
-    if cfg.max_folds:
-        folds = folds[: cfg.max_folds]
-    return Plan(target_view, source_views, folds, labels, prepared)
-
-
-def _part(ds: FaceDataset, idx: np.ndarray) -> M.Part:
-    x, y = ds.tensors(idx)
-    return M.Part(x, y, ds.clip_ids[idx])
-
-
-def _task(name: str, ds: FaceDataset, fit_idx, val_idx, test_idx) -> M.TaskData:
-    return M.TaskData(
-        name, list(ds.labels), _part(ds, fit_idx), _part(ds, val_idx), _part(ds, test_idx)
-    )
-
-
-def source_task(view: View, cfg: ExperimentConfig, seed: int) -> M.TaskData:
-    """Source subjects split into fit / validation / held-out test (to measure forgetting)."""
-    ds = view.load()
-    everything = np.arange(len(ds))
-    if cfg.split.source_test_fraction > 0 and len(ds.subjects) >= 3:
-        cut = holdout_subjects(ds, everything, fraction=cfg.split.source_test_fraction, seed=seed)
-        train, test = cut.train_idx, cut.test_idx
-    else:
-        train, test = everything, None
-    inner = validation_cut(ds, train, cfg.split.val_fraction, seed)
-    return _task(
-        view.name, ds, inner.train_idx, inner.test_idx, inner.test_idx if test is None else test
-    )
-
-
-def validation_cut(ds: FaceDataset, train_idx: np.ndarray, fraction: float, seed: int) -> Split:
-    """Fit / validation frames of a training part: whole subjects held out when there are
-    at least two; with a single training subject, a stratified clip-level cut (never the
-    test fold either way)."""
-    if len(set(ds.groups[train_idx])) >= 2:
-        return holdout_subjects(ds, train_idx, fraction=fraction or 0.25, seed=seed)
-    sub = ds.select(train_idx)
-    cut = stratified_clips(sub, test_size=fraction or 0.25, seed=seed)[0]
-    return Split(cut.name, train_idx[cut.train_idx], train_idx[cut.test_idx])
-
-
-def fold_task(view: View, split: Split, cfg: ExperimentConfig, seed: int) -> M.TaskData:
-    ds = view.load()
-    inner = validation_cut(ds, split.train_idx, cfg.split.val_fraction, seed)
-    return _task(view.name, ds, inner.train_idx, inner.test_idx, split.test_idx)
 
 
 # --------------------------------------------------------------------------- jobs
@@ -224,20 +64,8 @@ def run_source_job(spec: dict[str, Any]) -> dict[str, Any]:
         cfg.evolution.as_dict(),
         cfg.train,
         Path(spec["run_dir"]) / "sources",
+        budget=family_budget(cfg, spec["family"]),
     )
-
-
-def fewer_subjects(view: View, split: Split, n: int, seed: int) -> Split:
-    """The fold with only ``n`` of its training subjects (a seeded choice, nested: the
-    subjects kept for ``n`` are among those kept for any larger ``n``)."""
-    ds = view.load()
-    subjects = sorted(set(ds.groups[split.train_idx]))
-    if n >= len(subjects):
-        return split
-    rng = np.random.default_rng([seed, len(subjects)])
-    keep = {subjects[i] for i in rng.permutation(len(subjects))[:n]}
-    mask = np.isin(ds.groups[split.train_idx], list(keep))
-    return Split(split.name, split.train_idx[mask], split.test_idx)
 
 
 def run_name(method: str, n_subjects: int | None) -> str:
@@ -266,11 +94,16 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
         sources=sources,
         artifacts=Path(spec["run_dir"]) / "artifacts",
         tag=tag,
+        budget=cfg.budgets.get(method),
     )
     import torch
 
     torch.manual_seed(seed)
+    cpu0 = time.process_time()
     out = M.METHODS.get(method)(data)
+    # the job's CPU time (this process): on a busy machine, what the job would have taken
+    # on a core of its own, where its wall time (train_time_s) counts the waits too
+    out.extra["cpu_time_s"] = time.process_time() - cpu0
     if n_subjects:
         out.extra["target_train_subjects"] = n_subjects
     record = {
@@ -330,7 +163,7 @@ def run_experiment(
         for seed in cfg.seeds:
             if (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
                 continue
-            spec = {**spec_base, "family": fam, "seed": seed, "sources": plan.sources}
+            spec = {**spec_base, "family": fam, "seed": seed, "sources": plan.sources_for(fam)}
             jobs.append((("source", fam, f"seed {seed}"), spec))
     failed: list[dict[str, str]] = []
     _drain(executor, run_source_job, jobs, log, failed)
@@ -358,7 +191,7 @@ def run_experiment(
             )
             continue
         spec = {**spec_base, "method": method, "seed": seed, "split": split, "n_subjects": n}
-        spec.update(target=plan.target, sources=plan.sources)
+        spec.update(target=plan.target_for(method), sources=plan.sources_for(fam) if fam else [])
         jobs.append((("run", name, split.name, f"seed {seed}"), spec))
     done = sum(result_exists(run_dir, run_name(m, n), f.name, s) for s, f, m, n in grid)
     rank = {m: i for i, m in enumerate(M.by_cost(list(cfg.methods)))}

@@ -18,9 +18,16 @@ import torch
 from pathfer import __version__
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig
+from pathfer.study.experiments.plan import (
+    _task,
+    family_budget,
+    make_plan,
+    source_task,
+    validation_cut,
+)
 from pathfer.study.experiments.provenance import config_key, environment
-from pathfer.study.experiments.runner import _task, make_plan, source_task, validation_cut
 from pathfer.use.bundle import save_bundle
+from pathfer.use.factory import available_architectures, factory_hint, registered_factory
 
 
 def train_model(
@@ -46,13 +53,15 @@ def train_model(
     seed = cfg.seeds[0]
     torch.set_num_threads(cfg.threads)  # part of what the seed fixes, as in experiment jobs
     torch.manual_seed(seed)
-    plan = make_plan(cfg, log)
     # source models are a cache of this exact config: another config never reuses them
+    key = config_key(cfg.to_dict())
+    cfg = _only(cfg, method)  # prepare only the crops this method (and its source) need
+    plan = make_plan(cfg, log)
     work = Path(work_dir) if work_dir else out.parent / f".{out.stem}.work"
-    work = work / config_key(cfg.to_dict())
+    work = work / key
     sources: list[M.TaskData] = []
     if family:
-        sources = [source_task(v, cfg, seed) for v in plan.sources]
+        sources = [source_task(v, cfg, seed) for v in plan.sources_for(family)]
         if not (work / "sources" / f"{family}_seed{seed}.json").exists():
             log(f"training the {family} source model on {', '.join(s.name for s in sources)}")
             M.train_sources(
@@ -63,10 +72,12 @@ def train_model(
                 cfg.evolution.as_dict(),
                 cfg.train,
                 work / "sources",
+                budget=family_budget(cfg, family),
             )
-    ds = plan.target.load()
+    view = plan.target_for(method)
+    ds = view.load()
     cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, seed)
-    target = _task(plan.target.name, ds, cut.train_idx, cut.test_idx, cut.test_idx)
+    target = _task(view.name, ds, cut.train_idx, cut.test_idx, cut.test_idx)
     log(f"training {method} on {len(cut.train_idx)} frames, validating on {len(cut.test_idx)}")
     result = M.METHODS.get(method)(
         M.FoldData(
@@ -77,13 +88,14 @@ def train_model(
             train=cfg.train,
             source_dir=work / "sources",
             sources=sources,
+            budget=cfg.budgets.get(method),
         )
     )
     if result.model is None:
         raise RuntimeError(f"{method} returned no model to save")
     model = M.unwrap(result.model).eval()
     kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
-    arch = "mini_xception" if type(model).__name__ == "MiniXception" else "plain_cnn"
+    arch = architecture_of(model)
     val_acc = float((result.proba.argmax(1) == target.test.y.numpy()).mean())
     provenance: dict[str, Any] = {
         "method": method,
@@ -105,9 +117,33 @@ def train_model(
         architecture=arch,
         arch_kwargs=kwargs,
         labels=target.labels,
-        crop=cfg.preparation.crop_settings(),
+        crop=cfg.method_preparation(method).crop_settings(),
         provenance=provenance,
         pathnet_path=result.extra.get("best_path"),
     )
     log(f"saved {out} (validation accuracy {val_acc:.3f})")
     return out
+
+
+def _only(cfg: ExperimentConfig, method: str) -> ExperimentConfig:
+    """``cfg`` with ``method`` as its only method (its crop and budget kept)."""
+    from pathfer.study.experiments.config import config_from_dict
+
+    raw = cfg.to_dict()
+    raw["methods"] = [method]
+    raw["crops"] = {k: v for k, v in raw["crops"].items() if k == method}
+    raw["budgets"] = {k: v for k, v in raw["budgets"].items() if k == method}
+    return config_from_dict(raw)
+
+
+def architecture_of(model: torch.nn.Module) -> str:
+    """The registered architecture name whose factory builds ``model``'s class."""
+    hint = factory_hint(type(model))
+    for name in available_architectures():
+        factory = registered_factory(name)
+        if factory is not None and factory_hint(factory) == hint:
+            return name
+    raise RuntimeError(
+        f"{type(model).__name__} is not a registered architecture; register it in "
+        "pathfer.models.architectures to save it as a bundle"
+    )

@@ -8,6 +8,8 @@ by :func:`train_sources` and loaded by every fold.
 
 Adding a method is adding a function decorated with :func:`register_method` in one of
 this package's modules (``pathnet``, ``cnn``, ``fer``); ``METHODS.list()`` names them all.
+A method declares the face crop it wants (``crop=``) and, when it trains with
+:func:`tuned_fit`, its recipe (``recipe=``); the experiment resolves both per method.
 """
 
 # importing a module registers its methods; their order is the order default configs and
@@ -19,11 +21,14 @@ from pathfer.study.experiments.methods import fer  # noqa: F401
 
 # isort: on
 from pathfer.study.experiments.methods.base import (
+    CNN_RECIPE,
+    FER2013_CROP,
     METHODS,
     FoldData,
     Method,
     MethodOutput,
     Part,
+    Recipe,
     TaskData,
     by_cost,
     needs_source,
@@ -35,12 +40,15 @@ from pathfer.study.experiments.methods.fer import LabelSubset, unwrap
 from pathfer.study.experiments.methods.sources import train_sources
 
 __all__ = [
+    "CNN_RECIPE",
+    "FER2013_CROP",
     "METHODS",
     "FoldData",
     "LabelSubset",
     "Method",
     "MethodOutput",
     "Part",
+    "Recipe",
     "TaskData",
     "by_cost",
     "needs_source",

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -45,11 +46,35 @@ class FoldData:
     seed: int
     pathnet: dict[str, Any]
     evolution: dict[str, Any]
-    train: Any  # TrainBudget
+    train: Any  # TrainBudget: batch size, weight decay, step cap
     source_dir: Path  # where train_sources left the source models
     sources: list[TaskData] = field(default_factory=list)  # for forgetting
     artifacts: Path | None = None
     tag: str = ""
+    #: this method's resolved training budget (config.MethodBudget: lrs, max_epochs,
+    #: patience); None for methods that do not train with :func:`tuned_fit`
+    budget: Any = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A gradient-trained method's own training recipe, registered with it.
+
+    ``lr_scale`` multiplies the experiment's base learning rates (``train.lrs``, default
+    1e-3): 1 for networks trained from random weights, less for a pretrained network.
+    ``max_epochs`` / ``patience`` (early stopping on validation subjects, in epochs) are the
+    method's defaults when the config leaves them out; ``max_shift`` is the augmentation's
+    largest shift in pixels (random flips always).
+    """
+
+    lr_scale: float = 1.0
+    max_epochs: int = 30
+    patience: int = 6
+    max_shift: int = 2
+
+
+#: the recipe of the CNNs trained from random weights (or a source CNN)
+CNN_RECIPE = Recipe()
 
 
 @dataclass
@@ -66,10 +91,11 @@ Method = Callable[[FoldData], MethodOutput]
 
 
 #: every method, registered with its metadata: ``needs_source`` (the source family a
-#: transfer method needs trained before the folds: ``"pathnet"``, ``"cnn"`` or None),
-#: ``cost`` (a rough rank, dearest highest, so parallel runs start the long jobs first
-#: and no worker is left alone with one long job at the end) and ``crop`` (the face crop
-#: the method wants, see :func:`register_method`)
+#: transfer method needs trained before the folds: ``"pathnet"``, ``"cnn"``,
+#: ``"reference_cnn"`` or None), ``cost`` (a rough rank, dearest highest, so parallel runs
+#: start the long jobs first and no worker is left alone with one long job at the end),
+#: ``crop`` (the face crop the method wants, see :func:`register_method`) and ``recipe``
+#: (its :class:`Recipe` when it trains with :func:`tuned_fit`, else None)
 METHODS: Registry[Method] = Registry("method")
 
 #: ``crop=FER2013_CROP``: the crop the shipped FER2013 mini-Xception was trained with (its
@@ -82,6 +108,7 @@ def register_method(
     needs_source: str | None = None,
     cost: int = 0,
     crop: dict[str, Any] | str | None = None,
+    recipe: Recipe | None = None,
 ) -> Callable[[Method], Method]:
     """Register a method function under ``name`` (the name used in configs).
 
@@ -90,8 +117,12 @@ def register_method(
     that override them, or :data:`FER2013_CROP` for the shipped mini-Xception's own crop.
     The detector, alignment and frame sampling are the experiment's, shared by every
     method, so every method sees the same frames and faces.
+
+    ``recipe`` (:class:`Recipe`) is the method's training recipe when it trains with
+    :func:`tuned_fit`; the experiment resolves it into the method's budget
+    (:attr:`FoldData.budget`).
     """
-    return METHODS.register(name, needs_source=needs_source, cost=cost, crop=crop)
+    return METHODS.register(name, needs_source=needs_source, cost=cost, crop=crop, recipe=recipe)
 
 
 def needs_source(name: str) -> str | None:
@@ -105,8 +136,10 @@ def by_cost(names: list[str]) -> list[str]:
 
 
 def pathnet_config(d: FoldData | dict, size: int) -> PathNetConfig:
+    """The experiment's PathNet settings for crops of ``size`` pixels (the size of the
+    method's own crop, whatever ``pathnet.input_size`` says)."""
     cfg = dict(d.pathnet if isinstance(d, FoldData) else d)
-    cfg.setdefault("input_size", size)
+    cfg["input_size"] = size
     return PathNetConfig.from_dict(cfg)
 
 
@@ -142,20 +175,32 @@ def accuracy_of(model: nn.Module, part: Part) -> float:
 def tuned_fit(
     make: Callable[[], nn.Module],
     task: TaskData,
-    budget: Any,
+    train: Any,
     seed: int,
+    budget: Any,
     params: Callable[[nn.Module], Any] | None = None,
-    lrs: list[float] | None = None,
+    max_shift: int = 2,
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Train one model per learning rate of the grid; keep the best on validation subjects.
+    """Train one model per learning rate of ``budget.lrs``; keep the best on validation
+    subjects.
 
-    Each candidate early-stops on the validation part; the test part is evaluated along the
-    chosen run's curve only to draw accuracy-versus-time (it picks nothing).
+    ``train`` (the experiment's ``train:``) gives the batch size, weight decay and step
+    cap; ``budget`` (the method's resolved budget; None: the CNNs' recipe on ``train:``)
+    the rates, epochs and patience. Each
+    candidate early-stops on the validation part and restores its best epoch; the test
+    part is evaluated along the chosen run's curve only to draw accuracy-versus-time (it
+    picks nothing).
     """
-    best: tuple[float, nn.Module, list, float] | None = None
+    if budget is None:  # a method registered without a recipe: the CNNs' recipe
+        budget = SimpleNamespace(
+            lrs=list(train.lrs),
+            max_epochs=train.max_epochs or CNN_RECIPE.max_epochs,
+            patience=train.patience or CNN_RECIPE.patience,
+        )
+    best: tuple[float, nn.Module, list, float, int] | None = None
     t0 = time.perf_counter()
     tried = []
-    for lr in lrs or budget.lrs:
+    for lr in budget.lrs:
         model = make()
         curve: list[dict[str, Any]] = []
         start = time.perf_counter()
@@ -172,7 +217,6 @@ def tuned_fit(
             )
             model.train(was)
 
-        steps_per_epoch = max(1, int(np.ceil(len(task.fit.y) / budget.batch_size)))
         res = fit(
             model,
             task.fit.x,
@@ -180,25 +224,33 @@ def tuned_fit(
             task.val.x,
             task.val.y,
             lr=lr,
-            batch_size=budget.batch_size,
-            max_epochs=max(1, budget.max_steps // steps_per_epoch),
-            max_steps=budget.max_steps,
+            batch_size=train.batch_size,
+            max_epochs=budget.max_epochs,
+            max_steps=train.max_steps,
             patience=budget.patience,
             params=None if params is None else params(model),
-            weight_decay=budget.weight_decay,
+            weight_decay=train.weight_decay,
             seed=seed,
             augment=True,
+            max_shift=max_shift,
             progress=log,
         )
         tried.append(
-            {"lr": lr, "val_acc": res.best_val_acc, "steps": res.steps, "learning_curve": curve}
+            {
+                "lr": lr,
+                "val_acc": res.best_val_acc,
+                "best_epoch": res.best_epoch,
+                "steps": res.steps,
+                "learning_curve": curve,
+            }
         )
         if best is None or res.best_val_acc > best[0]:
-            best = (res.best_val_acc, model, curve, lr)
+            best = (res.best_val_acc, model, curve, lr, res.best_epoch)
     assert best is not None
     return best[1], {
         "lr": best[3],
         "val_acc": best[0],
+        "best_epoch": best[4],
         "lr_search": tried,
         "learning_curve": best[2],
         "train_time_s": time.perf_counter() - t0,

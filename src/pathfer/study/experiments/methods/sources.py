@@ -10,17 +10,19 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
-from pathfer.models.nn import PlainCNN
 from pathfer.models.pathnet import EvolutionConfig, PathNet
 from pathfer.runtime.files import atomic_write_json
 from pathfer.study.experiments.methods.base import (
     TaskData,
     accuracy_of,
-    cnn_kwargs,
     pathnet_config,
     source_path,
     tuned_fit,
 )
+from pathfer.study.experiments.methods.cnn import REFERENCE_RECIPE, family_model
+
+#: the source families that are CNNs trained with :func:`tuned_fit`, and their shifts
+CNN_FAMILIES = {"cnn": 2, "reference_cnn": REFERENCE_RECIPE.max_shift}
 
 
 def train_sources(
@@ -29,16 +31,19 @@ def train_sources(
     seed: int,
     pathnet: dict[str, Any],
     evolution: dict[str, Any],
-    budget: Any,
+    train: Any,
     source_dir: Path,
+    budget: Any = None,
 ) -> dict[str, Any]:
-    """Train the source model of ``family`` (``pathnet`` or ``cnn``) on the sources in order."""
+    """Train the source model of ``family`` (``pathnet``, ``cnn`` or ``reference_cnn``) on
+    the sources in order. ``train`` is the experiment's ``train:``; ``budget`` the resolved
+    budget of the CNN family (that of the first method in the config that uses it)."""
     torch.manual_seed(seed)
     out = source_path(source_dir, family, seed)
     out.parent.mkdir(parents=True, exist_ok=True)
     size = int(sources[0].fit.x.shape[-1])
     pn_cfg = pathnet_config(pathnet, size)
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     info: dict[str, Any] = {"family": family, "seed": seed, "tasks": []}
     if family == "pathnet":
         pn = PathNet(pn_cfg, seed=seed)
@@ -65,18 +70,22 @@ def train_sources(
                 }
             )
         pn.save(out.with_suffix(".safetensors"))
-    elif family == "cnn":
+    elif family in CNN_FAMILIES:
+        if budget is None:
+            raise ValueError(f"the {family} source model needs a training budget")
         state = None
         for src in sources:
 
             def make(state=state, src=src) -> nn.Module:
-                m = PlainCNN(len(src.labels), **cnn_kwargs(pn_cfg))
+                m = family_model(family, pn_cfg.as_dict(), len(src.labels), size)
                 if state is not None:  # fine-tune through a sequence of sources
                     body = {k: v for k, v in state.items() if not k.startswith("head.")}
                     m.load_state_dict(body, strict=False)
                 return m
 
-            model, fit_info = tuned_fit(make, src, budget, seed)
+            model, fit_info = tuned_fit(
+                make, src, train, seed, budget, max_shift=CNN_FAMILIES[family]
+            )
             state = model.state_dict()
             info["tasks"].append(
                 {
@@ -94,5 +103,6 @@ def train_sources(
     else:
         raise ValueError(f"unknown source family {family!r}")
     info["train_time_s"] = time.perf_counter() - t0
+    info["cpu_time_s"] = time.process_time() - cpu0  # this process' CPU (see the runner)
     atomic_write_json(out.with_suffix(".json"), info, indent=1, sort_keys=False)
     return info

@@ -1,0 +1,418 @@
+"""Every method on real labelled faces: the development loop behind pathfer's defaults.
+
+    PATHFER_THREADS=1 nice -n 10 .venv/bin/python benchmarks/bench_real.py DEVFACES --out DIR
+
+``DEVFACES`` holds the two public sets of issue 10, fetched by you and never committed
+(their licences forbid redistribution): ``CK+48/<emotion>/S###_###_########.png`` (48x48
+face crops; the subject is ``S###``) and ``wild/images/*.jpg`` + ``wild/legend.csv``
+(photos; the identity is the file name before the last ``_NNNN``). The script writes, under
+``DIR``, only text and results: YAML corpus specs (``specs/``: CK+48 with ``detector:
+none``; the wild photos with a capped labels file, at most ``--cap`` images per class of
+the six basic emotions, so happiness does not swamp the rest), a generated synthetic
+corpus, experiment configs (``configs/``), run folders (``runs/``, each made by ``pathfer
+experiment run`` and timed), ``bench_real.md`` / ``bench_real.json`` and
+``readme_tables.md`` (from ``scripts/readme_tables.py``). It never copies an image.
+
+Studies (``--studies``, in this order by default), every one with 5 subject-independent
+folds and validation subjects carved from each fold's training part:
+
+* ``crops``: the wild photos' crop for the FER2013 mini-Xception, by zero-shot accuracy
+  (no training): margins x equalisation, each a run of ``mini_xception_zeroshot``;
+* ``lr``: CK+48 -> wild with a two-rate grid for the CNNs and the mini-Xception; each
+  fold's rate is chosen on its validation subjects (nested), and the choices are counted;
+* ``c2w``: CK+48 -> wild photos, the closest proxy of the hidden test; first the seven
+  methods of issue 10 (timed: the 15-minute goal), then every other method (timed);
+* ``w2c``: wild -> CK+48; ``ck``: within CK+48 by subjects; ``syn2c``: synthetic -> CK+48.
+
+Choices read validation accuracy only (``val_acc`` of each result); test numbers are
+reported for what was chosen and choose nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from pathfer.data import emotions, synthetic
+from pathfer.study.experiments.methods import METHODS
+from pathfer.study.report.metrics import summarize
+from pathfer.study.results import load_results
+
+SIX = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
+#: the seven methods of issue 10's table: the 15-minute budget is for these
+SEVEN = [
+    "pathnet_transfer",
+    "pathnet_target",
+    "cnn_scratch",
+    "finetune",
+    "feature_extraction",
+    "mini_xception_zeroshot",
+    "mini_xception_finetune",
+]
+STUDIES = ("crops", "lr", "c2w", "w2c", "ck", "syn2c")
+CROP_VARIANTS = [(m, eq) for eq in (False, True) for m in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)]
+LR_METHODS = ["cnn_scratch", "reference_cnn", "mini_xception_finetune"]
+LR_GRID = [3e-3, 1e-3]
+WORKERS_FOR_ESTIMATE = 2  # base rates: the mini-Xception trains at a tenth of each
+
+
+# ----------------------------------------------------------------------------- corpora
+def write_specs(devfaces: Path, out: Path, cap: int, seed: int = 0) -> dict[str, Path]:
+    """YAML specs for the dev sets (and the wild set's capped labels file); no image copied."""
+    ck, wild = devfaces / "CK+48", devfaces / "wild"
+    for need in (ck, wild / "images", wild / "legend.csv"):
+        if not need.exists():
+            raise SystemExit(f"{need} is missing: DEVFACES must hold CK+48/ and wild/ (see --help)")
+    out.mkdir(parents=True, exist_ok=True)
+    specs = {"ck48": out / "ck48.yaml", "wild": out / "wild.yaml"}
+    ck_spec = {
+        "name": "ck48",
+        "root": str(ck.resolve()),
+        "glob": "*/*.png",
+        "label": {"from": "parent"},
+        "regex": r"(?P<subject>S\d+)_\d+_\d+\.png$",
+        "labels": {"happy": "happiness"},
+        "detector": "none",  # the files are face crops already
+    }
+    specs["ck48"].write_text(yaml.safe_dump(ck_spec, sort_keys=False))
+
+    by_label: dict[str, set[str]] = {}
+    with open(wild / "legend.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            try:
+                label = emotions.canonical(row["emotion"].strip())
+            except emotions.UnknownEmotionError:
+                continue
+            if label in SIX and (wild / "images" / row["image"]).is_file():
+                by_label.setdefault(label, set()).add(row["image"])
+    rng = np.random.default_rng(seed)
+    chosen: list[tuple[str, str]] = []
+    for label in SIX:
+        names = sorted(by_label.get(label, ()))
+        if len(names) > cap:
+            names = sorted(names[i] for i in rng.permutation(len(names))[:cap])
+        chosen += [(n, label) for n in names]
+    labels_csv = out / "wild_labels.csv"
+    with open(labels_csv, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["image", "emotion"])
+        w.writerows(sorted(chosen))
+    wild_spec = {
+        "name": "wild",
+        "root": str(wild.resolve()),
+        "glob": [f"images/{n}" for n, _ in sorted(chosen)],
+        "labels_file": {"path": labels_csv.name, "image": "image", "label": "emotion"},
+        # the identity: the file name before the last _NNNN (else the file itself)
+        "regex": r"^images/(?P<subject>.+?)(?:_\d{4})?\.\w+$",
+    }
+    specs["wild"].write_text(yaml.safe_dump(wild_spec, sort_keys=False))
+    counts = {lab: sum(1 for _, x in chosen if x == lab) for lab in SIX}
+    print(f"wild: {len(chosen)} photos, capped at {cap} per class: {counts}")
+    return specs
+
+
+def make_synthetic(out: Path) -> Path:
+    root = out / "syn_enterface"
+    if not (root / ".complete").exists():
+        synthetic.make_enterface(root, subjects=10, sentences=2, frames=12, seed=2)
+        (root / ".complete").touch()
+    return root
+
+
+# ----------------------------------------------------------------------------- configs
+def study_configs(
+    specs: dict[str, Path], syn: Path, args: argparse.Namespace, methods: list[str]
+) -> dict[str, dict[str, Any]]:
+    common: dict[str, Any] = {
+        "cache": str((args.out / "cache").resolve()),
+        "seeds": [0],
+        "workers": args.workers,
+        "threads": 1,
+        "split": {"kind": "group_kfold", "k": args.folds},
+    }
+    if args.max_folds:
+        common["max_folds"] = args.max_folds
+    ck, wild = str(specs["ck48"]), str(specs["wild"])
+    cfgs: dict[str, dict[str, Any]] = {}
+    for margin, eq in CROP_VARIANTS:
+        name = f"crops-m{margin:g}-{'eq' if eq else 'noeq'}"
+        cfgs[name] = {
+            **common,
+            "name": name,
+            "kind": "single",
+            "target": wild,
+            "labels": SIX,
+            "methods": ["mini_xception_zeroshot"],
+            "crops": {"mini_xception_zeroshot": {"margin": margin, "equalize": eq}},
+        }
+    transfer = {**common, "kind": "transfer", "labels": "shared"}
+    cfgs["lr"] = {
+        **transfer,
+        "name": "lr",
+        "sources": [ck],
+        "target": wild,
+        "methods": LR_METHODS,
+        "train": {"lrs": LR_GRID},
+    }
+    cfgs["c2w"] = {**transfer, "name": "c2w", "sources": [ck], "target": wild, "methods": methods}
+    cfgs["w2c"] = {**transfer, "name": "w2c", "sources": [wild], "target": ck, "methods": methods}
+    cfgs["ck"] = {
+        **common,
+        "name": "ck",
+        "kind": "within",
+        "target": ck,
+        "labels": SIX,
+        "within": {"by": "subjects", "a_fraction": 0.5},
+        "methods": methods,
+    }
+    cfgs["syn2c"] = {
+        **transfer,
+        "name": "syn2c",
+        "sources": [{"corpus": "enterface", "path": str(syn)}],
+        "target": ck,
+        "methods": methods,
+    }
+    return cfgs
+
+
+# ----------------------------------------------------------------------------- running
+def run_study(cfg: dict[str, Any], out: Path, log_dir: Path) -> float:
+    """``pathfer experiment run`` on ``cfg`` (written to ``out/configs``); its wall time."""
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+    path = out / "configs" / f"{cfg['name']}.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    exe = Path(sys.executable).with_name("pathfer")
+    cmd = [str(exe), "experiment", "run", str(path), "--out", str(out / "runs" / cfg["name"])]
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"== {cfg['name']}: {' '.join(cmd)}", flush=True)
+    t0 = time.perf_counter()
+    with open(log_dir / f"{cfg['name']}.log", "a", encoding="utf-8") as fh:
+        rc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT).returncode
+    wall = time.perf_counter() - t0
+    print(f"   {wall / 60:.1f} min, exit {rc}", flush=True)
+    if rc not in (0, 1):  # 1: some jobs failed, the rest is saved and reported
+        raise SystemExit(f"{cfg['name']} failed (exit {rc}); see {log_dir / cfg['name']}.log")
+    return wall
+
+
+def per_method(run: Path) -> list[dict[str, Any]]:
+    """Test accuracy / UAR, validation accuracy, seconds per fold and forgetting per method."""
+    records = load_results(run, strict=False)
+    if not records:
+        return []
+    summary = summarize(records).set_index("method")
+    rows = []
+    for method in summary.index:
+        recs = [r for r in records if r["method"] == method]
+        val = [r["extra"].get("val_acc", r["extra"].get("final_val_acc")) for r in recs]
+        val = [v for v in val if v is not None]
+        s = summary.loc[method]
+        cpu = [r["extra"].get("cpu_time_s") for r in recs]
+        cpu = [c for c in cpu if c is not None]
+        rows.append(
+            {
+                "method": method,
+                "folds": int(s["n_folds"]),
+                "acc": 100 * s["frame_acc_mean"],
+                "acc_std": 100 * s["frame_acc_std"],
+                "uar": 100 * s["frame_uar_mean"],
+                "val_acc": 100 * float(np.mean(val)) if val else float("nan"),
+                "s_per_fold": float(s["train_time_s_mean"]),
+                "cpu_s_per_fold": float(np.mean(cpu)) if cpu else float("nan"),
+                "cpu_s": float(np.sum(cpu)) if cpu else float("nan"),
+                "forgetting": 100 * s.get("forgetting_mean", float("nan")),
+            }
+        )
+    return sorted(rows, key=lambda r: -r["acc"])
+
+
+def cpu_seconds(run: Path, methods: list[str] | None = None) -> float:
+    """CPU seconds of the run's jobs (``methods`` only, if given) and of its source models."""
+    total = 0.0
+    for r in load_results(run, strict=False):
+        if methods is None or r["method"] in methods:
+            total += float(r["extra"].get("cpu_time_s") or 0.0)
+    families = {METHODS.meta(m).get("needs_source") for m in methods or METHODS.list()}
+    for p in (run / "sources").glob("*.json"):
+        if p.stem.rsplit("_seed", 1)[0] in families:
+            total += float(json.loads(p.read_text()).get("cpu_time_s") or 0.0)
+    return total
+
+
+def crop_choice(runs: dict[str, Path]) -> dict[str, Any]:
+    """Per fold, the crop variant with the best zero-shot validation accuracy (nested), and
+    the test accuracy of that choice; also each variant's means."""
+    per: dict[str, dict[str, tuple[float, float]]] = {}
+    for name, run in runs.items():
+        for r in load_results(run, strict=False):
+            acc = float((np.argmax(r["proba"], 1) == r["y_true"]).mean())
+            per.setdefault(name, {})[r["fold"]] = (r["extra"]["val_acc"], acc)
+    folds = sorted({f for v in per.values() for f in v})
+    chosen = {}
+    for f in folds:
+        best = max(per, key=lambda n: (per[n].get(f, (-1, 0))[0], n == "crops-m0.1-noeq"))
+        chosen[f] = {"variant": best, "val": per[best][f][0], "test": per[best][f][1]}
+    means = {
+        n: {
+            "val": 100 * float(np.mean([v[0] for v in d.values()])),
+            "test": 100 * float(np.mean([v[1] for v in d.values()])),
+        }
+        for n, d in per.items()
+    }
+    nested = 100 * float(np.mean([c["test"] for c in chosen.values()])) if chosen else float("nan")
+    return {"per_fold": chosen, "variants": means, "nested_test_acc": nested}
+
+
+def lr_choice(run: Path) -> dict[str, Any]:
+    """How often each learning rate won on validation subjects, per method."""
+    out: dict[str, Any] = {}
+    for r in load_results(run, strict=False):
+        search = r["extra"].get("lr_search") or []
+        won = r["extra"].get("lr")
+        d = out.setdefault(r["method"], {"wins": {}, "val": {}})
+        d["wins"][str(won)] = d["wins"].get(str(won), 0) + 1
+        for t in search:
+            d["val"].setdefault(str(t["lr"]), []).append(100 * t["val_acc"])
+    for d in out.values():
+        d["val"] = {k: float(np.mean(v)) for k, v in d["val"].items()}
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+def _f(x: float, nd: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{nd}f}"
+
+
+def method_table(rows: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "| method | test acc % | UAR % | val acc % | s / fold (wall) | CPU s / fold "
+        "| forgetting (points) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['method']} | {_f(r['acc'])} ± {_f(r['acc_std'])} | {_f(r['uar'])} | "
+            f"{_f(r['val_acc'])} | {_f(r['s_per_fold'], 0)} | "
+            f"{_f(r.get('cpu_s_per_fold', float('nan')), 0)} | {_f(r['forgetting'])} |"
+        )
+    return lines
+
+
+def write_report(out: Path, results: dict[str, Any]) -> None:
+    lines = ["# Real-face dev studies (benchmarks/bench_real.py)", ""]
+    lines.append(f"Command: `{results['command']}`")
+    lines.append("")
+    if "crops" in results:
+        c = results["crops"]
+        lines += ["## Crop of the wild photos (mini-Xception zero-shot, no training)", ""]
+        lines += ["| variant | val acc % | test acc % |", "|---|---|---|"]
+        for name, v in c["variants"].items():
+            lines.append(f"| {name} | {_f(v['val'])} | {_f(v['test'])} |")
+        picks = ", ".join(f"{f}: {p['variant']}" for f, p in c["per_fold"].items())
+        lines += ["", f"Chosen per fold on validation: {picks}.", ""]
+        lines.append(f"Test accuracy of the per-fold choice (nested): {_f(c['nested_test_acc'])}")
+        lines.append("")
+    if "lr" in results:
+        lines += ["## Learning rates (CK+48 -> wild, chosen per fold on validation)", ""]
+        for method, d in results["lr"]["choice"].items():
+            val = ", ".join(f"{k}: {_f(v)}" for k, v in d["val"].items())
+            lines.append(f"- {method}: wins {d['wins']}; mean val acc {val}")
+        lines += ["", *method_table(results["lr"]["methods"]), ""]
+    for name in ("c2w", "w2c", "ck", "syn2c"):
+        if name not in results:
+            continue
+        r = results[name]
+        walls = ", ".join(f"{k} {v / 60:.1f} min" for k, v in r["wall_s"].items())
+        cpu = ", ".join(
+            f"{k} {v / 60:.1f} CPU min ({v / 60 / WORKERS_FOR_ESTIMATE:.1f} min on "
+            f"{WORKERS_FOR_ESTIMATE} idle cores)"
+            for k, v in r.get("cpu_s", {}).items()
+        )
+        lines += [f"## {name}", "", f"Wall time: {walls}. Jobs and source models: {cpu}.", ""]
+        lines += [*method_table(r["methods"]), ""]
+    (out / "bench_real.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (out / "bench_real.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("devfaces", type=Path, help="folder holding CK+48/ and wild/")
+    ap.add_argument("--out", type=Path, required=True, help="where specs, runs and tables go")
+    ap.add_argument("--studies", default=",".join(STUDIES), help=f"of {', '.join(STUDIES)}")
+    ap.add_argument("--methods", default="", help="comma-separated (default: every method)")
+    ap.add_argument("--cap", type=int, default=300, help="wild photos per class, at most")
+    ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument("--max-folds", type=int, default=0, help="run only the first folds")
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    studies = [s.strip() for s in args.studies.split(",") if s.strip()]
+    bad = [s for s in studies if s not in STUDIES]
+    if bad:
+        ap.error(f"unknown studies {bad}; choose from {', '.join(STUDIES)}")
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] or METHODS.list()
+    os.environ.setdefault("PATHFER_THREADS", "1")
+    args.out.mkdir(parents=True, exist_ok=True)
+    specs = write_specs(args.devfaces, args.out / "specs", args.cap)
+    syn = make_synthetic(args.out / "corpora") if "syn2c" in studies else args.out
+    cfgs = study_configs(specs, syn, args, methods)
+    logs, runs = args.out / "logs", args.out / "runs"
+    json_path = args.out / "bench_real.json"
+    results: dict[str, Any] = json.loads(json_path.read_text()) if json_path.is_file() else {}
+    results["command"] = " ".join(
+        ["benchmarks/bench_real.py", *[re.sub(r"\s", "", a) for a in sys.argv[1:]]]
+    )
+    for study in studies:
+        if study == "crops":
+            names = [n for n in cfgs if n.startswith("crops-")]
+            for n in names:
+                run_study(cfgs[n], args.out, logs)
+            results["crops"] = crop_choice({n: runs / n for n in names})
+        elif study == "lr":
+            wall = run_study(cfgs["lr"], args.out, logs)
+            results["lr"] = {
+                "choice": lr_choice(runs / "lr"),
+                "methods": per_method(runs / "lr"),
+                "wall_s": {"grid": wall},
+            }
+        else:
+            cfg = cfgs[study]
+            wall: dict[str, float] = {}
+            seven = [m for m in SEVEN if m in cfg["methods"]]
+            if study == "c2w" and set(seven) != set(cfg["methods"]):
+                wall["7 methods"] = run_study({**cfg, "methods": seven}, args.out, logs)
+                wall["the other methods"] = run_study(cfg, args.out, logs)
+                wall["all methods"] = wall["7 methods"] + wall["the other methods"]
+            else:
+                wall[f"{len(cfg['methods'])} methods"] = run_study(cfg, args.out, logs)
+            cpu = {f"{len(cfg['methods'])} methods": cpu_seconds(runs / study)}
+            if "7 methods" in wall:
+                cpu["7 methods"] = cpu_seconds(runs / study, seven)
+            results[study] = {"methods": per_method(runs / study), "wall_s": wall, "cpu_s": cpu}
+        write_report(args.out, results)
+    main_runs = [s for s in ("c2w", "w2c", "ck", "syn2c") if (runs / s / "results").is_dir()]
+    if main_runs:
+        table = subprocess.run(
+            [sys.executable, str(Path(__file__).parents[1] / "scripts" / "readme_tables.py")]
+            + [str(runs / s) for s in main_runs]
+            + ["--titles", *main_runs],
+            capture_output=True,
+            text=True,
+        )
+        (args.out / "readme_tables.md").write_text(table.stdout + table.stderr)
+    print(f"report: {args.out / 'bench_real.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
