@@ -13,7 +13,18 @@ from safetensors.torch import load_file
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig, TaskStatus
 from pathfer.models.pathnet.toy import toy_task
 
-CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=4, input_size=16)
+#: per-module BatchNorm (running statistics are state to resume), a dropout head (its masks
+#: come from the saved generator) and free modules restarted as copies at the freeze
+CFG = PathNetConfig(
+    layers=3,
+    modules=5,
+    max_active=2,
+    channels=4,
+    input_size=16,
+    norm="batch",
+    head_hidden=8,
+    free_init="copy",
+)
 EV = EvolutionConfig(
     population=4,
     steps_per_path=3,

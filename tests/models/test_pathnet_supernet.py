@@ -45,10 +45,17 @@ GENOS = np.array(
         {"norm": "none"},
         {"head": "gap"},
         {"pool": "avg", "norm_groups": 1},
+        {"norm": "batch"},
+        {"norm": "batch", "combine": "mean", "head_hidden": 8},
+        {"head_hidden": 8, "head": "gap"},
     ],
 )
 def test_task_model_matches_supernet_path(kw):
-    net, _ = _net(**kw)
+    net, g = _net(**kw)
+    for layer in range(3):  # BatchNorm: statistics that are not the identity
+        for t in net.layer_buffers(layer):
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+    net.eval()
     x = torch.rand(5, 1, 16, 16)
     with torch.no_grad():
         for geno in GENOS:
@@ -154,21 +161,25 @@ def test_head_optimizer_matches_torch_adam():
     torch.testing.assert_close(head.bias, ref.bias, rtol=1e-5, atol=1e-6)
 
 
-def test_training_leaves_inactive_and_frozen_modules_untouched():
-    cfg = PathNetConfig(layers=3, modules=6, max_active=2, channels=4, input_size=16)
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_training_leaves_inactive_and_frozen_modules_untouched(norm):
+    cfg = PathNetConfig(layers=3, modules=6, max_active=2, channels=4, input_size=16, norm=norm)
     pn = PathNet(cfg, seed=0)
     pn.net.add_head("T", 3, pn.generator)
     pn.head_opts["T"] = HeadOptimizer(pn.net.heads["T"])
-    pn.frozen_owner[1, 3] = "old"  # pretend module (1, 3) belongs to a frozen task
+    owner = pn.frozen_owner
+    owner[1, 3] = "old"  # pretend module (1, 3) belongs to a frozen task
+    pn._set_frozen_owner(owner)
     x = torch.rand(20, 1, 16, 16)
     y = torch.randint(0, 3, (20,))
     genos = np.array([[[0, 1], [3, 2], [4, 4]], [[1, 5], [3, 0], [4, 2]]])
-    before = [[p.detach().clone() for p in pn.net.layer_params(lay)] for lay in range(3)]
+    before = [[p.detach().clone() for p in pn.net.layer_state(lay)] for lay in range(3)]
     ev = EvolutionConfig(batch_size=4)
     pn._train("T", genos, x, y, 3, ev, 0.05, 0.05)
     for layer in range(3):
         active = set(np.unique(genos[:, layer]).tolist()) - ({3} if layer == 1 else set())
-        for p, b in zip(pn.net.layer_params(layer), before[layer], strict=True):
+        # BatchNorm statistics too: a frozen module's never move
+        for p, b in zip(pn.net.layer_state(layer), before[layer], strict=True):
             for m in range(6):
                 same = torch.equal(p.detach()[m], b[m])
                 assert same == (m not in active), (layer, m)

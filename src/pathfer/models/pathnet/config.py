@@ -53,13 +53,25 @@ class PathNetConfig:
     #: pooling (factor ``pool_size``) after every layer
     pool: Literal["max", "avg", "none"] = "max"
     pool_size: Annotated[Int, Field(ge=1, le=8)] = 2
+    #: "batch": BatchNorm per module (running statistics per module; a frozen module always
+    #: normalises with its own, so it computes one fixed function for every task);
     #: "group": GroupNorm per module (per sample, no running statistics); "none": conv bias only
-    norm: Literal["group", "none"] = "group"
+    norm: Literal["batch", "group", "none"] = "group"
     #: GroupNorm groups per module (must divide every layer's channel count)
     norm_groups: Annotated[Int, Field(ge=1, le=4096)] = 2
     combine: Literal["sum", "mean"] = "sum"
     #: "flatten": flatten the last feature map + linear; "gap": global average pool + linear
     head: Literal["flatten", "gap"] = "flatten"
+    #: a hidden layer in every task head: features -> Linear(head_hidden) -> ReLU ->
+    #: Dropout(head_dropout) -> Linear(n_classes); 0: one linear layer
+    head_hidden: Annotated[Int, Field(ge=0, le=65536)] = 0
+    head_dropout: Annotated[Float, Field(ge=0, lt=1)] = 0.5
+    #: norm="batch": weight of the newest batch in the running statistics
+    bn_momentum: Annotated[Float, Field(gt=0, le=1)] = 0.1
+    #: what the modules left free by a freeze start from: "random" (fresh weights, the
+    #: paper) or "copy" (copies of the frozen modules of their layer, round robin, so a
+    #: later task can use the source features frozen or fine-tune copies of them)
+    free_init: Literal["random", "copy"] = "random"
     input_size: Annotated[Int, Field(ge=1, le=4096)] = 48
     in_channels: Annotated[Int, Field(ge=1, le=64)] = 1
 

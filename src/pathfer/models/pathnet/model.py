@@ -107,14 +107,22 @@ class PathNet:
         self.opt = ModuleOptimizer([self.net.layer_params(i) for i in range(self.config.layers)])
         self.head_opts: dict[str, HeadOptimizer] = {}
         self.tasks: dict[str, Task] = {}
-        #: (L, M) owner task of each frozen module ("" = trainable)
-        self.frozen_owner = np.full((self.config.layers, self.config.modules), "", dtype=object)
+        self._frozen_owner = np.full((self.config.layers, self.config.modules), "", dtype=object)
+
+    @property
+    def frozen_owner(self) -> np.ndarray:
+        """``(L, M)`` owner task of each frozen module (``""`` = trainable); a copy."""
+        return self._frozen_owner.copy()
+
+    def _set_frozen_owner(self, owner: np.ndarray) -> None:
+        self._frozen_owner = np.asarray(owner, dtype=object)
+        self.net.frozen_rows = self.frozen  # BatchNorm keeps frozen modules in eval mode
 
     # -- introspection --------------------------------------------------------------------
     @property
     def frozen(self) -> np.ndarray:
         """``(L, M)`` bool mask of frozen modules."""
-        return self.frozen_owner != ""
+        return self._frozen_owner != ""
 
     def status(self, name: str) -> TaskStatus:
         return self._task(name).status
@@ -195,6 +203,7 @@ class PathNet:
         correct = torch.zeros(P, dtype=torch.float64)
         loss_sum = torch.zeros(P, dtype=torch.float64)
         mlr = self._module_lr(lr, ev)
+        self.net.train()
         for _ in range(steps):
             idx = torch.randint(len(x), (P, B), generator=self.generator)
             xb, yb = x[idx], y[idx]
@@ -207,9 +216,8 @@ class PathNet:
                 P, B
             )
             loss = per.mean(1).sum()  # each path's gradient is its own batch mean
-            for p in params:
+            for p in (*params, *head.parameters()):
                 p.grad = None
-            head.weight.grad = head.bias.grad = None
             loss.backward()
             for layer in range(self.config.layers):
                 self.opt.step(layer, rows[layer], mlr, ev.weight_decay, ev.optimizer)
@@ -217,9 +225,9 @@ class PathNet:
             with torch.no_grad():
                 correct += (logits.argmax(2) == yb).double().mean(1)
                 loss_sum += per.detach().double().mean(1)
-        for p in params:
+        for p in (*params, *head.parameters()):
             p.grad = None
-        head.weight.grad = head.bias.grad = None
+        self.net.eval()
         return (correct / steps).numpy(), (loss_sum / steps).numpy()
 
     @torch.no_grad()
@@ -233,6 +241,7 @@ class PathNet:
         P = genotypes.shape[0]
         correct = torch.zeros(P, dtype=torch.float64)
         loss = torch.zeros(P, dtype=torch.float64)
+        self.net.eval()
         for s in range(0, len(x), chunk):
             logits = self.net.forward_paths(x[s : s + chunk], genotypes, task)
             yb = y[s : s + chunk]
@@ -252,11 +261,10 @@ class PathNet:
         snap: dict[str, torch.Tensor] = {}
         for layer, rows in enumerate(active_modules(genotype)):
             r = torch.from_numpy(rows)
-            for i, p in enumerate(self.net.layer_params(layer)):
+            for i, p in enumerate(self.net.layer_state(layer)):
                 snap[f"{layer}.{i}"] = p.detach()[r].clone()
-        head = self.net.heads[task]
-        snap["head.weight"] = head.weight.detach().clone()
-        snap["head.bias"] = head.bias.detach().clone()
+        for k, v in self.net.heads[task].state_dict().items():
+            snap[f"head.{k}"] = v.detach().clone()
         return snap
 
     @torch.no_grad()
@@ -265,11 +273,11 @@ class PathNet:
         for layer, rows in enumerate(active_modules(genotype)):
             keep = ~fr[layer, rows]
             r = torch.from_numpy(rows[keep])
-            for i, p in enumerate(self.net.layer_params(layer)):
+            for i, p in enumerate(self.net.layer_state(layer)):
                 p[r] = snap[f"{layer}.{i}"][torch.from_numpy(keep)]
-        head = self.net.heads[task]
-        head.weight.copy_(snap["head.weight"])
-        head.bias.copy_(snap["head.bias"])
+        self.net.heads[task].load_state_dict(
+            {k[5:]: v for k, v in snap.items() if k.startswith("head.")}
+        )
 
     # -- public API -------------------------------------------------------------------------
     def learn_task(
@@ -523,7 +531,8 @@ class PathNet:
 
     def freeze(self, name: str) -> None:
         """Freeze the task's best path: its modules never change again, every other
-        (non-frozen) module is re-initialised and loses its optimiser state."""
+        (non-frozen) module is re-initialised (``PathNetConfig.free_init``: fresh weights,
+        or copies of the frozen modules of its layer) and loses its optimiser state."""
         t = self._task(name)
         t.require_freezable(
             [
@@ -532,13 +541,19 @@ class PathNet:
                 if o.name != name and o.status is not TaskStatus.FROZEN
             ]
         )
+        owner = self.frozen_owner
         for layer, rows in enumerate(active_modules(t.genotype)):
             newly = rows[~self.frozen[layer, rows]]
-            self.frozen_owner[layer, newly] = name
+            owner[layer, newly] = name
+        self._set_frozen_owner(owner)
         fr = self.frozen
         for layer in range(self.config.layers):
             free = torch.from_numpy(np.flatnonzero(~fr[layer]))
             self.net.reset_modules(layer, free, self.generator)
+            frozen_rows = np.flatnonzero(fr[layer])
+            if self.config.free_init == "copy" and len(frozen_rows) and len(free):
+                src = frozen_rows[np.arange(len(free)) % len(frozen_rows)]
+                self.net.copy_modules(layer, free, torch.from_numpy(src))
             self.opt.reset_rows(layer, torch.arange(self.config.modules))
         self.head_opts[name].reset()
         t.status = TaskStatus.FROZEN
@@ -556,6 +571,7 @@ class PathNet:
         t = self._usable(name)
         x = _as_images(x, "x", self.config)
         out = []
+        self.net.eval()
         for s in range(0, len(x), batch_size):
             logits = self.net.forward_paths(x[s : s + batch_size], t.genotype, name)[0]
             out.append(torch.softmax(logits, 1))
@@ -607,7 +623,7 @@ class PathNet:
         tensors, state = read_checkpoint(path)
         config = PathNetConfig.from_dict(state["config"])
         pn = cls(config, seed=state["seed"])
-        pn.frozen_owner = np.array(state["frozen_owner"], dtype=object)
+        pn._set_frozen_owner(np.array(state["frozen_owner"], dtype=object))
         for entry in state["tasks"]:
             name = entry["name"]
             pn.net.add_head(name, entry["n_classes"], None)
