@@ -19,3 +19,18 @@ ARCHITECTURES: Registry[Factory] = Registry("architecture")
 ARCHITECTURES.register("mini_xception", "pathfer.models.baselines.mini_xception:MiniXception")
 # the plain CNN baselines and materialised PathNet paths
 ARCHITECTURES.register("plain_cnn", "pathfer.models.nn:PlainCNN")
+# a materialised PathNet path over the mini-Xception's stages (method pathnet_fer)
+ARCHITECTURES.register(
+    "mini_xception_path", "pathfer.models.baselines.mini_xception:MiniXceptionPath"
+)
+
+
+def architecture_name(model: nn.Module) -> str:
+    """The name under which ``model``'s class is registered (a bundle records it)."""
+    for name in ARCHITECTURES.list():
+        if ARCHITECTURES.get(name) is type(model):
+            return name
+    raise ValueError(
+        f"{type(model).__name__} is not a registered architecture; register it in "
+        "pathfer.models.architectures.ARCHITECTURES"
+    )

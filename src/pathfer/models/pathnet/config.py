@@ -74,6 +74,11 @@ class PathNetConfig:
     free_init: Literal["random", "copy"] = "random"
     input_size: Annotated[Int, Field(ge=1, le=4096)] = 48
     in_channels: Annotated[Int, Field(ge=1, le=64)] = 1
+    #: "conv": every module is a conv layer (above); "mini_xception": layer ``l``'s modules
+    #: have the shape of stage ``l`` of the FER2013 mini-Xception (stem, block1..4),
+    #: ``channels`` are the stages' output channels (stem first), the head is its 3x3 conv +
+    #: global average pooling (PathNet over pretrained modules, see ``pretrained.py``)
+    backbone: Literal["conv", "mini_xception"] = "conv"
 
     @model_validator(mode="after")
     def _consistent(self) -> PathNetConfig:
@@ -85,6 +90,13 @@ class PathNetConfig:
             raise ValueError(
                 f"channels must be an int or a tuple of length layers={self.layers}, "
                 f"got {len(self.channels)} values"
+            )
+        if self.backbone == "mini_xception" and (
+            self.norm != "batch" or self.head_hidden or self.in_channels != 1
+        ):
+            raise ValueError(
+                "backbone='mini_xception' has BatchNorm stages, grey input and a conv head: "
+                "it needs norm='batch', head_hidden=0 and in_channels=1"
             )
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd (same padding), got {self.kernel}")
@@ -125,7 +137,9 @@ class PathNetConfig:
     def feature_dim(self) -> int:
         """Width of the vector fed to a task head."""
         c = self.layer_channels[-1]
-        return c if self.head == "gap" else c * self.final_size**2
+        if self.head == "gap" or self.backbone == "mini_xception":
+            return c
+        return c * self.final_size**2
 
     def as_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

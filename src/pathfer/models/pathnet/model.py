@@ -81,6 +81,8 @@ def _as_images(x: Any, name: str, config: PathNetConfig) -> torch.Tensor:
     S, C = config.input_size, config.in_channels
     if x.dim() == 3 and C == 1:
         x = x.unsqueeze(1)
+    if config.backbone == "mini_xception" and x.dim() == 4 and x.shape[2] == x.shape[3]:
+        S = x.shape[-1]  # any square crop: the mini-Xception resizes to its input size
     if x.dim() != 4 or tuple(x.shape[1:]) != (C, S, S):
         raise ValueError(f"{name} must have shape (B, {C}, {S}, {S}), got {tuple(x.shape)}")
     return x.contiguous()
@@ -103,7 +105,12 @@ class PathNet:
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.generator = torch.Generator().manual_seed(self.seed)
-        self.net = SuperNet(self.config, self.generator)
+        if self.config.backbone == "mini_xception":
+            from .stages import StageSuperNet
+
+            self.net: SuperNet | StageSuperNet = StageSuperNet(self.config, self.generator)
+        else:
+            self.net = SuperNet(self.config, self.generator)
         self.opt = ModuleOptimizer([self.net.layer_params(i) for i in range(self.config.layers)])
         self.head_opts: dict[str, HeadOptimizer] = {}
         self.tasks: dict[str, Task] = {}
@@ -296,6 +303,7 @@ class PathNet:
         val: tuple[Any, Any] | None = None,
         checkpoint_path: str | Path | None = None,
         checkpoint_every: int = 0,
+        head_from: str | None = None,
     ) -> TaskResult:
         """Evolve paths for task ``name`` on ``(x_train, y_train)``, then finish the winner.
 
@@ -310,6 +318,10 @@ class PathNet:
         generations, when evolution ends and when the task is learnt. If the task is
         ``evolving`` (an interrupted run, e.g. after :meth:`load`), calling ``learn_task``
         again with the same data resumes it and reaches exactly the uninterrupted result.
+
+        ``head_from``: a learnt task whose head the new head starts from: layers of equal
+        shape are copied, and the class rows of the labels both tasks share (both need
+        ``labels``); the other rows keep their fresh initialisation.
         """
         if train is not None:
             x_train, y_train = train
@@ -363,6 +375,8 @@ class PathNet:
         if existing is None:
             task = Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
             self.net.add_head(name, n_classes, self.generator)
+            if head_from is not None:
+                self._head_from(name, task.labels, head_from)
             self.head_opts[name] = HeadOptimizer(self.net.heads[name])
             cfg = self.config
             pop = Population.random(
@@ -419,6 +433,27 @@ class PathNet:
         task.run = None
         save()
         return result
+
+    @torch.no_grad()
+    def _head_from(self, name: str, labels: list[str] | None, donor: str) -> None:
+        d = self._usable(donor)
+        if labels is None or d.labels is None:
+            raise ValueError(f"head_from={donor!r} needs labels for both tasks")
+        pairs = [(i, d.labels.index(lab)) for i, lab in enumerate(labels) if lab in d.labels]
+        mine, theirs = self.net.heads[name].state_dict(), self.net.heads[donor].state_dict()
+        output = list(mine)[-2:]  # every head ends in its class layer (weight, bias)
+        new = {}
+        for k, v in mine.items():
+            w = theirs.get(k)
+            if w is None or w.shape[1:] != v.shape[1:]:
+                continue
+            if k in output:
+                new[k] = v.clone()
+                for i, j in pairs:
+                    new[k][i] = w[j]
+            elif w.shape == v.shape:
+                new[k] = w.clone()
+        self.net.heads[name].load_state_dict({**mine, **new})
 
     def _evolve(self, task: Task, x, y, xv, yv, progress, save, every: int) -> None:
         run, ev, name = task.run, task.run.evolution, task.name
@@ -546,6 +581,13 @@ class PathNet:
             newly = rows[~self.frozen[layer, rows]]
             owner[layer, newly] = name
         self._set_frozen_owner(owner)
+        self._restart_free_modules()
+        self.head_opts[name].reset()
+        t.status = TaskStatus.FROZEN
+
+    def _restart_free_modules(self) -> None:
+        """Every module that is not frozen restarts (``config.free_init``): fresh weights,
+        or a copy of a frozen module of its layer (round robin); optimiser state cleared."""
         fr = self.frozen
         for layer in range(self.config.layers):
             free = torch.from_numpy(np.flatnonzero(~fr[layer]))
@@ -555,8 +597,6 @@ class PathNet:
                 src = frozen_rows[np.arange(len(free)) % len(frozen_rows)]
                 self.net.copy_modules(layer, free, torch.from_numpy(src))
             self.opt.reset_rows(layer, torch.arange(self.config.modules))
-        self.head_opts[name].reset()
-        t.status = TaskStatus.FROZEN
 
     def forget(self, name: str) -> None:
         """Drop a task that is not frozen (its head and run); its modules are left as they are."""

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pathfer import __version__
+from pathfer.models.architectures import architecture_name
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig
 from pathfer.study.experiments.provenance import config_key, environment
@@ -83,7 +84,7 @@ def train_model(
         raise RuntimeError(f"{method} returned no model to save")
     model = M.unwrap(result.model).eval()
     kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
-    arch = "mini_xception" if type(model).__name__ == "MiniXception" else "plain_cnn"
+    arch = architecture_name(model)
     val_acc = float((result.proba.argmax(1) == target.test.y.numpy()).mean())
     provenance: dict[str, Any] = {
         "method": method,

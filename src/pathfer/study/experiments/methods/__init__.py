@@ -7,7 +7,8 @@ the test fold. Source-trained models (for the transfer methods) are trained once
 by :func:`train_sources` and loaded by every fold.
 
 Adding a method is adding a function decorated with :func:`register_method` in one of
-this package's modules (``pathnet``, ``cnn``, ``fer``); ``METHODS.list()`` names them all.
+this package's modules (``pathnet``, ``cnn``, ``fer``, ``pathnet_fer``); ``METHODS.list()``
+names them all.
 """
 
 # importing a module registers its methods; their order is the order default configs and
@@ -16,6 +17,7 @@ this package's modules (``pathnet``, ``cnn``, ``fer``); ``METHODS.list()`` names
 from pathfer.study.experiments.methods import pathnet  # noqa: F401
 from pathfer.study.experiments.methods import cnn  # noqa: F401
 from pathfer.study.experiments.methods import fer  # noqa: F401
+from pathfer.study.experiments.methods import pathnet_fer  # noqa: F401
 
 # isort: on
 from pathfer.study.experiments.methods.base import (
