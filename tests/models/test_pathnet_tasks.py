@@ -314,3 +314,30 @@ def test_stratified_split_is_deterministic_and_stratified():
     assert np.array_equal(va, va2) and np.array_equal(tr, tr2)
     assert sorted(np.concatenate([tr, va]).tolist()) == list(range(100))
     assert np.bincount(y[va]).tolist() == [10, 6, 4]
+
+
+def test_compare_fresh_keeps_the_better_of_reuse_and_no_reuse_on_validation(data):
+    cfg = PathNetConfig(layers=3, modules=8, max_active=1, channels=8, input_size=16)
+    pn = PathNet(cfg, seed=0)
+    labels = ["h", "v", "d"]
+    pn.learn_task("A", *data["A"], 3, evolution=EV, labels=labels)
+    pn.freeze("A")
+    ev = dataclasses.replace(
+        SMALL, seed_frozen_fraction=0.5, frozen_slots=0, compare_fresh=True, generations=6
+    )
+    # B is A again, its head starts as A's: A's frozen path wins evolution; the best path
+    # without frozen modules is finished too
+    kw = {"evolution": ev, "labels": labels, "head_from": "A"}
+    res = pn.learn_task("B", *data["A"], 3, **kw)
+    check = res.fresh_check
+    assert check is not None and check["kept"] == "reuse"  # A's path is far better for A
+    assert check["reuse_val_accuracy"] > check["fresh_val_accuracy"] + 0.3
+    fresh = np.array(check["fresh_path"])
+    assert not pn.frozen[np.arange(cfg.layers)[:, None], fresh].any()
+    assert res.final_val_accuracy == pytest.approx(check["reuse_val_accuracy"])
+    assert res.frozen_reused == cfg.layers
+    assert np.array_equal(pn.best_path("B"), pn.best_path("A"))
+    # without the option there is no second finish
+    pn.forget("B")
+    kw["evolution"] = dataclasses.replace(ev, compare_fresh=False)
+    assert pn.learn_task("B", *data["A"], 3, **kw).fresh_check is None

@@ -65,6 +65,7 @@ def tournament(
     winner, loser = (a, b) if key_a >= key_b else (b, a)
     w_key, l_key = (key_a, key_b) if winner == a else (key_b, key_a)
     w_geno = population.genotypes[winner].copy()
+    l_geno = population.genotypes[loser].copy()
     population.fitness[winner] = w_key[0]
     population.genotypes[loser] = mutate(w_geno, modules, rng, pinned=pinned)
     # the mutated copy inherits its parent's score until it is trained and scored itself
@@ -75,6 +76,7 @@ def tournament(
         "winner_key": w_key,
         "loser_key": l_key,
         "winner_genotype": w_geno,
+        "loser_genotype": l_geno,
     }
 
 

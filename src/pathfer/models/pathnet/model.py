@@ -401,13 +401,17 @@ class PathNet:
             self._evolve(task, x, y, xv, yv, progress, save, checkpoint_every)
             run.stage = "finish"
             save()
-        finish_history = self._finish(task, x, y, xv, yv, progress)
-
         geno = run.best.genotype
+        finish_history, key = self._finish(task, x, y, xv, yv, progress, geno, run.evolution_val)
+        evo_acc = run.evolution_val[0]
+        fresh_check = None
+        if ev.compare_fresh and run.fresh.genotype is not None and self.frozen_reused(geno):
+            geno, finish_history, evo_acc, fresh_check = self._compare_fresh(
+                task, x, y, xv, yv, progress, key, finish_history
+            )
         final_acc, _ = self._evaluate(name, geno, xv, yv, ev.eval_batch_size)
         counts = torch.bincount(yv, minlength=n_classes)
         chance = float(counts.max()) / len(yv)
-        evo_acc = run.evolution_val[0]
         result = TaskResult(
             name=name,
             best_genotype=geno.tolist(),
@@ -426,6 +430,7 @@ class PathNet:
             wall_time=run.wall,
             history=list(run.history),
             finish_history=finish_history,
+            fresh_check=fresh_check,
         )
         task.genotype = geno.copy()
         task.result = result
@@ -495,6 +500,13 @@ class PathNet:
             previous = run.best.fitness
             if run.best.offer(out["winner_key"], out["winner_genotype"], run.generation):
                 run.snapshot = self._snapshot(name, run.best.genotype)
+            if ev.compare_fresh and self.frozen.any():  # the best path without frozen modules
+                for side in ("winner", "loser"):
+                    g = out[f"{side}_genotype"]
+                    if not self.frozen_reused(g) and run.fresh.offer(
+                        out[f"{side}_key"], g, run.generation
+                    ):
+                        run.fresh_snapshot = self._snapshot(name, g)
             # patience counts generations without a higher fitness (a better loss on equal
             # accuracy replaces the kept path but does not reset it)
             if math.isnan(previous) or run.best.fitness > previous:
@@ -527,17 +539,22 @@ class PathNet:
         acc, loss = self._evaluate(name, run.best.genotype, xv, yv, ev.eval_batch_size)
         run.evolution_val = (float(acc[0]), float(loss[0]))
 
-    def _finish(self, task: Task, x, y, xv, yv, progress) -> list[dict[str, Any]]:
-        """Train the best path alone with early stopping on the validation part."""
+    def _finish(
+        self, task: Task, x, y, xv, yv, progress, genotype: np.ndarray, start: tuple[float, float]
+    ) -> tuple[list[dict[str, Any]], tuple[float, float]]:
+        """Train ``genotype`` alone with early stopping on the validation part, starting
+        from validation ``start = (accuracy, loss)``; the best weights seen are restored.
+        Returns the history and the best ``(accuracy, -loss)`` key."""
         run, ev, name = task.run, task.run.evolution, task.name
-        geno = run.best.genotype[None]
+        geno = genotype[None]
         history: list[dict[str, Any]] = []
+        best_key = (start[0], -start[1])
         if ev.finish_steps == 0:
-            return history
-        best_key = (run.evolution_val[0], -run.evolution_val[1])
-        snap = self._snapshot(name, run.best.genotype)
+            return history, best_key
+        snap = self._snapshot(name, genotype)
         done, bad = 0, 0
         t0 = time.perf_counter()
+        fresh = run.fresh.genotype is not None and genotype is run.fresh.genotype
         while done < ev.finish_steps:
             n = min(ev.finish_eval_every, ev.finish_steps - done)
             lr = ev.effective_finish_lr
@@ -550,19 +567,43 @@ class PathNet:
                 "val_loss": float(loss[0]),
                 "wall_time": time.perf_counter() - t0,
             }
+            if fresh:
+                rec["path"] = "fresh"
             history.append(rec)
             if progress is not None:
                 progress({"stage": "finish", "task": name, **rec})
             key = (float(acc[0]), -float(loss[0]))
             if key > best_key:
                 best_key, bad = key, 0
-                snap = self._snapshot(name, run.best.genotype)
+                snap = self._snapshot(name, genotype)
             else:
                 bad += 1
                 if bad >= ev.finish_patience:
                     break
-        self._restore(name, run.best.genotype, snap)
-        return history
+        self._restore(name, genotype, snap)
+        return history, best_key
+
+    def _compare_fresh(self, task: Task, x, y, xv, yv, progress, reuse_key, reuse_history):
+        """The safeguard: finish the best path without frozen modules too; keep the better
+        on validation. Returns (genotype, finish history, start accuracy, record)."""
+        run, ev, name = task.run, task.run.evolution, task.name
+        reuse, fresh = run.best.genotype, run.fresh.genotype
+        reuse_snap = self._snapshot(name, reuse)
+        self._restore(name, fresh, run.fresh_snapshot)
+        acc, loss = self._evaluate(name, fresh, xv, yv, ev.eval_batch_size)
+        history, fresh_key = self._finish(
+            task, x, y, xv, yv, progress, fresh, (float(acc[0]), float(loss[0]))
+        )
+        record = {
+            "reuse_val_accuracy": reuse_key[0],
+            "fresh_val_accuracy": fresh_key[0],
+            "fresh_path": fresh.tolist(),
+            "kept": "fresh" if fresh_key > reuse_key else "reuse",
+        }
+        if record["kept"] == "fresh":
+            return fresh, history, float(acc[0]), record
+        self._restore(name, reuse, reuse_snap)
+        return reuse, reuse_history, run.evolution_val[0], record
 
     def freeze(self, name: str) -> None:
         """Freeze the task's best path: its modules never change again, every other
@@ -647,6 +688,9 @@ class PathNet:
         for t in self.tasks.values():
             if t.run is not None:
                 tensors.update({f"snap.{t.name}.{k}": v for k, v in t.run.snapshot.items()})
+                tensors.update(
+                    {f"freshsnap.{t.name}.{k}": v for k, v in t.run.fresh_snapshot.items()}
+                )
         tensors["rng.torch"] = self.generator.get_state()
         state = {
             "config": self.config.as_dict(),
@@ -671,7 +715,9 @@ class PathNet:
             pn.head_opts[name].load_state_tensors(f"headopt.{name}", tensors)
             prefix = f"snap.{name}."
             snap = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            task = task_from_json(entry, snap)
+            prefix = f"freshsnap.{name}."
+            fresh = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            task = task_from_json(entry, snap, fresh)
             if task.genotype is not None:
                 validate_genotype(task.genotype, config.layers, config.modules, config.max_active)
             pn.tasks[name] = task
