@@ -211,35 +211,34 @@ class SuperNet(nn.Module):
         if not self.training:
             return F.batch_norm(y, rm, rv, gamma, beta, False, 0.0, BN_EPS)
         frozen = torch.from_numpy(self.frozen_rows[layer]).index_select(0, rows)  # (P*N,)
-        var_b, mean_b = torch.var_mean(y, dim=(0, 2, 3), unbiased=False)
-        fr = frozen.repeat_interleave(c_out)
-        mean = torch.where(fr, rm, mean_b)
-        var = torch.where(fr, rv, var_b)
-        scale = gamma * torch.rsqrt(var + BN_EPS)
-        shift = beta - mean * scale
-        view = (1, -1, 1, 1)
-        out = torch.addcmul(shift.view(view), y, scale.view(view))
-        self._update_running(layer, rows[~frozen], mean_b, var_b, ~frozen, y, c_out)
+        # trainable modules: batch statistics (the native kernel updates copies of the
+        # running statistics, written back below)
+        new_m, new_v = rm.clone(), rv.clone()
+        out = F.batch_norm(y, new_m, new_v, gamma, beta, True, self.config.bn_momentum, BN_EPS)
+        if bool(frozen.any()):  # frozen modules: their running statistics, as in eval mode
+            ch = torch.nonzero(frozen.repeat_interleave(c_out)).view(-1)
+            fixed = F.batch_norm(
+                y.index_select(1, ch), rm[ch], rv[ch], gamma[ch], beta[ch], False, 0.0, BN_EPS
+            )
+            out = out.index_copy(1, ch, fixed)
+        self._update_running(layer, rows, new_m, new_v, ~frozen, c_out)
         return out
 
     @torch.no_grad()
-    def _update_running(self, layer, rows, mean_b, var_b, keep, y, c_out) -> None:
-        """Running statistics of the trainable modules from this batch (a module on both
+    def _update_running(self, layer, rows, new_m, new_v, keep, c_out) -> None:
+        """Write the trainable modules' updated running statistics back (a module on both
         paths of a pair takes the mean of its two updates)."""
+        rows = rows[keep]
         if len(rows) == 0:
             return
-        n = y.shape[0] * y.shape[2] * y.shape[3]
-        mean_b = mean_b.detach().view(-1, c_out)[keep]
-        var_b = var_b.detach().view(-1, c_out)[keep] * (n / max(n - 1, 1))
-        mom = self.config.bn_momentum
+        new_m, new_v = new_m.view(-1, c_out)[keep], new_v.view(-1, c_out)[keep]
         uniq, inv = torch.unique(rows, return_inverse=True)
         count = torch.zeros(len(uniq)).index_add_(0, inv, torch.ones(len(rows))).view(-1, 1)
-        for buf, batch in (
-            (getattr(self, f"running_mean{layer}"), mean_b),
-            (getattr(self, f"running_var{layer}"), var_b),
+        for buf, new in (
+            (getattr(self, f"running_mean{layer}"), new_m),
+            (getattr(self, f"running_var{layer}"), new_v),
         ):
-            avg = torch.zeros(len(uniq), c_out).index_add_(0, inv, batch) / count
-            buf[uniq] = (1 - mom) * buf[uniq] + mom * avg
+            buf[uniq] = torch.zeros(len(uniq), c_out).index_add_(0, inv, new) / count
 
     # -- materialise ----------------------------------------------------------------------
     @torch.no_grad()
