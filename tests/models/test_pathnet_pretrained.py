@@ -169,4 +169,4 @@ def test_fer_evolution_never_exceeds_the_experiment_budget():
     ev = fer_evolution(cap=EvolutionConfig(population=4, generations=3, finish_steps=10))
     assert (ev.population, ev.generations, ev.finish_steps) == (4, 3, 10)
     assert ev.lr == 3e-4 and ev.frozen_slots == 0
-    assert fer_evolution().generations == 16
+    assert fer_evolution().generations == 10

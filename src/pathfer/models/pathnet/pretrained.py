@@ -79,7 +79,8 @@ def from_mini_xception(
 
 def fer_evolution(cap: EvolutionConfig | None = None, **overrides) -> EvolutionConfig:
     """The evolution PathNet over the FER2013 modules uses by default: small population
-    and budget (a mini-Xception step costs ~5x a conv path's), Adam 3e-4 and a finish
+    and budget (a path of two modules per stage costs ~2.3x a mini-Xception fine-tuning
+    step), Adam 3e-4 and a finish
     stage at 1e-4 (pretrained modules want small steps); no pinning or seeding (evolution
     decides how much of FER2013 to keep). See docs/pathnet.md for the measurements.
 
@@ -87,15 +88,15 @@ def fer_evolution(cap: EvolutionConfig | None = None, **overrides) -> EvolutionC
     generations and finish steps are each the smaller of the two), so a quick experiment
     stays quick."""
     base = {
-        "population": 8,
+        "population": 6,
         "steps_per_path": 10,
-        "generations": 16,
+        "generations": 10,
         "patience": None,
         "lr": 3e-4,
         "finish_lr": 1e-4,
         "finish_steps": 300,
         "finish_eval_every": 25,
-        "finish_patience": 4,
+        "finish_patience": 3,
         "augment_shift": 3,
         "seed_frozen_fraction": 0.0,
         "frozen_slots": 0,

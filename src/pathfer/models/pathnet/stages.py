@@ -160,8 +160,12 @@ class StageSuperNet(nn.Module):
 
     def _run(self, layer: int, row: int, h: torch.Tensor) -> torch.Tensor:
         st = self._templates[layer]
-        st.train(self.training and not self.frozen_rows[layer, row])
-        return functional_call(st, self._module_state(layer, row), (h,), strict=False)
+        frozen = bool(self.frozen_rows[layer, row])
+        st.train(self.training and not frozen)
+        state = self._module_state(layer, row)
+        if frozen:  # no weight gradients to compute for a module that never changes
+            state = {k: v.detach() for k, v in state.items()}
+        return functional_call(st, state, (h,), strict=False)
 
     def forward_paths(self, x: torch.Tensor, genotypes: np.ndarray, head: str) -> torch.Tensor:
         """Logits ``(P, B, K)`` of ``P`` paths (see ``SuperNet.forward_paths``)."""
