@@ -180,7 +180,9 @@ def test_shipped_configs_are_valid(path):
     assert cfg.target is not None and cfg.methods
 
 
-@pytest.mark.parametrize("method", ["pathnet_transfer", "finetune", "mini_xception_finetune"])
+@pytest.mark.parametrize(
+    "method", ["pathnet_transfer", "finetune", "mini_xception_finetune", "pathnet_fer"]
+)
 def test_train_saves_a_bundle_that_predicts_like_the_trained_model(corpora, tmp_path, method):
     from pathfer.use.bundle import load_bundle
     from pathfer.use.predict import Recognizer
