@@ -26,7 +26,7 @@ def _net(**kw) -> tuple[SuperNet, torch.Generator]:
     g = torch.Generator().manual_seed(0)
     net = SuperNet(cfg, g)
     net.add_head("A", 4, g)
-    return net, g
+    return net.eval(), g  # prediction mode: BatchNorm running statistics, no dropout
 
 
 GENOS = np.array(
@@ -77,6 +77,18 @@ def test_repeated_genes_equal_distinct_set():
 def test_pair_forward_equals_single_forwards():
     net, _ = _net()
     x = torch.rand(2, 4, 1, 16, 16)
+    with torch.no_grad():
+        pair = net.forward_paths(x, GENOS, "A")
+        for p in range(2):
+            single = net.forward_paths(x[p], GENOS[p], "A")[0]
+            torch.testing.assert_close(pair[p], single, rtol=1e-5, atol=1e-5)
+
+
+def test_training_mode_batchnorm_normalises_each_path_on_its_own_batch():
+    net, _ = _net(head_hidden=0)  # no dropout: training mode is deterministic
+    net.train()
+    x = torch.rand(2, 4, 1, 16, 16)
+    x[1] = x[1] * 3 + 1  # a batch with other statistics on the second path
     with torch.no_grad():
         pair = net.forward_paths(x, GENOS, "A")
         for p in range(2):
@@ -195,6 +207,7 @@ def test_default_config_on_48x48_crops():
     g = torch.Generator().manual_seed(0)
     net = SuperNet(cfg, g)
     net.add_head("A", 7, g)
+    net.eval()  # BatchNorm statistics and dropout as in prediction
     geno = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 1]])
     x = torch.rand(2, 1, 48, 48)
     with torch.no_grad():
@@ -202,4 +215,5 @@ def test_default_config_on_48x48_crops():
         assert out.shape == (1, 2, 7)
         model = net.materialise(geno, "A")
         torch.testing.assert_close(model(x), out[0], rtol=1e-5, atol=1e-5)
-    assert net.weight[0].shape == (10, 8, 1, 3, 3) and net.weight[3].shape == (10, 16, 16, 3, 3)
+    assert net.weight[0].shape == (10, 16, 1, 3, 3) and net.weight[3].shape == (10, 32, 32, 3, 3)
+    assert net.running_mean3.shape == (10, 32) and net.heads["A"].hidden.out_features == 128

@@ -53,6 +53,10 @@ class MLPHead(nn.Module):
         self.p_dropout = float(p_dropout)
 
     @property
+    def in_features(self) -> int:
+        return self.hidden.in_features
+
+    @property
     def out_features(self) -> int:
         return self.out.out_features
 

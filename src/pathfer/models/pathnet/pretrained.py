@@ -54,6 +54,7 @@ def from_mini_xception(
         channels=(model.stem_channels, *model.channels),
         input_size=model.input_size,
         norm="batch",
+        head_hidden=0,
         combine="mean",
         free_init=free_init,
     )
