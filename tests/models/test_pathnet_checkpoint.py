@@ -54,7 +54,7 @@ def data():
     return toy_task(120, n_classes=3, seed=0), toy_task(90, n_classes=3, seed=1, offset=3)
 
 
-#: a seed whose task B meets a path without frozen modules (the safeguard has work to do)
+#: the seed of the runs compared here
 SEED = 13
 
 

@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
-from pathfer.models.pathnet.evolution import BestKept, seed_population, stop_reason, tournament
+from pathfer.models.pathnet.evolution import (
+    BestKept,
+    seed_fresh,
+    seed_population,
+    stop_reason,
+    tournament,
+)
 from pathfer.models.pathnet.genotype import (
     MAX_SHIFT,
     Population,
@@ -250,3 +256,15 @@ def test_default_transfer_options_leave_a_first_task_alone():
     before = pop.genotypes.copy()
     assert seed_population(pop, None, EvolutionConfig()) is None
     assert (pop.genotypes == before).all()
+
+
+def test_seed_fresh_draws_the_second_half_from_trainable_modules_only():
+    rng = np.random.default_rng(0)
+    pop = Population.random(6, 3, 5, 2, rng)
+    frozen = np.zeros((3, 5), dtype=bool)
+    frozen[:, :3] = True
+    first = pop.genotypes[:3].copy()
+    seed_fresh(pop, frozen, rng)
+    assert (pop.genotypes[:3] == first).all()
+    assert (pop.genotypes[3:] >= 3).all()  # modules 3 and 4: the trainable ones
+    assert all(len(set(row)) == 2 for g in pop.genotypes[3:] for row in g)

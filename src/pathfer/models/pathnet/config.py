@@ -201,9 +201,9 @@ class EvolutionConfig:
     frozen_slots: Annotated[Int, Field(ge=0, le=1024)] = 0
     #: learning-rate multiplier of the new (trainable) modules while frozen modules exist
     transfer_lr_scale: Annotated[Float, Field(gt=0, le=10)] = 1.0
-    #: safeguard against harmful reuse: when the evolved best path uses frozen modules, the
-    #: best path seen without any is finished too, and the one more accurate on the
-    #: validation part is kept (costs a second finish stage)
+    #: safeguard against harmful reuse: half the initial population draws trainable modules
+    #: only; when the evolved best path uses frozen modules, the best path seen without any
+    #: is finished too, and the one more accurate on the validation part is kept
     compare_fresh: Bool = False
     #: evaluate in chunks of this many samples
     eval_batch_size: Annotated[Int, Field(ge=1, le=10_000_000)] = 512

@@ -126,6 +126,19 @@ def seed_population(
     return pinned
 
 
+def seed_fresh(population: Population, frozen: np.ndarray, rng: np.random.Generator) -> None:
+    """``compare_fresh``: the second half of a fresh population is redrawn from trainable
+    modules only (``frozen``: ``(L, M)`` bool), so paths without frozen modules compete
+    from the start (with ``M = 10, N = 3`` a random path avoids a frozen path of three
+    modules per layer in all four layers less than once in a hundred draws)."""
+    P, L, N = population.genotypes.shape
+    for i in range(P // 2, P):
+        for layer in range(L):
+            free = np.flatnonzero(~frozen[layer])
+            if len(free) >= N:
+                population.genotypes[i, layer] = rng.choice(free, size=N, replace=False)
+
+
 @dataclass
 class GenerationRecord:
     """One row of the per-generation history."""

@@ -29,7 +29,7 @@ from torch import nn
 from ..nn import augment_batch
 from .checkpoint import read_checkpoint, write_checkpoint
 from .config import EvolutionConfig, PathNetConfig
-from .evolution import GenerationRecord, seed_population, stop_reason, tournament
+from .evolution import GenerationRecord, seed_fresh, seed_population, stop_reason, tournament
 from .genotype import Population, active_modules, validate_genotype
 from .optim import HeadOptimizer, ModuleOptimizer
 from .supernet import SuperNet
@@ -383,6 +383,8 @@ class PathNet:
                 ev.population, cfg.layers, cfg.modules, cfg.max_active, self.rng
             )
             pinned = seed_population(pop, self._source_path(), ev)
+            if ev.compare_fresh and self.frozen.any():
+                seed_fresh(pop, self.frozen, self.rng)
             task.run = Run(ev, fp, pop, pinned)
             self.tasks[name] = task
         else:
