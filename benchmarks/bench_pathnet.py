@@ -1,5 +1,6 @@
-"""Benchmark PathNet on CPU: path step vs plain CNN step, pair-batched tournaments, and
-generations per minute.
+"""Benchmark PathNet on CPU: path step vs plain CNN step, pair-batched tournaments,
+generations per minute, and PathNet over the FER2013 mini-Xception's stages vs fine-tuning
+the mini-Xception (one step each).
 
     .venv/bin/python benchmarks/bench_pathnet.py --threads 1
 
@@ -24,9 +25,10 @@ from pathfer.models.pathnet.optim import HeadOptimizer
 from pathfer.models.pathnet.toy import toy_task
 
 SIZES = {
-    "small (8 ch)": PathNetConfig(channels=8),
-    "default (8,16,16,16)": PathNetConfig(),
-    "large (16,32,32,32)": PathNetConfig(channels=(16, 32, 32, 32)),
+    "small (8 ch) GN": PathNetConfig(channels=8),
+    "(8,16,16,16) GN (old default)": PathNetConfig(channels=(8, 16, 16, 16), norm="group"),
+    "default": PathNetConfig(),
+    "(16,32,32,32) BN": PathNetConfig(channels=(16, 32, 32, 32), norm="batch"),
 }
 REFERENCE = (
     PathNetConfig(layers=4, modules=10, max_active=3),
@@ -133,6 +135,51 @@ def bench_generations(n_train: int, gens: int, reps: int = 2) -> list[dict]:
     return rows
 
 
+def bench_fer_step(reps: int, batch: int) -> list[dict]:
+    """One training step at 64 px: the mini-Xception fine-tuned (all layers, Adam) vs one
+    path of PathNet over its stages (2 modules per layer, one frozen) vs a tournament pair."""
+    from pathfer.models.pathnet.pretrained import from_mini_xception
+    from pathfer.use.bundle import default_bundle_path, load_bundle
+
+    bundle = load_bundle(default_bundle_path())
+    mx = bundle.model.train()
+    pn = from_mini_xception(bundle.model, list(bundle.labels), seed=0)
+    pn.net.add_head("T", 7, pn.generator)
+    pn.head_opts["T"] = HeadOptimizer(pn.net.heads["T"])
+    x, y = toy_task(256, size=64, n_classes=7, seed=0)
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(mx.parameters(), lr=1e-4)
+    ev = EvolutionConfig(batch_size=batch)
+    g1 = np.array([[0, 1]] * 5)[None]
+    g2 = np.stack([g1[0], np.array([[0, 2]] * 5)])
+
+    def mx_step():
+        idx = torch.randint(len(x), (batch,), generator=gen)
+        loss = F.cross_entropy(mx(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    fns = {
+        "mini-Xception fine-tune": mx_step,
+        "FER PathNet path (2 modules/layer)": lambda: pn._train("T", g1, x, y, 1, ev, 1e-4, 1e-4),
+        "FER PathNet pair": lambda: pn._train("T", g2, x, y, 1, ev, 1e-4, 1e-4),
+    }
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for f in fns.values():
+        f()
+    for _ in range(reps):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    ref = _median_ms(times["mini-Xception fine-tune"])
+    return [
+        {"step (64 px)": k, "ms": _median_ms(v), "x fine-tune": _median_ms(v) / ref}
+        for k, v in times.items()
+    ]
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
     cells = [[f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]
@@ -150,6 +197,7 @@ def main() -> None:
     ap.add_argument("--generations", type=int, default=4, help="per run (2 runs per mode)")
     ap.add_argument("--skip-steps", action="store_true")
     ap.add_argument("--skip-generations", action="store_true")
+    ap.add_argument("--skip-fer", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -161,6 +209,9 @@ def main() -> None:
     if not args.skip_generations:
         print(f"\n== generations (tournaments) per minute, {args.n_train} samples (20% val) ==")
         print(_table(bench_generations(args.n_train, args.generations)))
+    if not args.skip_fer:
+        print("\n== PathNet over the FER2013 stages vs fine-tuning the mini-Xception ==")
+        print(_table(bench_fer_step(max(3, args.reps // 3), args.batch)))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,18 @@ from safetensors.torch import load_file
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig, TaskStatus
 from pathfer.models.pathnet.toy import toy_task
 
-CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=4, input_size=16)
+#: per-module BatchNorm (running statistics are state to resume), a dropout head (its masks
+#: come from the saved generator) and free modules restarted as copies at the freeze
+CFG = PathNetConfig(
+    layers=3,
+    modules=8,
+    max_active=2,
+    channels=4,
+    input_size=16,
+    norm="batch",
+    head_hidden=8,
+    free_init="copy",
+)
 EV = EvolutionConfig(
     population=4,
     steps_per_path=3,
@@ -24,6 +35,9 @@ EV = EvolutionConfig(
     finish_steps=9,
     finish_eval_every=3,
     augment=True,  # exercise the generator-driven augmentation too
+    seed_frozen_fraction=0.0,
+    frozen_slots=0,
+    compare_fresh=True,  # B: a second finish, and a second snapshot to resume
 )
 
 
@@ -38,6 +52,10 @@ def _one_thread():
 @pytest.fixture(scope="module")
 def data():
     return toy_task(120, n_classes=3, seed=0), toy_task(90, n_classes=3, seed=1, offset=3)
+
+
+#: the seed of the runs compared here
+SEED = 13
 
 
 class Killed(Exception):
@@ -74,7 +92,7 @@ def _same_result(r1, r2):
 
 def _straight(data):
     (xa, ya), (xb, yb) = data
-    pn = PathNet(CFG, seed=7)
+    pn = PathNet(CFG, seed=SEED)
     ra = pn.learn_task("A", xa, ya, 3, evolution=EV)
     pn.freeze("A")
     rb = pn.learn_task("B", xb, yb, 3, evolution=EV)
@@ -87,6 +105,11 @@ def straight(data):
     return _straight(data)
 
 
+def test_the_reference_run_exercises_the_safeguard(straight):
+    check = straight[2].fresh_check
+    assert check is not None and check["kept"] in ("reuse", "fresh")
+
+
 @pytest.mark.parametrize(
     "stage,at,every",
     [("evolve", 3, 1), ("evolve", 3, 3), ("evolve", 5, 2), ("finish", 6, 1)],
@@ -94,7 +117,7 @@ def straight(data):
 def test_kill_and_resume_equals_uninterrupted(tmp_path, data, straight, stage, at, every):
     (xa, ya), (xb, yb) = data
     ck = tmp_path / "ck"
-    pn = PathNet(CFG, seed=7)
+    pn = PathNet(CFG, seed=SEED)
     ra = pn.learn_task("A", xa, ya, 3, evolution=EV)
     pn.freeze("A")
     with pytest.raises(Killed):
@@ -125,7 +148,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, data, straight, stage, a
 
 def test_checkpointing_does_not_change_the_run(tmp_path, data, straight):
     (xa, ya), (xb, yb) = data
-    pn = PathNet(CFG, seed=7)
+    pn = PathNet(CFG, seed=SEED)
     pn.learn_task("A", xa, ya, 3, evolution=EV, checkpoint_path=tmp_path / "a", checkpoint_every=1)
     pn.freeze("A")
     rb = pn.learn_task(

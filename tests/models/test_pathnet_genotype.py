@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
-from pathfer.models.pathnet.evolution import BestKept, seed_population, stop_reason, tournament
+from pathfer.models.pathnet.evolution import (
+    BestKept,
+    seed_fresh,
+    seed_population,
+    stop_reason,
+    tournament,
+)
 from pathfer.models.pathnet.genotype import (
     MAX_SHIFT,
     Population,
@@ -189,9 +195,11 @@ def test_seed_population_transfer_options():
         ({"max_active": 11}, "max_active"),
         ({"channels": (8, 8)}, "channels"),
         ({"kernel": 4}, "kernel"),
-        ({"norm": "batch"}, "norm"),
+        ({"norm": "layer"}, "norm"),
+        ({"head_dropout": 1.0}, "head_dropout"),
+        ({"free_init": "zeros"}, "free_init"),
         ({"combine": "max"}, "combine"),
-        ({"norm_groups": 3}, "norm_groups"),
+        ({"norm": "group", "norm_groups": 3}, "norm_groups"),
         ({"input_size": 8, "layers": 4}, "input_size"),
     ],
 )
@@ -235,9 +243,11 @@ def test_reference_config_is_the_paper_procedure():
     assert (ref.seed_frozen_fraction, ref.frozen_slots, ref.transfer_lr_scale) == (0.0, 0, 1.0)
     assert EvolutionConfig.reference(generations=7).generations == 7
     assert EvolutionConfig.from_dict(ref.as_dict()) == ref
-    # the tuned defaults (docs/tuning.md) differ from it in the transfer options
+    # the defaults chosen on real faces (docs/pathnet.md): evolution decides reuse (no
+    # pinning, no seeding) but the tournaments are pair-batched, augmented and finished
     d = EvolutionConfig()
-    assert d.frozen_slots > 0 and d.seed_frozen_fraction > 0 and d.finish_steps > 0
+    assert d.frozen_slots == 0 and d.seed_frozen_fraction == 0 and d.finish_steps > 0
+    assert d.pair_batched and d.augment and not ref.pair_batched and not ref.augment
 
 
 def test_default_transfer_options_leave_a_first_task_alone():
@@ -246,3 +256,15 @@ def test_default_transfer_options_leave_a_first_task_alone():
     before = pop.genotypes.copy()
     assert seed_population(pop, None, EvolutionConfig()) is None
     assert (pop.genotypes == before).all()
+
+
+def test_seed_fresh_draws_the_second_half_from_trainable_modules_only():
+    rng = np.random.default_rng(0)
+    pop = Population.random(6, 3, 5, 2, rng)
+    frozen = np.zeros((3, 5), dtype=bool)
+    frozen[:, :3] = True
+    first = pop.genotypes[:3].copy()
+    seed_fresh(pop, frozen, rng)
+    assert (pop.genotypes[:3] == first).all()
+    assert (pop.genotypes[3:] >= 3).all()  # modules 3 and 4: the trainable ones
+    assert all(len(set(row)) == 2 for g in pop.genotypes[3:] for row in g)

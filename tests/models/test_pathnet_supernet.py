@@ -26,7 +26,7 @@ def _net(**kw) -> tuple[SuperNet, torch.Generator]:
     g = torch.Generator().manual_seed(0)
     net = SuperNet(cfg, g)
     net.add_head("A", 4, g)
-    return net, g
+    return net.eval(), g  # prediction mode: BatchNorm running statistics, no dropout
 
 
 GENOS = np.array(
@@ -45,10 +45,17 @@ GENOS = np.array(
         {"norm": "none"},
         {"head": "gap"},
         {"pool": "avg", "norm_groups": 1},
+        {"norm": "batch"},
+        {"norm": "batch", "combine": "mean", "head_hidden": 8},
+        {"head_hidden": 8, "head": "gap"},
     ],
 )
 def test_task_model_matches_supernet_path(kw):
-    net, _ = _net(**kw)
+    net, g = _net(**kw)
+    for layer in range(3):  # BatchNorm: statistics that are not the identity
+        for t in net.layer_buffers(layer):
+            t.copy_(torch.rand(t.shape, generator=g) + 0.5)
+    net.eval()
     x = torch.rand(5, 1, 16, 16)
     with torch.no_grad():
         for geno in GENOS:
@@ -70,6 +77,18 @@ def test_repeated_genes_equal_distinct_set():
 def test_pair_forward_equals_single_forwards():
     net, _ = _net()
     x = torch.rand(2, 4, 1, 16, 16)
+    with torch.no_grad():
+        pair = net.forward_paths(x, GENOS, "A")
+        for p in range(2):
+            single = net.forward_paths(x[p], GENOS[p], "A")[0]
+            torch.testing.assert_close(pair[p], single, rtol=1e-5, atol=1e-5)
+
+
+def test_training_mode_batchnorm_normalises_each_path_on_its_own_batch():
+    net, _ = _net(head_hidden=0)  # no dropout: training mode is deterministic
+    net.train()
+    x = torch.rand(2, 4, 1, 16, 16)
+    x[1] = x[1] * 3 + 1  # a batch with other statistics on the second path
     with torch.no_grad():
         pair = net.forward_paths(x, GENOS, "A")
         for p in range(2):
@@ -154,21 +173,25 @@ def test_head_optimizer_matches_torch_adam():
     torch.testing.assert_close(head.bias, ref.bias, rtol=1e-5, atol=1e-6)
 
 
-def test_training_leaves_inactive_and_frozen_modules_untouched():
-    cfg = PathNetConfig(layers=3, modules=6, max_active=2, channels=4, input_size=16)
+@pytest.mark.parametrize("norm", ["group", "batch"])
+def test_training_leaves_inactive_and_frozen_modules_untouched(norm):
+    cfg = PathNetConfig(layers=3, modules=6, max_active=2, channels=4, input_size=16, norm=norm)
     pn = PathNet(cfg, seed=0)
     pn.net.add_head("T", 3, pn.generator)
     pn.head_opts["T"] = HeadOptimizer(pn.net.heads["T"])
-    pn.frozen_owner[1, 3] = "old"  # pretend module (1, 3) belongs to a frozen task
+    owner = pn.frozen_owner
+    owner[1, 3] = "old"  # pretend module (1, 3) belongs to a frozen task
+    pn._set_frozen_owner(owner)
     x = torch.rand(20, 1, 16, 16)
     y = torch.randint(0, 3, (20,))
     genos = np.array([[[0, 1], [3, 2], [4, 4]], [[1, 5], [3, 0], [4, 2]]])
-    before = [[p.detach().clone() for p in pn.net.layer_params(lay)] for lay in range(3)]
+    before = [[p.detach().clone() for p in pn.net.layer_state(lay)] for lay in range(3)]
     ev = EvolutionConfig(batch_size=4)
     pn._train("T", genos, x, y, 3, ev, 0.05, 0.05)
     for layer in range(3):
         active = set(np.unique(genos[:, layer]).tolist()) - ({3} if layer == 1 else set())
-        for p, b in zip(pn.net.layer_params(layer), before[layer], strict=True):
+        # BatchNorm statistics too: a frozen module's never move
+        for p, b in zip(pn.net.layer_state(layer), before[layer], strict=True):
             for m in range(6):
                 same = torch.equal(p.detach()[m], b[m])
                 assert same == (m not in active), (layer, m)
@@ -184,6 +207,7 @@ def test_default_config_on_48x48_crops():
     g = torch.Generator().manual_seed(0)
     net = SuperNet(cfg, g)
     net.add_head("A", 7, g)
+    net.eval()  # BatchNorm statistics and dropout as in prediction
     geno = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 1]])
     x = torch.rand(2, 1, 48, 48)
     with torch.no_grad():
@@ -191,4 +215,5 @@ def test_default_config_on_48x48_crops():
         assert out.shape == (1, 2, 7)
         model = net.materialise(geno, "A")
         torch.testing.assert_close(model(x), out[0], rtol=1e-5, atol=1e-5)
-    assert net.weight[0].shape == (10, 8, 1, 3, 3) and net.weight[3].shape == (10, 16, 16, 3, 3)
+    assert net.weight[0].shape == (10, 16, 1, 3, 3) and net.weight[3].shape == (10, 32, 32, 3, 3)
+    assert net.running_mean3.shape == (10, 32) and net.heads["A"].hidden.out_features == 128

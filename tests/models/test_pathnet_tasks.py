@@ -19,6 +19,8 @@ from pathfer.models.pathnet import (
 from pathfer.models.pathnet.toy import toy_task
 
 CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=8, input_size=16)
+#: per-module BatchNorm, a hidden FC + dropout head, free modules restarting as copies
+CFG_BN = dataclasses.replace(CFG, norm="batch", head_hidden=32, head_dropout=0.25, free_init="copy")
 EV = EvolutionConfig(
     population=4,
     steps_per_path=10,
@@ -52,18 +54,18 @@ def data():
     }
 
 
-@pytest.fixture(scope="module")
-def learnt(data):
+@pytest.fixture(scope="module", params=[CFG, CFG_BN], ids=["group", "batch"])
+def learnt(data, request):
     """A learnt and frozen, then B learnt on top; snapshots taken in between."""
     torch.set_num_threads(1)
-    pn = PathNet(CFG, seed=0)
+    pn = PathNet(request.param, seed=0)
     res_a = pn.learn_task("A", *data["A"], 3, evolution=EV, labels=["h", "v", "d"])
     proba_a = pn.predict_proba("A", data["A_test"][0])
     pn.freeze("A")
     frozen_before = {
         (layer, i): p.detach().clone()
         for layer in range(CFG.layers)
-        for i, p in enumerate(pn.net.layer_params(layer))
+        for i, p in enumerate(pn.net.layer_state(layer))  # BatchNorm statistics too
     }
     head_a = {k: v.clone() for k, v in pn.net.heads["A"].state_dict().items()}
     after_freeze_proba = pn.predict_proba("A", data["A_test"][0])
@@ -115,7 +117,7 @@ def test_freeze_keeps_a_bit_for_bit_after_training_b(learnt, data):
         expected[layer, row] = True
     assert (fr == expected).all()
     for (layer, i), before in learnt["frozen_before"].items():
-        now = pn.net.layer_params(layer)[i].detach()
+        now = pn.net.layer_state(layer)[i].detach()
         rows = torch.from_numpy(np.flatnonzero(fr[layer]))
         assert torch.equal(now[rows], before[rows]), (layer, i)
     for k, v in pn.net.heads["A"].state_dict().items():
@@ -148,6 +150,33 @@ def test_freeze_reinitialises_every_other_module(data):
             same = torch.equal(p.detach()[m], before[layer][m])
             assert same == bool(pn.frozen[layer, m])
     assert all((s == 0).all() for s in pn.opt.steps)
+
+
+def test_free_init_copy_restarts_free_modules_as_copies_of_frozen_ones(data):
+    pn = PathNet(CFG_BN, seed=1)
+    pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+    pn.freeze("A")
+    for layer in range(CFG_BN.layers):
+        frozen = np.flatnonzero(pn.frozen[layer])
+        free = np.flatnonzero(~pn.frozen[layer])
+        for j, m in enumerate(free):  # round robin over the layer's frozen modules
+            src = frozen[j % len(frozen)]
+            for t in pn.net.layer_state(layer):  # weights, affine and running statistics
+                assert torch.equal(t[m], t[src]), (layer, m, src)
+    # A's path through the trainable copies computes what A's frozen path computes
+    path_a = pn.best_path("A")
+    copy_path = path_a.copy()
+    for layer in range(CFG_BN.layers):
+        frozen = list(np.flatnonzero(pn.frozen[layer]))
+        free = np.flatnonzero(~pn.frozen[layer])  # free[i] copies frozen[i]
+        copy_path[layer] = [free[frozen.index(m)] for m in path_a[layer]]
+    assert not pn.frozen[np.arange(CFG_BN.layers)[:, None], copy_path].any()
+    x = data["A_test"][0][:8]
+    with torch.no_grad():
+        pn.net.eval()
+        a = pn.net.forward_paths(x, path_a, "A")
+        b = pn.net.forward_paths(x, copy_path, "A")
+    torch.testing.assert_close(a, b)
 
 
 def test_task_model_equals_predict_proba(learnt, data):
@@ -285,3 +314,30 @@ def test_stratified_split_is_deterministic_and_stratified():
     assert np.array_equal(va, va2) and np.array_equal(tr, tr2)
     assert sorted(np.concatenate([tr, va]).tolist()) == list(range(100))
     assert np.bincount(y[va]).tolist() == [10, 6, 4]
+
+
+def test_compare_fresh_keeps_the_better_of_reuse_and_no_reuse_on_validation(data):
+    cfg = PathNetConfig(layers=3, modules=8, max_active=1, channels=8, input_size=16)
+    pn = PathNet(cfg, seed=0)
+    labels = ["h", "v", "d"]
+    pn.learn_task("A", *data["A"], 3, evolution=EV, labels=labels)
+    pn.freeze("A")
+    ev = dataclasses.replace(
+        SMALL, seed_frozen_fraction=0.5, frozen_slots=0, compare_fresh=True, generations=6
+    )
+    # B is A again, its head starts as A's: A's frozen path wins evolution; the best path
+    # without frozen modules is finished too
+    kw = {"evolution": ev, "labels": labels, "head_from": "A"}
+    res = pn.learn_task("B", *data["A"], 3, **kw)
+    check = res.fresh_check
+    assert check is not None and check["kept"] == "reuse"  # A's path is far better for A
+    assert check["reuse_val_accuracy"] > check["fresh_val_accuracy"] + 0.3
+    fresh = np.array(check["fresh_path"])
+    assert not pn.frozen[np.arange(cfg.layers)[:, None], fresh].any()
+    assert res.final_val_accuracy == pytest.approx(check["reuse_val_accuracy"])
+    assert res.frozen_reused == cfg.layers
+    assert np.array_equal(pn.best_path("B"), pn.best_path("A"))
+    # without the option there is no second finish
+    pn.forget("B")
+    kw["evolution"] = dataclasses.replace(ev, compare_fresh=False)
+    assert pn.learn_task("B", *data["A"], 3, **kw).fresh_check is None

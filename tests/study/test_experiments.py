@@ -181,7 +181,8 @@ def test_shipped_configs_are_valid(path):
 
 
 @pytest.mark.parametrize(
-    "method", ["pathnet_transfer", "finetune", "reference_finetune", "mini_xception_finetune"]
+    "method",
+    ["pathnet_transfer", "finetune", "reference_finetune", "mini_xception_finetune", "pathnet_fer"],
 )
 def test_train_saves_a_bundle_that_predicts_like_the_trained_model(corpora, tmp_path, method):
     from pathfer.use.bundle import load_bundle

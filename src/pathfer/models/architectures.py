@@ -21,3 +21,18 @@ ARCHITECTURES.register("mini_xception", "pathfer.models.baselines.mini_xception:
 ARCHITECTURES.register("plain_cnn", "pathfer.models.nn:PlainCNN")
 # the plain BatchNorm CNN of the studies' reference methods
 ARCHITECTURES.register("reference_cnn", "pathfer.models.baselines.reference_cnn:ReferenceCNN")
+# a materialised PathNet path over the mini-Xception's stages (method pathnet_fer)
+ARCHITECTURES.register(
+    "mini_xception_path", "pathfer.models.baselines.mini_xception:MiniXceptionPath"
+)
+
+
+def architecture_name(model: nn.Module) -> str:
+    """The name under which ``model``'s class is registered (a bundle records it)."""
+    for name in ARCHITECTURES.list():
+        if ARCHITECTURES.get(name) is type(model):
+            return name
+    raise ValueError(
+        f"{type(model).__name__} is not a registered architecture; register it in "
+        "pathfer.models.architectures.ARCHITECTURES"
+    )

@@ -2,12 +2,12 @@
 with exactly the architecture of one PathNet path.
 
 One PathNet layer of a path runs its ``n`` active modules (``c_out`` channels each) on the
-same input, GroupNorm-normalises each module's output separately, sums (or averages) them,
-then applies ReLU and pooling. :class:`PlainCNN` computes the same thing with ordinary
-layers: one ``Conv2d(c_in, n * c_out)``, one ``GroupNorm(n * groups, n * c_out)`` (whose
-groups never straddle two branches, so it normalises each branch on its own), a sum over the
-``n`` channel blocks, ReLU and pooling; then the same head (flatten or global average pool,
-then linear). It is therefore both
+same input, normalises each module's output separately, sums (or averages) them, then
+applies ReLU and pooling. :class:`PlainCNN` computes the same thing with ordinary layers:
+one ``Conv2d(c_in, n * c_out)``, one ``BatchNorm2d(n * c_out)`` (per channel, so per
+branch) or ``GroupNorm(n * groups, n * c_out)`` (whose groups never straddle two branches),
+a sum over the ``n`` channel blocks, ReLU and pooling; then the same head (flatten or
+global average pool, then a linear layer, or :class:`MLPHead`). It is therefore both
 
 * the fair "same active layers as one path" baseline, trained from scratch, and
 * the plain module a learnt path is materialised into (``PathNet.task_model``) for bundles
@@ -28,6 +28,64 @@ from torch import nn
 #: fixed input normalisation applied inside every model: ``(x - 0.5) / 0.5`` maps [0, 1] to [-1, 1]
 INPUT_SHIFT = 0.5
 INPUT_SCALE = 0.5
+#: BatchNorm epsilon of PathNet modules and PlainCNN (``nn.BatchNorm2d``'s default)
+BN_EPS = 1e-5
+NORMS = ("batch", "group", "none")
+
+
+def dropout(x: torch.Tensor, p: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Inverted dropout whose mask comes from ``generator`` (None: the global RNG)."""
+    if p <= 0:
+        return x
+    keep = torch.rand(x.shape, generator=generator, dtype=x.dtype) >= p
+    return x * keep / (1.0 - p)
+
+
+class MLPHead(nn.Module):
+    """``features -> Linear(hidden) -> ReLU -> dropout -> Linear(n_classes)`` over the last
+    dimension (any leading shape). Dropout acts in training mode only; its mask is drawn from
+    the ``generator`` given to :meth:`forward` (PathNet passes its own)."""
+
+    def __init__(self, in_dim: int, n_classes: int, hidden: int, p_dropout: float = 0.5) -> None:
+        super().__init__()
+        self.hidden = nn.Linear(in_dim, hidden)
+        self.out = nn.Linear(hidden, n_classes)
+        self.p_dropout = float(p_dropout)
+
+    @property
+    def in_features(self) -> int:
+        return self.hidden.in_features
+
+    @property
+    def out_features(self) -> int:
+        return self.out.out_features
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        init_linear_(self.hidden.weight, self.hidden.bias, generator)
+        init_linear_(self.out.weight, self.out.bias, generator)
+
+    def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        h = F.relu(self.hidden(x))
+        if self.training:
+            h = dropout(h, self.p_dropout, generator)
+        return self.out(h)
+
+
+def make_head(
+    in_dim: int, n_classes: int, hidden: int = 0, p_dropout: float = 0.5
+) -> nn.Linear | MLPHead:
+    """A task head: ``nn.Linear`` (``hidden=0``, the state-dict keys of older bundles) or
+    :class:`MLPHead`; call :func:`reset_head` to initialise it from a generator."""
+    if hidden:
+        return MLPHead(in_dim, n_classes, hidden, p_dropout)
+    return nn.Linear(in_dim, n_classes)
+
+
+def reset_head(head: nn.Module, generator: torch.Generator | None = None) -> None:
+    if isinstance(head, MLPHead):
+        head.reset_parameters(generator)
+    else:
+        init_linear_(head.weight, head.bias, generator)
 
 
 class BranchConv(nn.Module):
@@ -45,10 +103,11 @@ class BranchConv(nn.Module):
         combine: str = "sum",
         pool: str = "max",
         pool_size: int = 2,
+        bn_momentum: float = 0.1,
     ) -> None:
         super().__init__()
-        if norm not in ("group", "none"):
-            raise ValueError(f"norm must be 'group' or 'none', got {norm!r}")
+        if norm not in NORMS:
+            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if combine not in ("sum", "mean"):
             raise ValueError(f"combine must be 'sum' or 'mean', got {combine!r}")
         if pool not in ("max", "avg", "none"):
@@ -61,9 +120,11 @@ class BranchConv(nn.Module):
         self.conv = nn.Conv2d(
             c_in, branches * c_out, kernel, padding=kernel // 2, bias=(norm == "none")
         )
-        self.norm = (
-            nn.GroupNorm(branches * norm_groups, branches * c_out) if norm == "group" else None
-        )
+        self.norm: nn.Module | None = None
+        if norm == "group":
+            self.norm = nn.GroupNorm(branches * norm_groups, branches * c_out)
+        elif norm == "batch":
+            self.norm = nn.BatchNorm2d(branches * c_out, eps=BN_EPS, momentum=bn_momentum)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.conv(x)
@@ -81,8 +142,11 @@ class BranchConv(nn.Module):
 
 
 class PlainCNN(nn.Module):
-    """Stack of :class:`BranchConv` layers and a linear head; maps ``(B, C, S, S)`` in [0, 1]
-    to logits ``(B, n_classes)``."""
+    """Stack of :class:`BranchConv` layers and a head (linear, or :class:`MLPHead` with
+    ``head_hidden > 0``); maps ``(B, C, S, S)`` in [0, 1] to logits ``(B, n_classes)``.
+
+    ``branches=1, norm="batch", head_hidden=128`` is the plain BatchNorm CNN
+    (conv + BN + ReLU + pool per layer, FC + dropout head)."""
 
     def __init__(
         self,
@@ -99,6 +163,9 @@ class PlainCNN(nn.Module):
         head: str = "flatten",
         input_size: int = 48,
         in_channels: int = 1,
+        head_hidden: int = 0,
+        head_dropout: float = 0.5,
+        bn_momentum: float = 0.1,
     ) -> None:
         super().__init__()
         channels = list(channels)
@@ -124,6 +191,7 @@ class PlainCNN(nn.Module):
                     combine=combine,
                     pool=pool,
                     pool_size=pool_size,
+                    bn_momentum=bn_momentum,
                 )
             )
             c_in = c
@@ -132,7 +200,7 @@ class PlainCNN(nn.Module):
         self.layers = nn.Sequential(*layers)
         self.head_kind = head
         feat = c_in if head == "gap" else c_in * size * size
-        self.head = nn.Linear(feat, n_classes)
+        self.head = make_head(feat, n_classes, head_hidden, head_dropout)
         self.n_classes = n_classes
         #: constructor arguments that rebuild this architecture (model bundles)
         self.arch_kwargs: dict = {
@@ -149,27 +217,37 @@ class PlainCNN(nn.Module):
             "input_size": input_size,
             "in_channels": in_channels,
         }
+        if norm == "batch":
+            self.arch_kwargs["bn_momentum"] = float(bn_momentum)
+        if head_hidden:  # absent when 0, so older bundles' kwargs stay what they were
+            self.arch_kwargs.update(head_hidden=int(head_hidden), head_dropout=float(head_dropout))
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
-        """Initialise exactly like fresh PathNet modules (He-uniform convs, unit GroupNorm)."""
+        """Initialise exactly like fresh PathNet modules (He-uniform convs, unit norms)."""
         for layer in self.layers:
             init_conv_(layer.conv.weight, generator)
             if layer.conv.bias is not None:
                 with torch.no_grad():
                     layer.conv.bias.zero_()
+            if isinstance(layer.norm, nn.BatchNorm2d):
+                layer.norm.reset_running_stats()
             if layer.norm is not None:
                 nn.init.ones_(layer.norm.weight)
                 nn.init.zeros_(layer.norm.bias)
-        init_linear_(self.head.weight, self.head.bias, generator)
+        reset_head(self.head, generator)
 
-    @classmethod
-    def from_pathnet_config(
-        cls, config, n_classes: int, *, variant: str = "path", branches: Sequence[int] | None = None
-    ) -> PlainCNN:
-        """``variant="path"``: N branches of ``c_out`` per layer, exactly one path's layers;
+    @staticmethod
+    def path_kwargs(
+        config, *, variant: str = "path", branches: Sequence[int] | None = None
+    ) -> dict:
+        """Constructor keyword arguments (all but ``n_classes``) of the plain form of a
+        path of a :class:`~pathfer.models.pathnet.PathNetConfig`: ``variant="path"``: N
+        branches of ``c_out`` per layer (or ``branches``), exactly one path's layers;
         ``variant="wide"``: one conv of ``N * c_out`` channels per layer."""
-        common = dict(
+        kw = dict(
+            channels=list(config.layer_channels),
+            branches=config.max_active if branches is None else list(branches),
             kernel=config.kernel,
             norm=config.norm,
             norm_groups=config.norm_groups,
@@ -179,16 +257,25 @@ class PlainCNN(nn.Module):
             head=config.head,
             input_size=config.input_size,
             in_channels=config.in_channels,
+            head_hidden=config.head_hidden,
+            head_dropout=config.head_dropout,
+            bn_momentum=config.bn_momentum,
         )
         if variant == "path":
-            b = config.max_active if branches is None else list(branches)
-            return cls(n_classes, channels=config.layer_channels, branches=b, **common)
+            return kw
         if variant == "wide":
             n = config.max_active
-            ch = [n * c for c in config.layer_channels]
-            common["norm_groups"] = config.norm_groups * n
-            return cls(n_classes, channels=ch, branches=1, **common)
+            kw.update(channels=[n * c for c in config.layer_channels], branches=1)
+            kw["norm_groups"] = config.norm_groups * n
+            return kw
         raise ValueError(f"variant must be 'path' or 'wide', got {variant!r}")
+
+    @classmethod
+    def from_pathnet_config(
+        cls, config, n_classes: int, *, variant: str = "path", branches: Sequence[int] | None = None
+    ) -> PlainCNN:
+        """The plain CNN of :meth:`path_kwargs` (fresh weights)."""
+        return cls(n_classes, **cls.path_kwargs(config, variant=variant, branches=branches))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         h = self.layers((x - INPUT_SHIFT) / INPUT_SCALE)

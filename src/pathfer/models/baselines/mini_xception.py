@@ -191,16 +191,83 @@ class MiniXception(nn.Module):
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Resize to ``input_size`` if needed and apply the Keras ``(x - 0.5) * 2``."""
-        if x.ndim != 4 or x.shape[1] != 1:
-            raise ValueError(f"MiniXception expects (B, 1, S, S) input, got {tuple(x.shape)}")
-        if x.shape[-1] != self.input_size or x.shape[-2] != self.input_size:
-            x = F.interpolate(
-                x, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False
-            )
-        return (x - 0.5) * 2.0
+        return prepare_input(x, self.input_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(self.prepare(x)))
+
+
+def prepare_input(x: torch.Tensor, input_size: int) -> torch.Tensor:
+    """The mini-Xception's input: ``(B, 1, S, S)`` in [0, 1], resized to ``input_size``
+    (bilinear) if needed, then the Keras ``(x - 0.5) * 2``."""
+    if x.ndim != 4 or x.shape[1] != 1:
+        raise ValueError(f"MiniXception expects (B, 1, S, S) input, got {tuple(x.shape)}")
+    if x.shape[-1] != input_size or x.shape[-2] != input_size:
+        x = F.interpolate(x, size=(input_size, input_size), mode="bilinear", align_corners=False)
+    return (x - 0.5) * 2.0
+
+
+def combine_outputs(outputs: list[torch.Tensor], combine: str) -> torch.Tensor:
+    """Sum (or mean) of same-shaped outputs, added left to right (the one order every
+    PathNet path over mini-Xception stages uses, so a materialised path matches it)."""
+    y = outputs[0]
+    for o in outputs[1:]:
+        y = y + o
+    return y / len(outputs) if combine == "mean" and len(outputs) > 1 else y
+
+
+class StageBranches(nn.Module):
+    """``n`` modules of one stage's shape run on the same input, outputs combined."""
+
+    def __init__(self, stage: nn.Module, n: int, combine: str = "mean") -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(copy.deepcopy(stage) for _ in range(n))
+        self.combine = combine
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return combine_outputs([b(x) for b in self.branches], self.combine)
+
+
+class MiniXceptionPath(nn.Module):
+    """A PathNet path over mini-Xception stages, as a plain module: stage ``l`` is
+    ``branches[l]`` modules of the mini-Xception's stage ``l`` (stem, block1..4) on the same
+    input, combined by ``combine``; then the mini-Xception classifier (3x3 conv + global
+    average pooling). ``branches`` all 1 is the mini-Xception itself (other state-dict keys).
+    """
+
+    def __init__(
+        self,
+        n_classes: int = 7,
+        branches: tuple[int, ...] | list[int] = (1, 1, 1, 1, 1),
+        combine: str = "mean",
+        input_size: int = 64,
+        stem_channels: int = 8,
+        channels: tuple[int, ...] | list[int] = DEFAULT_CHANNELS,
+        bn_eps: float = KERAS_BN_EPS,
+    ) -> None:
+        super().__init__()
+        base = MiniXception(n_classes, input_size, stem_channels, channels, bn_eps)
+        branches = [int(b) for b in branches]
+        if len(branches) != len(base.features):
+            raise ValueError(f"branches needs one count per stage ({len(base.features)})")
+        self.features = nn.Sequential(
+            *(StageBranches(st, n, combine) for st, n in zip(base.features, branches, strict=True))
+        )
+        self.classifier = base.classifier
+        self.input_size = int(input_size)
+        self._kwargs = {
+            "n_classes": int(n_classes),
+            "branches": branches,
+            "combine": combine,
+            **{k: v for k, v in base.arch_kwargs().items() if k != "n_classes"},
+        }
+
+    def arch_kwargs(self) -> dict[str, Any]:
+        """Constructor kwargs that rebuild this architecture (for bundles)."""
+        return dict(self._kwargs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(prepare_input(x, self.input_size)))
 
 
 def _fold_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:

@@ -65,6 +65,7 @@ def tournament(
     winner, loser = (a, b) if key_a >= key_b else (b, a)
     w_key, l_key = (key_a, key_b) if winner == a else (key_b, key_a)
     w_geno = population.genotypes[winner].copy()
+    l_geno = population.genotypes[loser].copy()
     population.fitness[winner] = w_key[0]
     population.genotypes[loser] = mutate(w_geno, modules, rng, pinned=pinned)
     # the mutated copy inherits its parent's score until it is trained and scored itself
@@ -75,6 +76,7 @@ def tournament(
         "winner_key": w_key,
         "loser_key": l_key,
         "winner_genotype": w_geno,
+        "loser_genotype": l_geno,
     }
 
 
@@ -122,6 +124,19 @@ def seed_population(
         pinned[layer, :k] = True
         population.genotypes[:, layer, :k] = distinct[:k]
     return pinned
+
+
+def seed_fresh(population: Population, frozen: np.ndarray, rng: np.random.Generator) -> None:
+    """``compare_fresh``: the second half of a fresh population is redrawn from trainable
+    modules only (``frozen``: ``(L, M)`` bool), so paths without frozen modules compete
+    from the start (with ``M = 10, N = 3`` a random path avoids a frozen path of three
+    modules per layer in all four layers less than once in a hundred draws)."""
+    P, L, N = population.genotypes.shape
+    for i in range(P // 2, P):
+        for layer in range(L):
+            free = np.flatnonzero(~frozen[layer])
+            if len(free) >= N:
+                population.genotypes[i, layer] = rng.choice(free, size=N, replace=False)
 
 
 @dataclass

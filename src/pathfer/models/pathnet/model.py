@@ -29,7 +29,7 @@ from torch import nn
 from ..nn import augment_batch
 from .checkpoint import read_checkpoint, write_checkpoint
 from .config import EvolutionConfig, PathNetConfig
-from .evolution import GenerationRecord, seed_population, stop_reason, tournament
+from .evolution import GenerationRecord, seed_fresh, seed_population, stop_reason, tournament
 from .genotype import Population, active_modules, validate_genotype
 from .optim import HeadOptimizer, ModuleOptimizer
 from .supernet import SuperNet
@@ -81,6 +81,8 @@ def _as_images(x: Any, name: str, config: PathNetConfig) -> torch.Tensor:
     S, C = config.input_size, config.in_channels
     if x.dim() == 3 and C == 1:
         x = x.unsqueeze(1)
+    if config.backbone == "mini_xception" and x.dim() == 4 and x.shape[2] == x.shape[3]:
+        S = x.shape[-1]  # any square crop: the mini-Xception resizes to its input size
     if x.dim() != 4 or tuple(x.shape[1:]) != (C, S, S):
         raise ValueError(f"{name} must have shape (B, {C}, {S}, {S}), got {tuple(x.shape)}")
     return x.contiguous()
@@ -103,18 +105,31 @@ class PathNet:
         self.seed = int(seed)
         self.rng = np.random.default_rng(self.seed)
         self.generator = torch.Generator().manual_seed(self.seed)
-        self.net = SuperNet(self.config, self.generator)
+        if self.config.backbone == "mini_xception":
+            from .stages import StageSuperNet
+
+            self.net: SuperNet | StageSuperNet = StageSuperNet(self.config, self.generator)
+        else:
+            self.net = SuperNet(self.config, self.generator)
         self.opt = ModuleOptimizer([self.net.layer_params(i) for i in range(self.config.layers)])
         self.head_opts: dict[str, HeadOptimizer] = {}
         self.tasks: dict[str, Task] = {}
-        #: (L, M) owner task of each frozen module ("" = trainable)
-        self.frozen_owner = np.full((self.config.layers, self.config.modules), "", dtype=object)
+        self._frozen_owner = np.full((self.config.layers, self.config.modules), "", dtype=object)
+
+    @property
+    def frozen_owner(self) -> np.ndarray:
+        """``(L, M)`` owner task of each frozen module (``""`` = trainable); a copy."""
+        return self._frozen_owner.copy()
+
+    def _set_frozen_owner(self, owner: np.ndarray) -> None:
+        self._frozen_owner = np.asarray(owner, dtype=object)
+        self.net.frozen_rows = self.frozen  # BatchNorm keeps frozen modules in eval mode
 
     # -- introspection --------------------------------------------------------------------
     @property
     def frozen(self) -> np.ndarray:
         """``(L, M)`` bool mask of frozen modules."""
-        return self.frozen_owner != ""
+        return self._frozen_owner != ""
 
     def status(self, name: str) -> TaskStatus:
         return self._task(name).status
@@ -195,6 +210,7 @@ class PathNet:
         correct = torch.zeros(P, dtype=torch.float64)
         loss_sum = torch.zeros(P, dtype=torch.float64)
         mlr = self._module_lr(lr, ev)
+        self.net.train()
         for _ in range(steps):
             idx = torch.randint(len(x), (P, B), generator=self.generator)
             xb, yb = x[idx], y[idx]
@@ -207,9 +223,8 @@ class PathNet:
                 P, B
             )
             loss = per.mean(1).sum()  # each path's gradient is its own batch mean
-            for p in params:
+            for p in (*params, *head.parameters()):
                 p.grad = None
-            head.weight.grad = head.bias.grad = None
             loss.backward()
             for layer in range(self.config.layers):
                 self.opt.step(layer, rows[layer], mlr, ev.weight_decay, ev.optimizer)
@@ -217,9 +232,9 @@ class PathNet:
             with torch.no_grad():
                 correct += (logits.argmax(2) == yb).double().mean(1)
                 loss_sum += per.detach().double().mean(1)
-        for p in params:
+        for p in (*params, *head.parameters()):
             p.grad = None
-        head.weight.grad = head.bias.grad = None
+        self.net.eval()
         return (correct / steps).numpy(), (loss_sum / steps).numpy()
 
     @torch.no_grad()
@@ -233,6 +248,7 @@ class PathNet:
         P = genotypes.shape[0]
         correct = torch.zeros(P, dtype=torch.float64)
         loss = torch.zeros(P, dtype=torch.float64)
+        self.net.eval()
         for s in range(0, len(x), chunk):
             logits = self.net.forward_paths(x[s : s + chunk], genotypes, task)
             yb = y[s : s + chunk]
@@ -252,11 +268,10 @@ class PathNet:
         snap: dict[str, torch.Tensor] = {}
         for layer, rows in enumerate(active_modules(genotype)):
             r = torch.from_numpy(rows)
-            for i, p in enumerate(self.net.layer_params(layer)):
+            for i, p in enumerate(self.net.layer_state(layer)):
                 snap[f"{layer}.{i}"] = p.detach()[r].clone()
-        head = self.net.heads[task]
-        snap["head.weight"] = head.weight.detach().clone()
-        snap["head.bias"] = head.bias.detach().clone()
+        for k, v in self.net.heads[task].state_dict().items():
+            snap[f"head.{k}"] = v.detach().clone()
         return snap
 
     @torch.no_grad()
@@ -265,11 +280,11 @@ class PathNet:
         for layer, rows in enumerate(active_modules(genotype)):
             keep = ~fr[layer, rows]
             r = torch.from_numpy(rows[keep])
-            for i, p in enumerate(self.net.layer_params(layer)):
+            for i, p in enumerate(self.net.layer_state(layer)):
                 p[r] = snap[f"{layer}.{i}"][torch.from_numpy(keep)]
-        head = self.net.heads[task]
-        head.weight.copy_(snap["head.weight"])
-        head.bias.copy_(snap["head.bias"])
+        self.net.heads[task].load_state_dict(
+            {k[5:]: v for k, v in snap.items() if k.startswith("head.")}
+        )
 
     # -- public API -------------------------------------------------------------------------
     def learn_task(
@@ -288,6 +303,7 @@ class PathNet:
         val: tuple[Any, Any] | None = None,
         checkpoint_path: str | Path | None = None,
         checkpoint_every: int = 0,
+        head_from: str | None = None,
     ) -> TaskResult:
         """Evolve paths for task ``name`` on ``(x_train, y_train)``, then finish the winner.
 
@@ -302,6 +318,10 @@ class PathNet:
         generations, when evolution ends and when the task is learnt. If the task is
         ``evolving`` (an interrupted run, e.g. after :meth:`load`), calling ``learn_task``
         again with the same data resumes it and reaches exactly the uninterrupted result.
+
+        ``head_from``: a learnt task whose head the new head starts from: layers of equal
+        shape are copied, and the class rows of the labels both tasks share (both need
+        ``labels``); the other rows keep their fresh initialisation.
         """
         if train is not None:
             x_train, y_train = train
@@ -355,12 +375,16 @@ class PathNet:
         if existing is None:
             task = Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
             self.net.add_head(name, n_classes, self.generator)
+            if head_from is not None:
+                self._head_from(name, task.labels, head_from)
             self.head_opts[name] = HeadOptimizer(self.net.heads[name])
             cfg = self.config
             pop = Population.random(
                 ev.population, cfg.layers, cfg.modules, cfg.max_active, self.rng
             )
             pinned = seed_population(pop, self._source_path(), ev)
+            if ev.compare_fresh and self.frozen.any():
+                seed_fresh(pop, self.frozen, self.rng)
             task.run = Run(ev, fp, pop, pinned)
             self.tasks[name] = task
         else:
@@ -379,13 +403,17 @@ class PathNet:
             self._evolve(task, x, y, xv, yv, progress, save, checkpoint_every)
             run.stage = "finish"
             save()
-        finish_history = self._finish(task, x, y, xv, yv, progress)
-
         geno = run.best.genotype
+        finish_history, key = self._finish(task, x, y, xv, yv, progress, geno, run.evolution_val)
+        evo_acc = run.evolution_val[0]
+        fresh_check = None
+        if ev.compare_fresh and run.fresh.genotype is not None and self.frozen_reused(geno):
+            geno, finish_history, evo_acc, fresh_check = self._compare_fresh(
+                task, x, y, xv, yv, progress, key, finish_history
+            )
         final_acc, _ = self._evaluate(name, geno, xv, yv, ev.eval_batch_size)
         counts = torch.bincount(yv, minlength=n_classes)
         chance = float(counts.max()) / len(yv)
-        evo_acc = run.evolution_val[0]
         result = TaskResult(
             name=name,
             best_genotype=geno.tolist(),
@@ -404,6 +432,7 @@ class PathNet:
             wall_time=run.wall,
             history=list(run.history),
             finish_history=finish_history,
+            fresh_check=fresh_check,
         )
         task.genotype = geno.copy()
         task.result = result
@@ -411,6 +440,27 @@ class PathNet:
         task.run = None
         save()
         return result
+
+    @torch.no_grad()
+    def _head_from(self, name: str, labels: list[str] | None, donor: str) -> None:
+        d = self._usable(donor)
+        if labels is None or d.labels is None:
+            raise ValueError(f"head_from={donor!r} needs labels for both tasks")
+        pairs = [(i, d.labels.index(lab)) for i, lab in enumerate(labels) if lab in d.labels]
+        mine, theirs = self.net.heads[name].state_dict(), self.net.heads[donor].state_dict()
+        output = list(mine)[-2:]  # every head ends in its class layer (weight, bias)
+        new = {}
+        for k, v in mine.items():
+            w = theirs.get(k)
+            if w is None or w.shape[1:] != v.shape[1:]:
+                continue
+            if k in output:
+                new[k] = v.clone()
+                for i, j in pairs:
+                    new[k][i] = w[j]
+            elif w.shape == v.shape:
+                new[k] = w.clone()
+        self.net.heads[name].load_state_dict({**mine, **new})
 
     def _evolve(self, task: Task, x, y, xv, yv, progress, save, every: int) -> None:
         run, ev, name = task.run, task.run.evolution, task.name
@@ -452,6 +502,13 @@ class PathNet:
             previous = run.best.fitness
             if run.best.offer(out["winner_key"], out["winner_genotype"], run.generation):
                 run.snapshot = self._snapshot(name, run.best.genotype)
+            if ev.compare_fresh and self.frozen.any():  # the best path without frozen modules
+                for side in ("winner", "loser"):
+                    g = out[f"{side}_genotype"]
+                    if not self.frozen_reused(g) and run.fresh.offer(
+                        out[f"{side}_key"], g, run.generation
+                    ):
+                        run.fresh_snapshot = self._snapshot(name, g)
             # patience counts generations without a higher fitness (a better loss on equal
             # accuracy replaces the kept path but does not reset it)
             if math.isnan(previous) or run.best.fitness > previous:
@@ -484,17 +541,22 @@ class PathNet:
         acc, loss = self._evaluate(name, run.best.genotype, xv, yv, ev.eval_batch_size)
         run.evolution_val = (float(acc[0]), float(loss[0]))
 
-    def _finish(self, task: Task, x, y, xv, yv, progress) -> list[dict[str, Any]]:
-        """Train the best path alone with early stopping on the validation part."""
+    def _finish(
+        self, task: Task, x, y, xv, yv, progress, genotype: np.ndarray, start: tuple[float, float]
+    ) -> tuple[list[dict[str, Any]], tuple[float, float]]:
+        """Train ``genotype`` alone with early stopping on the validation part, starting
+        from validation ``start = (accuracy, loss)``; the best weights seen are restored.
+        Returns the history and the best ``(accuracy, -loss)`` key."""
         run, ev, name = task.run, task.run.evolution, task.name
-        geno = run.best.genotype[None]
+        geno = genotype[None]
         history: list[dict[str, Any]] = []
+        best_key = (start[0], -start[1])
         if ev.finish_steps == 0:
-            return history
-        best_key = (run.evolution_val[0], -run.evolution_val[1])
-        snap = self._snapshot(name, run.best.genotype)
+            return history, best_key
+        snap = self._snapshot(name, genotype)
         done, bad = 0, 0
         t0 = time.perf_counter()
+        fresh = run.fresh.genotype is not None and genotype is run.fresh.genotype
         while done < ev.finish_steps:
             n = min(ev.finish_eval_every, ev.finish_steps - done)
             lr = ev.effective_finish_lr
@@ -507,23 +569,48 @@ class PathNet:
                 "val_loss": float(loss[0]),
                 "wall_time": time.perf_counter() - t0,
             }
+            if fresh:
+                rec["path"] = "fresh"
             history.append(rec)
             if progress is not None:
                 progress({"stage": "finish", "task": name, **rec})
             key = (float(acc[0]), -float(loss[0]))
             if key > best_key:
                 best_key, bad = key, 0
-                snap = self._snapshot(name, run.best.genotype)
+                snap = self._snapshot(name, genotype)
             else:
                 bad += 1
                 if bad >= ev.finish_patience:
                     break
-        self._restore(name, run.best.genotype, snap)
-        return history
+        self._restore(name, genotype, snap)
+        return history, best_key
+
+    def _compare_fresh(self, task: Task, x, y, xv, yv, progress, reuse_key, reuse_history):
+        """The safeguard: finish the best path without frozen modules too; keep the better
+        on validation. Returns (genotype, finish history, start accuracy, record)."""
+        run, ev, name = task.run, task.run.evolution, task.name
+        reuse, fresh = run.best.genotype, run.fresh.genotype
+        reuse_snap = self._snapshot(name, reuse)
+        self._restore(name, fresh, run.fresh_snapshot)
+        acc, loss = self._evaluate(name, fresh, xv, yv, ev.eval_batch_size)
+        history, fresh_key = self._finish(
+            task, x, y, xv, yv, progress, fresh, (float(acc[0]), float(loss[0]))
+        )
+        record = {
+            "reuse_val_accuracy": reuse_key[0],
+            "fresh_val_accuracy": fresh_key[0],
+            "fresh_path": fresh.tolist(),
+            "kept": "fresh" if fresh_key > reuse_key else "reuse",
+        }
+        if record["kept"] == "fresh":
+            return fresh, history, float(acc[0]), record
+        self._restore(name, reuse, reuse_snap)
+        return reuse, reuse_history, run.evolution_val[0], record
 
     def freeze(self, name: str) -> None:
         """Freeze the task's best path: its modules never change again, every other
-        (non-frozen) module is re-initialised and loses its optimiser state."""
+        (non-frozen) module is re-initialised (``PathNetConfig.free_init``: fresh weights,
+        or copies of the frozen modules of its layer) and loses its optimiser state."""
         t = self._task(name)
         t.require_freezable(
             [
@@ -532,16 +619,27 @@ class PathNet:
                 if o.name != name and o.status is not TaskStatus.FROZEN
             ]
         )
+        owner = self.frozen_owner
         for layer, rows in enumerate(active_modules(t.genotype)):
             newly = rows[~self.frozen[layer, rows]]
-            self.frozen_owner[layer, newly] = name
+            owner[layer, newly] = name
+        self._set_frozen_owner(owner)
+        self._restart_free_modules()
+        self.head_opts[name].reset()
+        t.status = TaskStatus.FROZEN
+
+    def _restart_free_modules(self) -> None:
+        """Every module that is not frozen restarts (``config.free_init``): fresh weights,
+        or a copy of a frozen module of its layer (round robin); optimiser state cleared."""
         fr = self.frozen
         for layer in range(self.config.layers):
             free = torch.from_numpy(np.flatnonzero(~fr[layer]))
             self.net.reset_modules(layer, free, self.generator)
+            frozen_rows = np.flatnonzero(fr[layer])
+            if self.config.free_init == "copy" and len(frozen_rows) and len(free):
+                src = frozen_rows[np.arange(len(free)) % len(frozen_rows)]
+                self.net.copy_modules(layer, free, torch.from_numpy(src))
             self.opt.reset_rows(layer, torch.arange(self.config.modules))
-        self.head_opts[name].reset()
-        t.status = TaskStatus.FROZEN
 
     def forget(self, name: str) -> None:
         """Drop a task that is not frozen (its head and run); its modules are left as they are."""
@@ -556,6 +654,7 @@ class PathNet:
         t = self._usable(name)
         x = _as_images(x, "x", self.config)
         out = []
+        self.net.eval()
         for s in range(0, len(x), batch_size):
             logits = self.net.forward_paths(x[s : s + batch_size], t.genotype, name)[0]
             out.append(torch.softmax(logits, 1))
@@ -591,6 +690,9 @@ class PathNet:
         for t in self.tasks.values():
             if t.run is not None:
                 tensors.update({f"snap.{t.name}.{k}": v for k, v in t.run.snapshot.items()})
+                tensors.update(
+                    {f"freshsnap.{t.name}.{k}": v for k, v in t.run.fresh_snapshot.items()}
+                )
         tensors["rng.torch"] = self.generator.get_state()
         state = {
             "config": self.config.as_dict(),
@@ -607,7 +709,7 @@ class PathNet:
         tensors, state = read_checkpoint(path)
         config = PathNetConfig.from_dict(state["config"])
         pn = cls(config, seed=state["seed"])
-        pn.frozen_owner = np.array(state["frozen_owner"], dtype=object)
+        pn._set_frozen_owner(np.array(state["frozen_owner"], dtype=object))
         for entry in state["tasks"]:
             name = entry["name"]
             pn.net.add_head(name, entry["n_classes"], None)
@@ -615,7 +717,9 @@ class PathNet:
             pn.head_opts[name].load_state_tensors(f"headopt.{name}", tensors)
             prefix = f"snap.{name}."
             snap = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
-            task = task_from_json(entry, snap)
+            prefix = f"freshsnap.{name}."
+            fresh = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+            task = task_from_json(entry, snap, fresh)
             if task.genotype is not None:
                 validate_genotype(task.genotype, config.layers, config.modules, config.max_active)
             pn.tasks[name] = task

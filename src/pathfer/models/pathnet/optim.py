@@ -105,10 +105,10 @@ class ModuleOptimizer:
 
 
 class HeadOptimizer(ModuleOptimizer):
-    """The same update for a task head (a ``Linear``): one group, one step counter."""
+    """The same update for a task head (all its parameters): one group, one step counter."""
 
-    def __init__(self, head: nn.Linear) -> None:
-        super().__init__([[head.weight, head.bias]])
+    def __init__(self, head: nn.Module) -> None:
+        super().__init__([list(head.parameters())])
         self.steps = [torch.zeros(1, dtype=torch.long)]
 
     @torch.no_grad()

@@ -3,15 +3,23 @@
 Layer ``l`` stores the weights of all its modules in single tensors:
 
 * ``weight[l]``: ``(M, c_out, c_in, k, k)``
-* ``norm_weight[l]`` / ``norm_bias[l]``: ``(M, c_out)`` GroupNorm affine (``norm="group"``)
+* ``norm_weight[l]`` / ``norm_bias[l]``: ``(M, c_out)`` norm affine (``norm="batch"/"group"``)
+* ``running_mean{l}`` / ``running_var{l}``: ``(M, c_out)`` BatchNorm statistics (buffers,
+  ``norm="batch"``)
 * ``bias[l]``: ``(M, c_out)`` conv bias (``norm="none"``)
 
 Running ``P`` paths (``P=1`` for one path, ``P=2`` for the two paths of a tournament, each
 with its own mini-batch) is, per layer, one gather of the ``P * N`` active modules' weights,
 ONE grouped conv (``groups=P``; weights reshaped to ``(P * N * c_out, c_in, k, k)``), ONE
-``group_norm`` call whose groups never straddle two modules (so every module is normalised
-on its own, per sample), a masked sum/mean over the N modules, ReLU and pooling. There is no
-Python loop over modules.
+normalisation over all ``P * N`` modules (GroupNorm whose groups never straddle two modules,
+or BatchNorm per channel, hence per module and per path's batch), a masked sum/mean over
+the N modules, ReLU and pooling. There is no Python loop over modules.
+
+BatchNorm (``norm="batch"``): in training mode (``net.train()``) a trainable module
+normalises with its path's batch statistics and updates its own running statistics; a
+frozen module (``frozen_rows``, kept up to date by ``PathNet``) always normalises with its
+running statistics, which never change, so it computes one fixed function for every task,
+in training and in evaluation. In eval mode every module uses its running statistics.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn import INPUT_SCALE, INPUT_SHIFT, PlainCNN, init_conv_, init_linear_
+from ..nn import BN_EPS, INPUT_SCALE, INPUT_SHIFT, PlainCNN, init_conv_, make_head, reset_head
 from .config import PathNetConfig
 from .genotype import active_modules, first_occurrence_mask
 
@@ -38,23 +46,50 @@ class SuperNet(nn.Module):
         self.norm_weight = nn.ParameterList()
         self.norm_bias = nn.ParameterList()
         self.bias = nn.ParameterList()
-        for c_in, c_out in zip(config.layer_in_channels, config.layer_channels, strict=True):
+        for layer, (c_in, c_out) in enumerate(
+            zip(config.layer_in_channels, config.layer_channels, strict=True)
+        ):
             self.weight.append(nn.Parameter(torch.empty(M, c_out, c_in, k, k)))
-            if config.norm == "group":
+            if config.norm in ("group", "batch"):
                 self.norm_weight.append(nn.Parameter(torch.ones(M, c_out)))
                 self.norm_bias.append(nn.Parameter(torch.zeros(M, c_out)))
             else:
                 self.bias.append(nn.Parameter(torch.zeros(M, c_out)))
+            if config.norm == "batch":
+                self.register_buffer(f"running_mean{layer}", torch.zeros(M, c_out))
+                self.register_buffer(f"running_var{layer}", torch.ones(M, c_out))
         self.heads = nn.ModuleDict()
+        #: ``(L, M)`` bool: frozen modules (set by PathNet; BatchNorm keeps them in eval mode)
+        self.frozen_rows = np.zeros((config.layers, M), dtype=bool)
+        #: draws the head dropout masks (PathNet's generator: nothing reads the global RNG)
+        self.generator = generator
         for layer in range(config.layers):
             self.reset_modules(layer, torch.arange(M), generator)
 
     # -- parameters -----------------------------------------------------------------------
     def layer_params(self, layer: int) -> list[nn.Parameter]:
         """The ``(M, ...)`` parameters of one layer (row ``i`` belongs to module ``i``)."""
-        if self.config.norm == "group":
+        if self.config.norm in ("group", "batch"):
             return [self.weight[layer], self.norm_weight[layer], self.norm_bias[layer]]
         return [self.weight[layer], self.bias[layer]]
+
+    def layer_buffers(self, layer: int) -> list[torch.Tensor]:
+        """The ``(M, ...)`` state of one layer's modules that is not trained by gradients
+        (BatchNorm running statistics; none for the other norms)."""
+        if self.config.norm == "batch":
+            return [getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}")]
+        return []
+
+    def layer_state(self, layer: int) -> list[torch.Tensor]:
+        """Everything a module of the layer owns (parameters, then buffers)."""
+        return [*self.layer_params(layer), *self.layer_buffers(layer)]
+
+    @torch.no_grad()
+    def copy_modules(self, layer: int, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """Module ``dst[i]`` of the layer becomes a copy of module ``src[i]``."""
+        dst, src = torch.as_tensor(dst, dtype=torch.long), torch.as_tensor(src, dtype=torch.long)
+        for t in self.layer_state(layer):
+            t[dst] = t[src]
 
     @torch.no_grad()
     def reset_modules(
@@ -67,15 +102,20 @@ class SuperNet(nn.Module):
         w = self.weight[layer]
         fresh = init_conv_(torch.empty((len(rows), *w.shape[1:])), generator)
         w[rows] = fresh
-        if self.config.norm == "group":
+        if self.config.norm in ("group", "batch"):
             self.norm_weight[layer][rows] = 1.0
             self.norm_bias[layer][rows] = 0.0
         else:
             self.bias[layer][rows] = 0.0
+        if self.config.norm == "batch":
+            getattr(self, f"running_mean{layer}")[rows] = 0.0
+            getattr(self, f"running_var{layer}")[rows] = 1.0
 
-    def add_head(self, name: str, n_classes: int, generator: torch.Generator | None) -> nn.Linear:
-        head = nn.Linear(self.config.feature_dim, n_classes)
-        init_linear_(head.weight, head.bias, generator)
+    def add_head(self, name: str, n_classes: int, generator: torch.Generator | None) -> nn.Module:
+        """A new task head (``nn.Linear``, or an ``MLPHead`` with ``head_hidden``)."""
+        cfg = self.config
+        head = make_head(cfg.feature_dim, n_classes, cfg.head_hidden, cfg.head_dropout)
+        reset_head(head, generator)
         self.heads[name] = head
         return head
 
@@ -94,28 +134,21 @@ class SuperNet(nn.Module):
         self,
         x: torch.Tensor,
         genotypes: np.ndarray,
-        head: str | list[str],
+        head: str,
     ) -> torch.Tensor:
-        """Logits ``(P, B, K)`` of ``P`` paths.
+        """Logits ``(P, B, K)`` of ``P`` paths through the task head ``head``.
 
         ``x``: ``(P, B, C, S, S)`` (each path its own batch) or ``(B, C, S, S)`` (the same
-        batch for every path). ``genotypes``: ``(P, L, N)`` or ``(L, N)``. ``head``: one task
-        head for every path, or one name per path (heads must then have equal class counts).
+        batch for every path). ``genotypes``: ``(P, L, N)`` or ``(L, N)``. Training or
+        evaluation behaviour (BatchNorm statistics, head dropout) follows ``self.training``.
         """
         idx, mask = self.path_tensors(genotypes)
         P = idx.shape[0]
         if x.dim() == 4:
             x = x.unsqueeze(0).expand(P, *x.shape)
         feats = self.features(x, idx, mask)  # (B, P, F)
-        if isinstance(head, str):
-            h = self.heads[head]
-            out = F.linear(feats, h.weight, h.bias)
-        else:
-            if len(head) != P:
-                raise ValueError(f"got {len(head)} heads for {P} paths")
-            w = torch.stack([self.heads[n].weight for n in head])  # (P, K, F)
-            b = torch.stack([self.heads[n].bias for n in head])  # (P, K)
-            out = torch.einsum("bpf,pkf->bpk", feats, w) + b
+        h = self.heads[head]
+        out = h(feats) if isinstance(h, nn.Linear) else h(feats, self.generator)
         return out.transpose(0, 1)
 
     def features(
@@ -138,6 +171,9 @@ class SuperNet(nn.Module):
                 gamma = self.norm_weight[layer].index_select(0, rows).reshape(-1)
                 beta = self.norm_bias[layer].index_select(0, rows).reshape(-1)
                 y = F.group_norm(y, P * N * cfg.norm_groups, gamma, beta, GN_EPS)
+            elif cfg.norm == "batch":
+                y = F.conv2d(h, w, padding=cfg.kernel // 2, groups=P)
+                y = self._batch_norm(y, layer, rows, c_out)
             else:
                 bias = self.bias[layer].index_select(0, rows).reshape(-1)
                 y = F.conv2d(h, w, bias, padding=cfg.kernel // 2, groups=P)
@@ -161,6 +197,49 @@ class SuperNet(nn.Module):
             return h.mean((3, 4))
         return h.flatten(2)
 
+    def _batch_norm(
+        self, y: torch.Tensor, layer: int, rows: torch.Tensor, c_out: int
+    ) -> torch.Tensor:
+        """Per-module BatchNorm of ``y`` ``(B, P*N*c_out, H, W)``: channel block ``j``
+        belongs to module ``rows[j]`` and holds only its own path's batch."""
+        rm_all = getattr(self, f"running_mean{layer}")
+        rv_all = getattr(self, f"running_var{layer}")
+        rm = rm_all.index_select(0, rows).reshape(-1)
+        rv = rv_all.index_select(0, rows).reshape(-1)
+        gamma = self.norm_weight[layer].index_select(0, rows).reshape(-1)
+        beta = self.norm_bias[layer].index_select(0, rows).reshape(-1)
+        if not self.training:
+            return F.batch_norm(y, rm, rv, gamma, beta, False, 0.0, BN_EPS)
+        frozen = torch.from_numpy(self.frozen_rows[layer]).index_select(0, rows)  # (P*N,)
+        # trainable modules: batch statistics (the native kernel updates copies of the
+        # running statistics, written back below)
+        new_m, new_v = rm.clone(), rv.clone()
+        out = F.batch_norm(y, new_m, new_v, gamma, beta, True, self.config.bn_momentum, BN_EPS)
+        if bool(frozen.any()):  # frozen modules: their running statistics, as in eval mode
+            ch = torch.nonzero(frozen.repeat_interleave(c_out)).view(-1)
+            fixed = F.batch_norm(
+                y.index_select(1, ch), rm[ch], rv[ch], gamma[ch], beta[ch], False, 0.0, BN_EPS
+            )
+            out = out.index_copy(1, ch, fixed)
+        self._update_running(layer, rows, new_m, new_v, ~frozen, c_out)
+        return out
+
+    @torch.no_grad()
+    def _update_running(self, layer, rows, new_m, new_v, keep, c_out) -> None:
+        """Write the trainable modules' updated running statistics back (a module on both
+        paths of a pair takes the mean of its two updates)."""
+        rows = rows[keep]
+        if len(rows) == 0:
+            return
+        new_m, new_v = new_m.view(-1, c_out)[keep], new_v.view(-1, c_out)[keep]
+        uniq, inv = torch.unique(rows, return_inverse=True)
+        count = torch.zeros(len(uniq)).index_add_(0, inv, torch.ones(len(rows))).view(-1, 1)
+        for buf, new in (
+            (getattr(self, f"running_mean{layer}"), new_m),
+            (getattr(self, f"running_var{layer}"), new_v),
+        ):
+            buf[uniq] = torch.zeros(len(uniq), c_out).index_add_(0, inv, new) / count
+
     # -- materialise ----------------------------------------------------------------------
     @torch.no_grad()
     def materialise(self, genotype: np.ndarray, head: str) -> PlainCNN:
@@ -175,11 +254,14 @@ class SuperNet(nn.Module):
             r = torch.from_numpy(rows)
             blk = model.layers[layer]
             blk.conv.weight.copy_(self.weight[layer][r].reshape(blk.conv.weight.shape))
-            if cfg.norm == "group":
+            if cfg.norm in ("group", "batch"):
                 blk.norm.weight.copy_(self.norm_weight[layer][r].reshape(-1))
                 blk.norm.bias.copy_(self.norm_bias[layer][r].reshape(-1))
             else:
                 blk.conv.bias.copy_(self.bias[layer][r].reshape(-1))
-        model.head.weight.copy_(self.heads[head].weight)
-        model.head.bias.copy_(self.heads[head].bias)
+            if cfg.norm == "batch":
+                rm, rv = self.layer_buffers(layer)
+                blk.norm.running_mean.copy_(rm[r].reshape(-1))
+                blk.norm.running_var.copy_(rv[r].reshape(-1))
+        model.head.load_state_dict(self.heads[head].state_dict())
         return model.eval()

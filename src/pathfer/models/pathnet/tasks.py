@@ -65,6 +65,9 @@ class TaskResult:
     wall_time: float
     history: list[dict[str, Any]] = field(default_factory=list)
     finish_history: list[dict[str, Any]] = field(default_factory=list)
+    #: ``compare_fresh``: validation accuracy of the finished best path with frozen modules
+    #: (``reuse``) and of the best one without (``fresh``), and which was ``kept``
+    fresh_check: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -94,6 +97,9 @@ class Run:
     evolution_val: tuple[float, float] | None = None  # (acc, loss) of the evolved best
     #: copies of the best path's module rows and head, taken when it became the best
     snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
+    #: ``compare_fresh``: the best path seen that uses no frozen module, and its snapshot
+    fresh: BestKept = field(default_factory=BestKept)
+    fresh_snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,10 +174,34 @@ def run_to_json(run: Run) -> dict[str, Any]:
         "wall": run.wall,
         "stop": run.stop,
         "evolution_val": None if run.evolution_val is None else list(run.evolution_val),
+        "fresh": _best_to_json(run.fresh),
     }
 
 
-def run_from_json(d: dict[str, Any], snapshot: dict[str, torch.Tensor]) -> Run:
+def _best_to_json(best: BestKept) -> dict[str, Any] | None:
+    if best.key is None:
+        return None
+    return {
+        "key": list(best.key),
+        "genotype": best.genotype.tolist(),
+        "generation": best.generation,
+    }
+
+
+def _best_from_json(d: dict[str, Any] | None) -> BestKept:
+    best = BestKept()
+    if d is not None:
+        best.key = (float(d["key"][0]), float(d["key"][1]))
+        best.genotype = np.array(d["genotype"], dtype=np.int64)
+        best.generation = int(d["generation"])
+    return best
+
+
+def run_from_json(
+    d: dict[str, Any],
+    snapshot: dict[str, torch.Tensor],
+    fresh_snapshot: dict[str, torch.Tensor] | None = None,
+) -> Run:
     best = BestKept()
     if d["best_key"] is not None:
         best.key = (float(d["best_key"][0]), float(d["best_key"][1]))
@@ -193,6 +223,8 @@ def run_from_json(d: dict[str, Any], snapshot: dict[str, torch.Tensor]) -> Run:
         stop=d["stop"],
         evolution_val=None if d["evolution_val"] is None else tuple(d["evolution_val"]),
         snapshot=snapshot,
+        fresh=_best_from_json(d.get("fresh")),
+        fresh_snapshot=fresh_snapshot or {},
     )
 
 
@@ -209,7 +241,11 @@ def task_to_json(t: Task) -> dict[str, Any]:
     }
 
 
-def task_from_json(entry: dict[str, Any], snapshot: dict[str, torch.Tensor]) -> Task:
+def task_from_json(
+    entry: dict[str, Any],
+    snapshot: dict[str, torch.Tensor],
+    fresh_snapshot: dict[str, torch.Tensor] | None = None,
+) -> Task:
     return Task(
         name=entry["name"],
         n_classes=entry["n_classes"],
@@ -217,5 +253,5 @@ def task_from_json(entry: dict[str, Any], snapshot: dict[str, torch.Tensor]) -> 
         status=TaskStatus(entry["status"]),
         genotype=None if entry["genotype"] is None else np.array(entry["genotype"], np.int64),
         result=None if entry["result"] is None else TaskResult(**entry["result"]),
-        run=None if entry["run"] is None else run_from_json(entry["run"], snapshot),
+        run=None if entry["run"] is None else run_from_json(entry["run"], snapshot, fresh_snapshot),
     )

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from pathfer import __version__
+from pathfer.models.architectures import architecture_name
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig
 from pathfer.study.experiments.plan import (
@@ -27,7 +28,6 @@ from pathfer.study.experiments.plan import (
 )
 from pathfer.study.experiments.provenance import config_key, environment
 from pathfer.use.bundle import save_bundle
-from pathfer.use.factory import available_architectures, factory_hint, registered_factory
 
 
 def train_model(
@@ -95,7 +95,7 @@ def train_model(
         raise RuntimeError(f"{method} returned no model to save")
     model = M.unwrap(result.model).eval()
     kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
-    arch = architecture_of(model)
+    arch = architecture_name(model)
     val_acc = float((result.proba.argmax(1) == target.test.y.numpy()).mean())
     provenance: dict[str, Any] = {
         "method": method,
@@ -134,16 +134,3 @@ def _only(cfg: ExperimentConfig, method: str) -> ExperimentConfig:
     raw["crops"] = {k: v for k, v in raw["crops"].items() if k == method}
     raw["budgets"] = {k: v for k, v in raw["budgets"].items() if k == method}
     return config_from_dict(raw)
-
-
-def architecture_of(model: torch.nn.Module) -> str:
-    """The registered architecture name whose factory builds ``model``'s class."""
-    hint = factory_hint(type(model))
-    for name in available_architectures():
-        factory = registered_factory(name)
-        if factory is not None and factory_hint(factory) == hint:
-            return name
-    raise RuntimeError(
-        f"{type(model).__name__} is not a registered architecture; register it in "
-        "pathfer.models.architectures to save it as a bundle"
-    )

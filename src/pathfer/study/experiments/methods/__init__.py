@@ -7,7 +7,8 @@ the test fold. Source-trained models (for the transfer methods) are trained once
 by :func:`train_sources` and loaded by every fold.
 
 Adding a method is adding a function decorated with :func:`register_method` in one of
-this package's modules (``pathnet``, ``cnn``, ``fer``); ``METHODS.list()`` names them all.
+this package's modules (``pathnet``, ``cnn``, ``fer``,
+``pathnet_fer``); ``METHODS.list()`` names them all.
 A method declares the face crop it wants (``crop=``) and, when it trains with
 :func:`tuned_fit`, its recipe (``recipe=``); the experiment resolves both per method.
 """
@@ -18,6 +19,7 @@ A method declares the face crop it wants (``crop=``) and, when it trains with
 from pathfer.study.experiments.methods import pathnet  # noqa: F401
 from pathfer.study.experiments.methods import cnn  # noqa: F401
 from pathfer.study.experiments.methods import fer  # noqa: F401
+from pathfer.study.experiments.methods import pathnet_fer  # noqa: F401
 
 # isort: on
 from pathfer.study.experiments.methods.base import (

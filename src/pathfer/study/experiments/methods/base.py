@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from pathfer.models.baselines.training import evaluate, fit
+from pathfer.models.nn import PlainCNN
 from pathfer.models.pathnet import PathNetConfig
 from pathfer.runtime.registry import Registry
 
@@ -145,18 +146,7 @@ def pathnet_config(d: FoldData | dict, size: int) -> PathNetConfig:
 
 def cnn_kwargs(pn_cfg: PathNetConfig) -> dict[str, Any]:
     """A plain CNN with the capacity of one PathNet path (same layers, N branches each)."""
-    return {
-        "channels": list(pn_cfg.layer_channels),
-        "branches": pn_cfg.max_active,
-        "kernel": pn_cfg.kernel,
-        "norm": pn_cfg.norm,
-        "norm_groups": pn_cfg.norm_groups,
-        "combine": pn_cfg.combine,
-        "pool": pn_cfg.pool,
-        "pool_size": pn_cfg.pool_size,
-        "head": pn_cfg.head,
-        "input_size": pn_cfg.input_size,
-    }
+    return PlainCNN.path_kwargs(pn_cfg)
 
 
 def predict_proba(model: nn.Module, x: torch.Tensor, batch: int = 512) -> np.ndarray:
