@@ -149,8 +149,7 @@ def test_tournament_never_lowers_best_kept(seed, scores):
         assert np.abs(pop.genotypes[lo] - before[w]).max() <= MAX_SHIFT
         others = [i for i in range(6) if i not in (w, lo)]
         assert (pop.genotypes[others] == before[others]).all()
-    if seen:
-        assert best.key == max(seen)
+    assert seen and best.key == max(seen)
 
 
 def test_best_kept_keeps_first_on_ties():
