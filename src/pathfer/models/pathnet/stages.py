@@ -36,6 +36,7 @@ from ..baselines.mini_xception import (
 from ..nn import init_conv_
 from .config import PathNetConfig
 from .genotype import active_modules
+from .supernet import RowModules
 
 
 def _template(config: PathNetConfig, n_classes: int = 7) -> MiniXception:
@@ -49,7 +50,7 @@ def _template(config: PathNetConfig, n_classes: int = 7) -> MiniXception:
     )
 
 
-class StageSuperNet(nn.Module):
+class StageSuperNet(RowModules):
     def __init__(self, config: PathNetConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         if config.backbone != "mini_xception":
@@ -98,15 +99,6 @@ class StageSuperNet(nn.Module):
         return [
             getattr(self, f"stage{layer}_buf{i}") for i in range(len(self._buffer_names[layer]))
         ]
-
-    def layer_state(self, layer: int) -> list[torch.Tensor]:
-        return [*self.layer_params(layer), *self.layer_buffers(layer)]
-
-    @torch.no_grad()
-    def copy_modules(self, layer: int, dst: torch.Tensor, src: torch.Tensor) -> None:
-        dst, src = torch.as_tensor(dst, dtype=torch.long), torch.as_tensor(src, dtype=torch.long)
-        for t in self.layer_state(layer):
-            t[dst] = t[src]
 
     @torch.no_grad()
     def reset_modules(

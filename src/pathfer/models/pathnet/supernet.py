@@ -36,7 +36,31 @@ from .genotype import active_modules, first_occurrence_mask
 GN_EPS = 1e-5  # nn.GroupNorm's default, so task_model (plain GroupNorm) matches bit for bit
 
 
-class SuperNet(nn.Module):
+class RowModules(nn.Module):
+    """A super-network whose modules are rows: every parameter and buffer of a layer's
+    ``M`` modules sits in one ``(M, ...)`` tensor, so copying, freezing and snapshotting a
+    module is indexing rows. Subclasses name the tensors (``layer_params``,
+    ``layer_buffers``)."""
+
+    def layer_params(self, layer: int) -> list[nn.Parameter]:
+        raise NotImplementedError
+
+    def layer_buffers(self, layer: int) -> list[torch.Tensor]:
+        raise NotImplementedError
+
+    def layer_state(self, layer: int) -> list[torch.Tensor]:
+        """Everything a module of the layer owns (parameters, then buffers)."""
+        return [*self.layer_params(layer), *self.layer_buffers(layer)]
+
+    @torch.no_grad()
+    def copy_modules(self, layer: int, dst: torch.Tensor, src: torch.Tensor) -> None:
+        """Module ``dst[i]`` of the layer becomes a copy of module ``src[i]``."""
+        dst, src = torch.as_tensor(dst, dtype=torch.long), torch.as_tensor(src, dtype=torch.long)
+        for t in self.layer_state(layer):
+            t[dst] = t[src]
+
+
+class SuperNet(RowModules):
     def __init__(self, config: PathNetConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.config = config
@@ -79,17 +103,6 @@ class SuperNet(nn.Module):
         if self.config.norm == "batch":
             return [getattr(self, f"running_mean{layer}"), getattr(self, f"running_var{layer}")]
         return []
-
-    def layer_state(self, layer: int) -> list[torch.Tensor]:
-        """Everything a module of the layer owns (parameters, then buffers)."""
-        return [*self.layer_params(layer), *self.layer_buffers(layer)]
-
-    @torch.no_grad()
-    def copy_modules(self, layer: int, dst: torch.Tensor, src: torch.Tensor) -> None:
-        """Module ``dst[i]`` of the layer becomes a copy of module ``src[i]``."""
-        dst, src = torch.as_tensor(dst, dtype=torch.long), torch.as_tensor(src, dtype=torch.long)
-        for t in self.layer_state(layer):
-            t[dst] = t[src]
 
     @torch.no_grad()
     def reset_modules(

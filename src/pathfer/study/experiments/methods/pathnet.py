@@ -40,6 +40,21 @@ def _pathnet_curve(res: Any) -> list[dict[str, Any]]:
     return curve
 
 
+def task_extra(res: Any) -> dict[str, Any]:
+    """What a result records of a learnt PathNet task (its ``TaskResult``)."""
+    return {
+        "generations": res.generations,
+        "stop_reason": res.stop_reason,
+        "evolution_val_acc": res.evolution_val_accuracy,
+        "final_val_acc": res.final_val_accuracy,
+        "finish_gain": res.finish_gain,
+        "frozen_reused": res.frozen_reused,
+        "best_path": res.best_genotype,
+        "history": res.history,
+        "learning_curve": _pathnet_curve(res),
+    }
+
+
 def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any]]:
     t = d.target
     res = pn.learn_task(
@@ -52,17 +67,7 @@ def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any]]
         y_val=t.val.y,
         labels=t.labels,
     )
-    extra = {
-        "generations": res.generations,
-        "stop_reason": res.stop_reason,
-        "evolution_val_acc": res.evolution_val_accuracy,
-        "final_val_acc": res.final_val_accuracy,
-        "finish_gain": res.finish_gain,
-        "frozen_reused": res.frozen_reused,
-        "best_path": res.best_genotype,
-        "history": res.history,
-        "learning_curve": _pathnet_curve(res),
-    }
+    extra = task_extra(res)
     if d.artifacts is not None:
         from pathfer.models.pathnet.plots import plot_evolution, plot_supernet
 

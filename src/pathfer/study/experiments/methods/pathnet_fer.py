@@ -19,7 +19,7 @@ from pathfer.study.experiments.methods.base import (
     MethodOutput,
     register_method,
 )
-from pathfer.study.experiments.methods.pathnet import _pathnet_curve
+from pathfer.study.experiments.methods.pathnet import task_extra
 
 
 @register_method("pathnet_fer", cost=8, crop=FER2013_CROP)
@@ -46,15 +46,7 @@ def pathnet_fer(d: FoldData) -> MethodOutput:
         head_from=PRETRAINED_TASK,
     )
     extra = {
-        "generations": res.generations,
-        "stop_reason": res.stop_reason,
-        "evolution_val_acc": res.evolution_val_accuracy,
-        "final_val_acc": res.final_val_accuracy,
-        "finish_gain": res.finish_gain,
-        "frozen_reused": res.frozen_reused,
-        "best_path": res.best_genotype,
-        "history": res.history,
-        "learning_curve": _pathnet_curve(res),
+        **task_extra(res),
         # the FER2013 task's predictions on the same images, before and after: unchanged
         "fer2013_unchanged": bool(
             np.array_equal(before, pn.predict_proba(PRETRAINED_TASK, t.test.x))
