@@ -105,7 +105,7 @@ def test_every_detector_works_on_a_48px_face_crop(name: str, frames) -> None:
 
 
 def test_whole_image_detector_and_crop_settings() -> None:
-    settings = CropSettings(detector="none", margin=0.4, align=True)
+    settings = CropSettings(detector="none", margin=0.4, align=True, equalize=True)
     assert (settings.detector, settings.margin, settings.align) == ("none", 0.0, False)
     image = np.random.default_rng(1).integers(0, 255, (96, 64, 3), dtype=np.uint8)
     [face] = get_detector("none").detect(image)

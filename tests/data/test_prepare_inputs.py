@@ -86,7 +86,7 @@ def test_prepare_detector_none_keeps_every_crop(tmp_path: Path) -> None:
     assert settings["crop"] == {
         "size": 48,
         "margin": 0.0,
-        "equalize": True,
+        "equalize": False,
         "detector": "none",
         "align": False,
     }
@@ -96,9 +96,9 @@ def test_prepare_detector_none_keeps_every_crop(tmp_path: Path) -> None:
     m = ds.manifest
     assert (m[["x", "y", "w", "h"]].to_numpy() == [0, 0, 48, 48]).all()
     assert set(m["face"]) == {"detected"}
-    for row, crop in zip(m.itertuples(), ds.crops, strict=True):  # the image itself, equalised
+    for row, crop in zip(m.itertuples(), ds.crops, strict=True):  # the image itself
         src = cv2.imread(row.source, cv2.IMREAD_GRAYSCALE)
-        assert np.array_equal(crop, cv2.equalizeHist(src))
+        assert np.array_equal(crop, src)
 
 
 def test_prepare_track_flag_reaches_the_pipeline(savee_root: Path, tmp_path: Path) -> None:

@@ -37,8 +37,9 @@ class CropSettings:
     """
 
     size: int = 48
-    margin: float = 0.15
-    equalize: bool = True
+    #: margin and equalisation chosen on real photos' validation subjects (docs/tuning.md)
+    margin: float = 0.1
+    equalize: bool = False
     detector: str | None = None
     align: bool = False
 
