@@ -295,18 +295,38 @@ def _f(x: float, nd: int = 1) -> str:
 
 
 def method_table(rows: list[dict[str, Any]]) -> list[str]:
+    """A row per method; a ``run`` column when the rows come from several run folders."""
+    runs = any("run" in r for r in rows)
     lines = [
-        "| method | test acc % | UAR % | val acc % | s / fold (wall) | CPU s / fold "
+        "| method |"
+        + (" run |" if runs else "")
+        + " folds | test acc % | UAR % | val acc % | s / fold (wall) | CPU s / fold "
         "| forgetting (points) |",
-        "|---|---|---|---|---|---|---|",
+        "|---|" + ("---|" if runs else "") + "---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['method']} | {_f(r['acc'])} ± {_f(r['acc_std'])} | {_f(r['uar'])} | "
+            f"| {r['method']} |"
+            + (f" {r.get('run', '')} |" if runs else "")
+            + f" {r['folds']} | {_f(r['acc'])} ± {_f(r['acc_std'])} | {_f(r['uar'])} | "
             f"{_f(r['val_acc'])} | {_f(r['s_per_fold'], 0)} | "
             f"{_f(r.get('cpu_s_per_fold', float('nan')), 0)} | {_f(r['forgetting'])} |"
         )
     return lines
+
+
+def combined_table(specs: list[str]) -> list[str]:
+    """One table from several run folders of the same folds: ``RUN`` takes every method of
+    a run, ``RUN:m1,m2`` only those (e.g. a variant's run for the methods it changed)."""
+    rows = []
+    for spec in specs:
+        path, _, only = spec.partition(":")
+        keep = {m for m in only.split(",") if m}
+        run = Path(path)
+        if not (run / "results").is_dir():
+            raise SystemExit(f"{run} is not a run folder (no results/ in it)")
+        rows += [{**r, "run": run.name} for r in per_method(run) if not keep or r["method"] in keep]
+    return method_table(sorted(rows, key=lambda r: -r["acc"]))
 
 
 def write_report(out: Path, results: dict[str, Any]) -> None:
@@ -347,15 +367,26 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("devfaces", type=Path, help="folder holding CK+48/ and wild/")
-    ap.add_argument("--out", type=Path, required=True, help="where specs, runs and tables go")
+    ap.add_argument("devfaces", type=Path, nargs="?", help="folder holding CK+48/ and wild/")
+    ap.add_argument("--out", type=Path, help="where specs, runs and tables go")
     ap.add_argument("--studies", default=",".join(STUDIES), help=f"of {', '.join(STUDIES)}")
     ap.add_argument("--methods", default="", help="comma-separated (default: every method)")
     ap.add_argument("--cap", type=int, default=300, help="wild photos per class, at most")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--max-folds", type=int, default=0, help="run only the first folds")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--table",
+        nargs="+",
+        metavar="RUN[:METHODS]",
+        help="only print one table from these run folders (methods comma-separated)",
+    )
     args = ap.parse_args(argv)
+    if args.table:
+        print("\n".join(combined_table(args.table)))
+        return 0
+    if args.devfaces is None or args.out is None:
+        ap.error("DEVFACES and --out are needed to run studies (or --table RUN...)")
     studies = [s.strip() for s in args.studies.split(",") if s.strip()]
     bad = [s for s in studies if s not in STUDIES]
     if bad:
