@@ -38,11 +38,12 @@ class DemoScale:
     folds: int = 2
     seeds: tuple[int, ...] = (0,)
     workers: int = 2
-    #: a short evolution; the finish stage keeps its default (early-stopped) length
+    #: a short evolution and finish stage (the defaults are sized for real corpora)
     evolution: tuple[tuple[str, Any], ...] = (
         ("population", 8),
         ("generations", 20),
         ("steps_per_path", 10),
+        ("finish_steps", 200),
     )
     train_max_steps: int = 400
     train_lrs: tuple[float, ...] = (3e-3, 1e-3)
