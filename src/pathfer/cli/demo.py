@@ -11,7 +11,9 @@ from rich.text import Text
 
 def demo(
     out: Path = typer.Option(Path("demo_output"), "--out", "-o", help="Where everything goes."),
-    quick: bool = typer.Option(False, "--quick", help="A tiny run (seconds) to check the install."),
+    quick: bool = typer.Option(
+        False, "--quick", help="A tiny run (a few minutes) to check the install."
+    ),
 ) -> None:
     """Generate synthetic corpora, prepare them, run the within-corpus and cross-corpus
     experiments with PathNet and every baseline, and write the report."""
