@@ -41,14 +41,6 @@ EV = EvolutionConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def data():
     return toy_task(120, n_classes=3, seed=0), toy_task(90, n_classes=3, seed=1, offset=3)

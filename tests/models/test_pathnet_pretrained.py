@@ -29,14 +29,6 @@ TINY = EvolutionConfig(
 LABELS = ["happiness", "surprise", "anger"]  # a subset of FER2013's, in another order
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def fer():
     b = load_bundle(default_bundle_path())
