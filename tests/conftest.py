@@ -127,3 +127,13 @@ def enterface_root(tmp_path: Path) -> Path:
 @pytest.fixture
 def ravdess_root(tmp_path: Path) -> Path:
     return build_ravdess(tmp_path / "RAVDESS")
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test: numbers compared exactly (a resume equals an
+    uninterrupted run, a frozen task stays bit-identical) need one summation order."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -13,6 +13,8 @@ from safetensors.torch import load_file
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig, TaskStatus
 from pathfer.models.pathnet.toy import toy_task
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 #: per-module BatchNorm (running statistics are state to resume), a dropout head (its masks
 #: come from the saved generator) and free modules restarted as copies at the freeze
 CFG = PathNetConfig(

@@ -16,6 +16,8 @@ from pathfer.models.pathnet.pretrained import PRETRAINED_TASK, fer_evolution, fr
 from pathfer.models.pathnet.toy import toy_task
 from pathfer.use.bundle import default_bundle_path, load_bundle, save_bundle
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 TINY = EvolutionConfig(
     population=2,
     steps_per_path=2,

@@ -18,6 +18,8 @@ from pathfer.models.pathnet import (
 )
 from pathfer.models.pathnet.toy import toy_task
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=8, input_size=16)
 #: per-module BatchNorm, a hidden FC + dropout head, free modules restarting as copies
 CFG_BN = dataclasses.replace(CFG, norm="batch", head_hidden=32, head_dropout=0.25, free_init="copy")
