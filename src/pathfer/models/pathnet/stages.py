@@ -85,11 +85,7 @@ class StageSuperNet(RowModules):
                     f"stage{layer}_buf{len(bnames) - 1}", b.detach().unsqueeze(0).repeat(M, 1)
                 )
             self._buffer_names.append(bnames)
-        self.heads = nn.ModuleDict()
-        self.frozen_rows = np.zeros((config.layers, M), dtype=bool)
-        self.generator = generator
-        for layer in range(config.layers):
-            self.reset_modules(layer, torch.arange(M), generator)
+        self._init_rows(config.layers, M, generator)
 
     # -- parameters -----------------------------------------------------------------------
     def layer_params(self, layer: int) -> list[nn.Parameter]:

@@ -48,6 +48,22 @@ class RowModules(nn.Module):
     def layer_buffers(self, layer: int) -> list[torch.Tensor]:
         raise NotImplementedError
 
+    def reset_modules(
+        self, layer: int, rows: torch.Tensor, generator: torch.Generator | None
+    ) -> None:
+        raise NotImplementedError
+
+    def _init_rows(self, layers: int, modules: int, generator: torch.Generator | None) -> None:
+        """The state every super-network has once its tensors exist: task heads, the frozen
+        mask, the generator, and freshly initialised modules."""
+        self.heads = nn.ModuleDict()
+        #: ``(L, M)`` bool: frozen modules (set by PathNet; BatchNorm keeps them in eval mode)
+        self.frozen_rows = np.zeros((layers, modules), dtype=bool)
+        #: draws the head dropout masks (PathNet's generator: nothing reads the global RNG)
+        self.generator = generator
+        for layer in range(layers):
+            self.reset_modules(layer, torch.arange(modules), generator)
+
     def layer_state(self, layer: int) -> list[torch.Tensor]:
         """Everything a module of the layer owns (parameters, then buffers)."""
         return [*self.layer_params(layer), *self.layer_buffers(layer)]
@@ -82,13 +98,7 @@ class SuperNet(RowModules):
             if config.norm == "batch":
                 self.register_buffer(f"running_mean{layer}", torch.zeros(M, c_out))
                 self.register_buffer(f"running_var{layer}", torch.ones(M, c_out))
-        self.heads = nn.ModuleDict()
-        #: ``(L, M)`` bool: frozen modules (set by PathNet; BatchNorm keeps them in eval mode)
-        self.frozen_rows = np.zeros((config.layers, M), dtype=bool)
-        #: draws the head dropout masks (PathNet's generator: nothing reads the global RNG)
-        self.generator = generator
-        for layer in range(config.layers):
-            self.reset_modules(layer, torch.arange(M), generator)
+        self._init_rows(config.layers, M, generator)
 
     # -- parameters -----------------------------------------------------------------------
     def layer_params(self, layer: int) -> list[nn.Parameter]:
