@@ -48,6 +48,9 @@ GENOS = np.array(
         {"norm": "batch"},
         {"norm": "batch", "combine": "mean", "head_hidden": 8},
         {"head_hidden": 8, "head": "gap"},
+        {"relu": "module"},
+        {"relu": "module", "norm": "batch", "combine": "mean"},
+        {"relu": "module", "norm": "none", "head": "gap"},
     ],
 )
 def test_task_model_matches_supernet_path(kw):
@@ -63,6 +66,28 @@ def test_task_model_matches_supernet_path(kw):
             assert type(model).__name__ == "PlainCNN"
             ref = net.forward_paths(x, geno, "A")[0]
             torch.testing.assert_close(model(x), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_module_relu_sums_activations_not_pre_activations():
+    """relu="module": a layer is sum_i relu(bn_i(conv_i(x))); relu="layer" is
+    relu(sum_i bn_i(conv_i(x))). Same weights, so the two differ exactly by where the ReLU sits."""
+    x = torch.rand(3, 1, 16, 16)
+    geno = GENOS[0]
+    out = {}
+    for relu in ("module", "layer"):
+        net, _ = _net(relu=relu, norm="none", layers=1, channels=4, input_size=16, pool="none")
+        with torch.no_grad():
+            h = (x - 0.5) / 0.5
+            rows = torch.as_tensor(geno[0])
+            parts = [
+                torch.nn.functional.conv2d(h, net.weight[0][r], net.bias[0][r], padding=1)
+                for r in rows
+            ]
+            want = sum(torch.relu(p) for p in parts) if relu == "module" else torch.relu(sum(parts))
+            got = net.features(x.unsqueeze(0), torch.as_tensor(geno[None, :1]), None)
+        torch.testing.assert_close(got[:, 0], want.flatten(1), rtol=1e-5, atol=1e-6)
+        out[relu] = got
+    assert not torch.allclose(out["module"], out["layer"])
 
 
 def test_repeated_genes_equal_distinct_set():

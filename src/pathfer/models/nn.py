@@ -6,8 +6,10 @@ same input, normalises each module's output separately, sums (or averages) them,
 applies ReLU and pooling. :class:`PlainCNN` computes the same thing with ordinary layers:
 one ``Conv2d(c_in, n * c_out)``, one ``BatchNorm2d(n * c_out)`` (per channel, so per
 branch) or ``GroupNorm(n * groups, n * c_out)`` (whose groups never straddle two branches),
-a sum over the ``n`` channel blocks, ReLU and pooling; then the same head (flatten or
-global average pool, then a linear layer, or :class:`MLPHead`). It is therefore both
+a sum over the ``n`` channel blocks, ReLU and pooling (with ``relu="module"`` the ReLU
+comes before the sum, per branch, as in a path whose modules carry their own ReLU); then
+the same head (flatten or global average pool, then a linear layer, or
+:class:`MLPHead`). It is therefore both
 
 * the fair "same active layers as one path" baseline, trained from scratch, and
 * the plain module a learnt path is materialised into (``PathNet.task_model``) for bundles
@@ -104,8 +106,11 @@ class BranchConv(nn.Module):
         pool: str = "max",
         pool_size: int = 2,
         bn_momentum: float = 0.1,
+        relu: str = "layer",
     ) -> None:
         super().__init__()
+        if relu not in ("module", "layer"):
+            raise ValueError(f"relu must be 'module' or 'layer', got {relu!r}")
         if norm not in NORMS:
             raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
         if combine not in ("sum", "mean"):
@@ -115,6 +120,7 @@ class BranchConv(nn.Module):
         self.c_out = c_out
         self.branches = branches
         self.combine = combine
+        self.relu = relu
         self.pool = pool
         self.pool_size = pool_size
         self.conv = nn.Conv2d(
@@ -130,10 +136,13 @@ class BranchConv(nn.Module):
         y = self.conv(x)
         if self.norm is not None:
             y = self.norm(y)
+        if self.relu == "module":
+            y = F.relu(y)
         if self.branches > 1:
             y = y.unflatten(1, (self.branches, self.c_out))
             y = y.sum(1) if self.combine == "sum" else y.mean(1)
-        y = F.relu(y)
+        if self.relu == "layer":
+            y = F.relu(y)
         if self.pool == "max":
             y = F.max_pool2d(y, self.pool_size)
         elif self.pool == "avg":
@@ -166,6 +175,7 @@ class PlainCNN(nn.Module):
         head_hidden: int = 0,
         head_dropout: float = 0.5,
         bn_momentum: float = 0.1,
+        relu: str = "layer",
     ) -> None:
         super().__init__()
         channels = list(channels)
@@ -192,6 +202,7 @@ class PlainCNN(nn.Module):
                     pool=pool,
                     pool_size=pool_size,
                     bn_momentum=bn_momentum,
+                    relu=relu,
                 )
             )
             c_in = c
@@ -221,6 +232,8 @@ class PlainCNN(nn.Module):
             self.arch_kwargs["bn_momentum"] = float(bn_momentum)
         if head_hidden:  # absent when 0, so older bundles' kwargs stay what they were
             self.arch_kwargs.update(head_hidden=int(head_hidden), head_dropout=float(head_dropout))
+        if relu != "layer":  # absent for the original placement, as older bundles have it
+            self.arch_kwargs["relu"] = relu
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -260,6 +273,7 @@ class PlainCNN(nn.Module):
             head_hidden=config.head_hidden,
             head_dropout=config.head_dropout,
             bn_momentum=config.bn_momentum,
+            relu=config.relu,
         )
         if variant == "path":
             return kw

@@ -60,6 +60,12 @@ class PathNetConfig:
     #: GroupNorm groups per module (must divide every layer's channel count)
     norm_groups: Annotated[Int, Field(ge=1, le=4096)] = 2
     combine: Literal["sum", "mean"] = "sum"
+    #: where the ReLU sits. "module": every module is conv -> norm -> ReLU and a layer combines
+    #: its modules' activations (PathNet's modules carry their own non-linearity, Fernando et
+    #: al. 2017), so N active modules act like N * c_out hidden channels; "layer": the
+    #: modules' normalised outputs are combined, then one ReLU (conv and norm are affine, so
+    #: N modules add up to one c_out-channel conv: a path is no wider than one module).
+    relu: Literal["module", "layer"] = "layer"
     #: "flatten": flatten the last feature map + linear; "gap": global average pool + linear
     head: Literal["flatten", "gap"] = "flatten"
     #: a hidden layer in every task head: features -> Linear(head_hidden) -> ReLU ->

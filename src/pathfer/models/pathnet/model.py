@@ -707,7 +707,8 @@ class PathNet:
     def load(cls, path: str | Path) -> PathNet:
         """Rebuild a PathNet saved by :meth:`save` (exact state, RNGs included)."""
         tensors, state = read_checkpoint(path)
-        config = PathNetConfig.from_dict(state["config"])
+        # checkpoints written before ``relu`` existed combined before the ReLU
+        config = PathNetConfig.from_dict({"relu": "layer", **state["config"]})
         pn = cls(config, seed=state["seed"])
         pn._set_frozen_owner(np.array(state["frozen_owner"], dtype=object))
         for entry in state["tasks"]:

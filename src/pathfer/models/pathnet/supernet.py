@@ -200,6 +200,8 @@ class SuperNet(RowModules):
             else:
                 bias = self.bias[layer].index_select(0, rows).reshape(-1)
                 y = F.conv2d(h, w, bias, padding=cfg.kernel // 2, groups=P)
+            if cfg.relu == "module":  # each module's own non-linearity, before combining
+                y = F.relu(y)
             H, W = y.shape[2], y.shape[3]
             y = y.view(B, P, N, c_out, H, W)
             if mask is not None:
@@ -210,7 +212,9 @@ class SuperNet(RowModules):
                     y = y / m.sum(1).view(1, P, 1, 1, 1)
             else:
                 y = y.sum(2) if cfg.combine == "sum" else y.mean(2)
-            h = F.relu(y.reshape(B, P * c_out, H, W))
+            h = y.reshape(B, P * c_out, H, W)
+            if cfg.relu == "layer":
+                h = F.relu(h)
             if cfg.pool == "max":
                 h = F.max_pool2d(h, cfg.pool_size)
             elif cfg.pool == "avg":
