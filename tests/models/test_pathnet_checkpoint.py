@@ -172,6 +172,23 @@ def test_save_load_round_trip_then_continue_identically(tmp_path, data):
     _same_result(r1, r2)
 
 
+def test_checkpoint_from_before_relu_option_loads_as_it_was_saved(tmp_path, data):
+    """A checkpoint whose config has no ``relu`` (written before the option existed) combined
+    the modules before the ReLU: it loads with ``relu="layer"`` and predicts as saved."""
+    (xa, ya), (xb, _) = data
+    cfg = dataclasses.replace(CFG, relu="layer")
+    pn = PathNet(cfg, seed=3)
+    pn.learn_task("A", xa, ya, 3, evolution=EV)
+    pn.save(tmp_path / "old")
+    state_file = tmp_path / "old" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["relu"]
+    state_file.write_text(json.dumps(state))
+    loaded = PathNet.load(tmp_path / "old")
+    assert loaded.config.relu == "layer"
+    assert np.array_equal(loaded.predict_proba("A", xb), pn.predict_proba("A", xb))
+
+
 def test_checkpoint_is_json_and_safetensors_only(tmp_path, data):
     (xa, ya), _ = data
     pn = PathNet(CFG, seed=0)

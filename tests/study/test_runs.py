@@ -199,6 +199,52 @@ def test_a_failed_source_model_fails_its_methods(corpus, tmp_path, monkeypatch):
     assert (tmp_path / "run" / "report.md").is_file()
 
 
+def test_runs_without_a_source_share_the_first_stage_with_the_source_models(
+    corpus, tmp_path, monkeypatch
+):
+    """The source model trains beside the runs that need none (no worker waits for it); the
+    runs built on it come after it, in a stage of their own."""
+    ent2 = synthetic.make_enterface(tmp_path / "e2", subjects=4, sentences=1, frames=4, seed=9)
+    raw = _raw(
+        corpus,
+        kind="transfer",
+        sources=[{"corpus": "enterface", "path": str(ent2)}],
+        methods=["feature_extraction", "mini_xception_zeroshot"],
+    )
+    from pathfer.study.experiments import runner as R
+
+    calls: list[str] = []
+
+    def source(spec):
+        calls.append(f"source {spec['family']}")
+        return {}
+
+    def fold(spec):
+        calls.append(spec["method"])
+        return {"method": spec["method"], "fold": spec["split"].name, "seed": 0}
+
+    monkeypatch.setattr(R, "run_source_job", source)
+    monkeypatch.setattr(R, "run_fold_job", fold)
+    # the inline executor runs a stage's jobs in order; the source model "exists" once built
+    real_exists = Path.exists
+    monkeypatch.setattr(
+        Path,
+        "exists",
+        lambda p: ("source cnn" in calls and p.name == "cnn_seed0.json") or real_exists(p),
+    )
+    lines: list[str] = []
+    run_experiment(config_from_dict(raw), tmp_path / "run", log=lines.append, report=False)
+    assert calls == ["source cnn", *["mini_xception_zeroshot"] * 2, *["feature_extraction"] * 2]
+    stage1 = [x for x in lines if x.startswith("[") and "/3]" in x]
+    stage2 = [x for x in lines if x.startswith("[") and "/2]" in x]
+    assert [x.split()[1:3] for x in stage1] == [
+        ["source", "cnn"],
+        ["run", "mini_xception_zeroshot"],
+        ["run", "mini_xception_zeroshot"],
+    ]
+    assert [x.split()[2] for x in stage2] == ["feature_extraction"] * 2
+
+
 def test_numbers_do_not_depend_on_workers_or_job_order(corpus, tmp_path):
     """Inline (one job after another) and a process pool of two (jobs in any order, in
     processes that ran other jobs before) give the same probabilities, bit for bit."""

@@ -126,6 +126,11 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """A source job (its spec names a ``family``) or a fold job: one pool runs both."""
+    return run_source_job(spec) if "family" in spec else run_fold_job(spec)
+
+
 # --------------------------------------------------------------------------- driver
 def run_experiment(
     cfg: ExperimentConfig,
@@ -156,20 +161,16 @@ def run_experiment(
         f"seeds on {plan.target.name} ({', '.join(plan.labels)})"
     )
 
-    # stage 1: source models, once per (family, seed)
+    # stage 1: the source models (once per family and seed) and, beside them, every run
+    # that needs no source, so no worker idles while the longest source trains
     families = sorted({M.needs_source(m) for m in cfg.methods if M.needs_source(m)})
-    jobs = []
+    sources = []
     for fam in families:
         for seed in cfg.seeds:
             if (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
                 continue
             spec = {**spec_base, "family": fam, "seed": seed, "sources": plan.sources_for(fam)}
-            jobs.append((("source", fam, f"seed {seed}"), spec))
-    failed: list[dict[str, str]] = []
-    _drain(executor, run_source_job, jobs, log, failed)
-
-    # stage 2: methods x folds x seeds
-    jobs = []
+            sources.append((("source", fam, f"seed {seed}"), spec))
     grid = [
         (seed, split, method, n)
         for seed in cfg.seeds
@@ -177,28 +178,38 @@ def run_experiment(
         for n in [None, *cfg.target_subjects]
         for method in cfg.methods
     ]
-    for seed, split, method, n in grid:
-        name = run_name(method, n)
-        if result_exists(run_dir, name, split.name, seed):
-            continue
-        fam = M.needs_source(method)
-        if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
-            failed.append(
-                {
-                    "job": f"run {name} {split.name} seed {seed}",
-                    "error": f"its source model ({fam}, seed {seed}) failed",
-                }
-            )
-            continue
-        spec = {**spec_base, "method": method, "seed": seed, "split": split, "n_subjects": n}
-        spec.update(target=plan.target_for(method), sources=plan.sources_for(fam) if fam else [])
-        jobs.append((("run", name, split.name, f"seed {seed}"), spec))
     done = sum(result_exists(run_dir, run_name(m, n), f.name, s) for s, f, m, n in grid)
-    rank = {m: i for i, m in enumerate(M.by_cost(list(cfg.methods)))}
-    jobs.sort(key=lambda job: rank[job[1]["method"]])  # stable: dearest first
     if done:
         log(f"resuming: {done} finished runs kept")
-    _drain(executor, run_fold_job, jobs, log, failed)
+    rank = {m: i for i, m in enumerate(M.by_cost(list(cfg.methods)))}
+    failed: list[dict[str, str]] = []
+
+    def fold_jobs(on_source: bool) -> list[tuple[tuple, dict[str, Any]]]:
+        jobs = []
+        for seed, split, method, n in grid:
+            fam = M.needs_source(method)
+            name = run_name(method, n)
+            if bool(fam) != on_source or result_exists(run_dir, name, split.name, seed):
+                continue
+            if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
+                failed.append(
+                    {
+                        "job": f"run {name} {split.name} seed {seed}",
+                        "error": f"its source model ({fam}, seed {seed}) failed",
+                    }
+                )
+                continue
+            spec = {**spec_base, "method": method, "seed": seed, "split": split, "n_subjects": n}
+            spec.update(
+                target=plan.target_for(method), sources=plan.sources_for(fam) if fam else []
+            )
+            jobs.append((("run", name, split.name, f"seed {seed}"), spec))
+        jobs.sort(key=lambda job: rank[job[1]["method"]])  # stable: dearest first
+        return jobs
+
+    _drain(executor, run_job, sources + fold_jobs(on_source=False), log, failed)
+    # stage 2: the runs built on a source model
+    _drain(executor, run_job, fold_jobs(on_source=True), log, failed)
     record_failures(run_dir, failed)
     if failed:
         log(f"{len(failed)} job(s) failed:\n  " + "\n  ".join(_line(f) for f in failed))
