@@ -35,6 +35,7 @@ if opts["keep"]:
     from pathfer.runtime.memory import keep_freed_memory
     assert keep_freed_memory()
 torch.set_num_threads(1)
+torch.manual_seed(0)  # the reference CNN's initialisation
 from pathfer.models.baselines.reference_cnn import ReferenceCNN
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
 

@@ -15,8 +15,9 @@ from pathfer.models.pathnet.toy import toy_task
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-#: per-module BatchNorm (running statistics are state to resume), a dropout head (its masks
-#: come from the saved generator) and free modules restarted as copies at the freeze
+#: per-module BatchNorm (running statistics are state to resume), B's own statistics of A's
+#: frozen modules (state too, snapshotted with the best path), a dropout head (its masks come
+#: from the saved generator) and free modules restarted as copies at the freeze
 CFG = PathNetConfig(
     layers=3,
     modules=8,
@@ -26,6 +27,7 @@ CFG = PathNetConfig(
     norm="batch",
     head_hidden=8,
     free_init="copy",
+    frozen_statistics="task",
 )
 EV = EvolutionConfig(
     population=4,

@@ -23,6 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 CFG = PathNetConfig(layers=3, modules=5, max_active=2, channels=8, input_size=16)
 #: per-module BatchNorm, a hidden FC + dropout head, free modules restarting as copies
 CFG_BN = dataclasses.replace(CFG, norm="batch", head_hidden=32, head_dropout=0.25, free_init="copy")
+#: the same, and B keeps its own BatchNorm statistics of A's frozen modules
+CFG_TASK = dataclasses.replace(CFG_BN, frozen_statistics="task")
 EV = EvolutionConfig(
     population=4,
     steps_per_path=10,
@@ -48,7 +50,9 @@ def data():
     }
 
 
-@pytest.fixture(scope="module", params=[CFG, CFG_BN], ids=["group", "batch"])
+@pytest.fixture(
+    scope="module", params=[CFG, CFG_BN, CFG_TASK], ids=["group", "batch", "batch-task-stats"]
+)
 def learnt(data, request):
     """A learnt and frozen, then B learnt on top; snapshots taken in between."""
     torch.set_num_threads(1)
@@ -171,6 +175,51 @@ def test_free_init_copy_restarts_free_modules_as_copies_of_frozen_ones(data):
         a = pn.net.forward_paths(x, path_a, "A")
         b = pn.net.forward_paths(x, copy_path, "A")
     torch.testing.assert_close(a, b)
+
+
+def test_task_statistics_adapt_frozen_modules_for_b_only(learnt, data):
+    """frozen_statistics="task": B normalises A's frozen modules with its own statistics,
+    learnt on B's batches; A's statistics (checked bit for bit above) never move."""
+    pn = learnt["pn"]
+    stats = pn.net.task_stats
+    if pn.config.frozen_statistics != "task":
+        assert len(stats) == 0
+        return
+    assert list(stats) == ["B"]  # A was learnt before any freeze: it owns its statistics
+    moved = 0
+    for layer, rows in enumerate(pn.best_path("B")):
+        mine, mean, _ = stats["B"].layer(layer)
+        assert torch.equal(mine, torch.from_numpy(pn.frozen[layer]))
+        owner_mean = pn.net.layer_buffers(layer)[0]
+        for r in set(rows.tolist()) & set(np.flatnonzero(pn.frozen[layer]).tolist()):
+            moved += not torch.equal(mean[r], owner_mean[r])
+    assert moved >= CFG.layers  # frozen_slots=1: every layer of B's path uses a frozen module
+    # without its statistics B predicts otherwise: they are part of what it learnt
+    own = pn.predict_proba("B", data["B_test"][0])
+    saved = stats["B"]
+    del stats["B"]
+    try:
+        assert not np.array_equal(pn.predict_proba("B", data["B_test"][0]), own)
+    finally:
+        stats["B"] = saved
+
+
+def test_best_path_snapshot_restores_the_task_statistics(learnt, data):
+    """What B's best path was when it was kept includes B's statistics of frozen modules:
+    restoring the snapshot brings them back, as it does the trainable modules."""
+    pn = learnt["pn"]
+    if pn.config.frozen_statistics != "task":
+        return
+    geno = pn.best_path("B")
+    before = pn.predict_proba("B", data["B_test"][0])
+    snap = pn._snapshot("B", geno)
+    for layer in range(CFG.layers):
+        _, mean, var = pn.net.task_stats["B"].layer(layer)
+        mean.add_(1.0)
+        var.mul_(2.0)
+    assert not np.array_equal(pn.predict_proba("B", data["B_test"][0]), before)
+    pn._restore("B", geno, snap)
+    assert np.array_equal(pn.predict_proba("B", data["B_test"][0]), before)
 
 
 def test_task_model_equals_predict_proba(learnt, data):

@@ -272,6 +272,11 @@ class PathNet:
                 snap[f"{layer}.{i}"] = p.detach()[r].clone()
         for k, v in self.net.heads[task].state_dict().items():
             snap[f"head.{k}"] = v.detach().clone()
+        if task in getattr(self.net, "task_stats", {}):  # its own statistics of frozen modules
+            for layer, rows in enumerate(active_modules(genotype)):
+                _, mean, var = self.net.task_stats[task].layer(layer)
+                snap[f"task.{layer}.mean"] = mean[torch.from_numpy(rows)].clone()
+                snap[f"task.{layer}.var"] = var[torch.from_numpy(rows)].clone()
         return snap
 
     @torch.no_grad()
@@ -285,6 +290,11 @@ class PathNet:
         self.net.heads[task].load_state_dict(
             {k[5:]: v for k, v in snap.items() if k.startswith("head.")}
         )
+        if task in getattr(self.net, "task_stats", {}):
+            for layer, rows in enumerate(active_modules(genotype)):
+                _, mean, var = self.net.task_stats[task].layer(layer)
+                mean[torch.from_numpy(rows)] = snap[f"task.{layer}.mean"]
+                var[torch.from_numpy(rows)] = snap[f"task.{layer}.var"]
 
     # -- public API -------------------------------------------------------------------------
     def learn_task(
@@ -375,6 +385,8 @@ class PathNet:
         if existing is None:
             task = Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
             self.net.add_head(name, n_classes, self.generator)
+            if self.config.frozen_statistics == "task" and self.frozen.any():
+                self.net.add_task_statistics(name, self.frozen)
             if head_from is not None:
                 self._head_from(name, task.labels, head_from)
             self.head_opts[name] = HeadOptimizer(self.net.heads[name])
@@ -647,6 +659,8 @@ class PathNet:
         del self.tasks[name]
         del self.net.heads[name]
         del self.head_opts[name]
+        if hasattr(self.net, "drop_task_statistics"):
+            self.net.drop_task_statistics(name)
 
     @torch.no_grad()
     def predict_proba(self, name: str, x: Any, batch_size: int = 512) -> np.ndarray:
@@ -724,6 +738,11 @@ class PathNet:
             if task.genotype is not None:
                 validate_genotype(task.genotype, config.layers, config.modules, config.max_active)
             pn.tasks[name] = task
+        for key in list(tensors):  # tasks with their own statistics of frozen modules
+            if key.startswith("net.task_stats.") and key.endswith(".rows0"):
+                task = key[len("net.task_stats.") : -len(".rows0")]
+                mask = [tensors[f"net.task_stats.{task}.rows{i}"] for i in range(config.layers)]
+                pn.net.add_task_statistics(task, torch.stack(mask).numpy())
         pn.net.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("net.")})
         pn.opt.load_state_tensors("opt", tensors)
         pn.generator.set_state(tensors["rng.torch"])

@@ -76,6 +76,27 @@ class RowModules(nn.Module):
             t[dst] = t[src]
 
 
+class TaskStatistics(nn.Module):
+    """One task's own BatchNorm running statistics for the frozen modules of other tasks
+    (``PathNetConfig(frozen_statistics="task")``): ``rows{l}`` ``(M,)`` bool marks the
+    modules of layer ``l`` it overrides, ``mean{l}`` / ``var{l}`` ``(M, c_out)`` hold them."""
+
+    def __init__(self, running: list[tuple[torch.Tensor, torch.Tensor]], rows: np.ndarray) -> None:
+        super().__init__()
+        for layer, (mean, var) in enumerate(running):
+            self.register_buffer(f"rows{layer}", torch.from_numpy(np.array(rows[layer], bool)))
+            self.register_buffer(f"mean{layer}", mean.detach().clone())
+            self.register_buffer(f"var{layer}", var.detach().clone())
+
+    def layer(self, layer: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(rows, mean, var)`` of a layer."""
+        return (
+            getattr(self, f"rows{layer}"),
+            getattr(self, f"mean{layer}"),
+            getattr(self, f"var{layer}"),
+        )
+
+
 class SuperNet(RowModules):
     def __init__(self, config: PathNetConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -99,6 +120,20 @@ class SuperNet(RowModules):
                 self.register_buffer(f"running_mean{layer}", torch.zeros(M, c_out))
                 self.register_buffer(f"running_var{layer}", torch.ones(M, c_out))
         self._init_rows(config.layers, M, generator)
+        #: per task, its own statistics for other tasks' frozen modules (``frozen_statistics``)
+        self.task_stats = nn.ModuleDict()
+
+    def add_task_statistics(self, task: str, rows: np.ndarray) -> None:
+        """``task`` keeps its own BatchNorm statistics for the modules ``rows`` ``(L, M)``
+        bool (frozen modules of other tasks), starting from theirs."""
+        if self.config.norm != "batch" or not np.asarray(rows).any():
+            return
+        running = [tuple(self.layer_buffers(layer)) for layer in range(self.config.layers)]
+        self.task_stats[task] = TaskStatistics(running, np.asarray(rows, bool))
+
+    def drop_task_statistics(self, task: str) -> None:
+        if task in self.task_stats:
+            del self.task_stats[task]
 
     # -- parameters -----------------------------------------------------------------------
     def layer_params(self, layer: int) -> list[nn.Parameter]:
@@ -169,15 +204,20 @@ class SuperNet(RowModules):
         P = idx.shape[0]
         if x.dim() == 4:
             x = x.unsqueeze(0).expand(P, *x.shape)
-        feats = self.features(x, idx, mask)  # (B, P, F)
+        feats = self.features(x, idx, mask, head)  # (B, P, F)
         h = self.heads[head]
         out = h(feats) if isinstance(h, nn.Linear) else h(feats, self.generator)
         return out.transpose(0, 1)
 
     def features(
-        self, x: torch.Tensor, idx: torch.Tensor, mask: torch.Tensor | None
+        self,
+        x: torch.Tensor,
+        idx: torch.Tensor,
+        mask: torch.Tensor | None,
+        task: str | None = None,
     ) -> torch.Tensor:
-        """``x`` ``(P, B, C, S, S)``, ``idx`` ``(P, L, N)`` -> head inputs ``(B, P, F)``."""
+        """``x`` ``(P, B, C, S, S)``, ``idx`` ``(P, L, N)`` -> head inputs ``(B, P, F)``
+        (``task``: whose statistics the frozen modules use, when it has its own)."""
         cfg = self.config
         P, B = x.shape[0], x.shape[1]
         N = idx.shape[2]
@@ -196,7 +236,7 @@ class SuperNet(RowModules):
                 y = F.group_norm(y, P * N * cfg.norm_groups, gamma, beta, GN_EPS)
             elif cfg.norm == "batch":
                 y = F.conv2d(h, w, padding=cfg.kernel // 2, groups=P)
-                y = self._batch_norm(y, layer, rows, c_out)
+                y = self._batch_norm(y, layer, rows, c_out, task)
             else:
                 bias = self.bias[layer].index_select(0, rows).reshape(-1)
                 y = F.conv2d(h, w, bias, padding=cfg.kernel // 2, groups=P)
@@ -225,46 +265,62 @@ class SuperNet(RowModules):
         return h.flatten(2)
 
     def _batch_norm(
-        self, y: torch.Tensor, layer: int, rows: torch.Tensor, c_out: int
+        self, y: torch.Tensor, layer: int, rows: torch.Tensor, c_out: int, task: str | None
     ) -> torch.Tensor:
         """Per-module BatchNorm of ``y`` ``(B, P*N*c_out, H, W)``: channel block ``j``
-        belongs to module ``rows[j]`` and holds only its own path's batch."""
-        rm_all = getattr(self, f"running_mean{layer}")
-        rv_all = getattr(self, f"running_var{layer}")
-        rm = rm_all.index_select(0, rows).reshape(-1)
-        rv = rv_all.index_select(0, rows).reshape(-1)
+        belongs to module ``rows[j]`` and holds only its own path's batch.
+
+        Running statistics: the module's own, or, for a frozen module of another task when
+        ``task`` keeps its own (:class:`TaskStatistics`), the task's copy. In training mode
+        trainable modules and the task's copies normalise with batch statistics and update
+        their running statistics; the other frozen modules use theirs, as in eval mode."""
+        rm_all, rv_all = self.layer_buffers(layer)
+        rm = rm_all.index_select(0, rows)
+        rv = rv_all.index_select(0, rows)
+        own = self.task_stats[task] if task is not None and task in self.task_stats else None
+        if own is not None:
+            t_rows, t_mean, t_var = own.layer(layer)
+            mine = t_rows.index_select(0, rows)  # (P*N,) the task's copies
+            if bool(mine.any()):
+                rm = torch.where(mine[:, None], t_mean.index_select(0, rows), rm)
+                rv = torch.where(mine[:, None], t_var.index_select(0, rows), rv)
+        else:
+            mine = torch.zeros(len(rows), dtype=torch.bool)
+        rm, rv = rm.reshape(-1), rv.reshape(-1)
         gamma = self.norm_weight[layer].index_select(0, rows).reshape(-1)
         beta = self.norm_bias[layer].index_select(0, rows).reshape(-1)
         if not self.training:
             return F.batch_norm(y, rm, rv, gamma, beta, False, 0.0, BN_EPS)
         frozen = torch.from_numpy(self.frozen_rows[layer]).index_select(0, rows)  # (P*N,)
-        # trainable modules: batch statistics (the native kernel updates copies of the
-        # running statistics, written back below)
+        fixed_rows = frozen & ~mine
+        # batch statistics (the native kernel updates copies of the running statistics,
+        # written back below)
         new_m, new_v = rm.clone(), rv.clone()
         out = F.batch_norm(y, new_m, new_v, gamma, beta, True, self.config.bn_momentum, BN_EPS)
-        if bool(frozen.any()):  # frozen modules: their running statistics, as in eval mode
-            ch = torch.nonzero(frozen.repeat_interleave(c_out)).view(-1)
+        if bool(fixed_rows.any()):  # frozen modules: their running statistics, as in eval mode
+            ch = torch.nonzero(fixed_rows.repeat_interleave(c_out)).view(-1)
             fixed = F.batch_norm(
                 y.index_select(1, ch), rm[ch], rv[ch], gamma[ch], beta[ch], False, 0.0, BN_EPS
             )
             out = out.index_copy(1, ch, fixed)
-        self._update_running(layer, rows, new_m, new_v, ~frozen, c_out)
+        self._update_running((rm_all, rv_all), rows, new_m, new_v, ~frozen, c_out)
+        if own is not None and bool(mine.any()):
+            self._update_running((t_mean, t_var), rows, new_m, new_v, mine, c_out)
         return out
 
+    @staticmethod
     @torch.no_grad()
-    def _update_running(self, layer, rows, new_m, new_v, keep, c_out) -> None:
-        """Write the trainable modules' updated running statistics back (a module on both
-        paths of a pair takes the mean of its two updates)."""
+    def _update_running(buffers, rows, new_m, new_v, keep, c_out) -> None:
+        """Write the updated running statistics of the modules ``keep`` back into
+        ``buffers`` (mean, var); a module on both paths of a pair takes the mean of its two
+        updates."""
         rows = rows[keep]
         if len(rows) == 0:
             return
         new_m, new_v = new_m.view(-1, c_out)[keep], new_v.view(-1, c_out)[keep]
         uniq, inv = torch.unique(rows, return_inverse=True)
         count = torch.zeros(len(uniq)).index_add_(0, inv, torch.ones(len(rows))).view(-1, 1)
-        for buf, new in (
-            (getattr(self, f"running_mean{layer}"), new_m),
-            (getattr(self, f"running_var{layer}"), new_v),
-        ):
+        for buf, new in zip(buffers, (new_m, new_v), strict=True):
             buf[uniq] = torch.zeros(len(uniq), c_out).index_add_(0, inv, new) / count
 
     # -- materialise ----------------------------------------------------------------------
@@ -287,8 +343,12 @@ class SuperNet(RowModules):
             else:
                 blk.conv.bias.copy_(self.bias[layer][r].reshape(-1))
             if cfg.norm == "batch":
-                rm, rv = self.layer_buffers(layer)
-                blk.norm.running_mean.copy_(rm[r].reshape(-1))
-                blk.norm.running_var.copy_(rv[r].reshape(-1))
+                rm, rv = (t[r] for t in self.layer_buffers(layer))
+                if head in self.task_stats:  # the task's own statistics of frozen modules
+                    t_rows, t_mean, t_var = self.task_stats[head].layer(layer)
+                    mine = t_rows[r][:, None]
+                    rm, rv = torch.where(mine, t_mean[r], rm), torch.where(mine, t_var[r], rv)
+                blk.norm.running_mean.copy_(rm.reshape(-1))
+                blk.norm.running_var.copy_(rv.reshape(-1))
         model.head.load_state_dict(self.heads[head].state_dict())
         return model.eval()
