@@ -79,7 +79,8 @@ class PathNetConfig:
     #: every task) or "task" (its own copy, started from theirs and updated on its batches,
     #: as in AdaBN, Li et al. 2018: the frozen weights and BatchNorm scale and shift stay
     #: shared, the owner's predictions stay bit-identical, and a later task normalises the
-    #: frozen features for its own data)
+    #: frozen features for its own data). Conv modules only: the mini-Xception stages of
+    #: ``backbone="mini_xception"`` always run frozen with their owner's statistics
     frozen_statistics: Literal["owner", "task"] = "owner"
     #: what the modules left free by a freeze start from: "random" (fresh weights, the
     #: paper) or "copy" (copies of the frozen modules of their layer, round robin, so a
@@ -110,11 +111,6 @@ class PathNetConfig:
             raise ValueError(
                 "backbone='mini_xception' has BatchNorm stages, grey input and a conv head: "
                 "it needs norm='batch', head_hidden=0 and in_channels=1"
-            )
-        if self.backbone == "mini_xception" and self.frozen_statistics != "owner":
-            raise ValueError(
-                "backbone='mini_xception' runs frozen stages with their own statistics: "
-                "frozen_statistics must be 'owner'"
             )
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd (same padding), got {self.kernel}")

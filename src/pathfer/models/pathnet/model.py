@@ -385,7 +385,11 @@ class PathNet:
         if existing is None:
             task = Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
             self.net.add_head(name, n_classes, self.generator)
-            if self.config.frozen_statistics == "task" and self.frozen.any():
+            if (
+                self.config.frozen_statistics == "task"
+                and self.frozen.any()
+                and isinstance(self.net, SuperNet)  # conv modules (not the mini-Xception's)
+            ):
                 self.net.add_task_statistics(name, self.frozen)
             if head_from is not None:
                 self._head_from(name, task.labels, head_from)
