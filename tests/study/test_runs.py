@@ -306,3 +306,19 @@ def test_readme_tables_are_generated_from_run_folders(corpus, tmp_path):
     assert "`pathfer experiment run k3.yaml`" in text
     assert "three folds: 3 fold(s) x 1 seed(s)" in text
     assert tables.main([*argv, "--check"]) == 0
+
+
+def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
+    """A run folder written before ``pathnet.relu`` existed computed what ``relu="layer"``
+    computes: resuming it under that value is no change; under another value it is."""
+    from pathfer.study.experiments.provenance import config_changes
+
+    recorded = {"name": "x", "pathnet": {"layers": 4}}
+    same = {"name": "x", "pathnet": {"layers": 4, "relu": "layer", "frozen_statistics": "owner"}}
+    assert config_changes(recorded, same) == []
+    other = {"name": "x", "pathnet": {"layers": 4, "relu": "module"}}
+    assert config_changes(recorded, other) == ["pathnet.relu: layer -> module"]
+    # a key nobody knows stays a change
+    assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4, "new": 1}}) == [
+        'pathnet.new: "(absent)" -> 1'
+    ]

@@ -41,6 +41,9 @@ GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 #: settings kept per method (its resolved crop and budget): a method added on a resume
 #: adds its entry; an entry of a method already run may not change
 PER_METHOD_KEYS = ("crops", "budgets")
+#: settings added after runs were made, with the value that computes what those runs did:
+#: a run folder recorded without the key resumes under that value, and only that value
+ADDED_SETTINGS = {"pathnet.relu": "layer", "pathnet.frozen_statistics": "owner"}
 #: distributions whose versions can change a result
 PACKAGES = (
     "torch",
@@ -84,7 +87,7 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
         top = key.split(".")[0]
         if top in EXECUTION_KEYS:
             continue
-        a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
+        a, b = old.get(key, ADDED_SETTINGS.get(key, "(absent)")), new.get(key, "(absent)")
         if a == b or (top in GRID_KEYS and _grows(a, b, top)):
             continue
         if top in PER_METHOD_KEYS and a == "(absent)":  # a method added to the grid
