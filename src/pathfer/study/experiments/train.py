@@ -17,7 +17,6 @@ import torch
 
 from pathfer import __version__
 from pathfer.models.architectures import architecture_name
-from pathfer.runtime.memory import keep_freed_memory
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig
 from pathfer.study.experiments.plan import (
@@ -53,7 +52,6 @@ def train_model(
         raise ConfigError(f"{method} needs a source: use kind within or transfer")
     seed = cfg.seeds[0]
     torch.set_num_threads(cfg.threads)  # part of what the seed fixes, as in experiment jobs
-    keep_freed_memory()  # as in experiment jobs: fewer page faults, the same numbers
     torch.manual_seed(seed)
     # source models are a cache of this exact config: another config never reuses them
     key = config_key(cfg.to_dict())
