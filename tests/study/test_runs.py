@@ -171,14 +171,19 @@ def test_failed_jobs_exit_non_zero_after_saving_the_rest(corpus, tmp_path):
         assert runner.invoke(app, ["report", str(out)]).exit_code == 0
 
 
-def test_a_failed_source_model_fails_its_methods(corpus, tmp_path, monkeypatch):
+def _transfer_raw(corpus, tmp_path) -> dict:
+    """A transfer config: a method on a CNN source and one that needs none."""
     ent2 = synthetic.make_enterface(tmp_path / "e2", subjects=4, sentences=1, frames=4, seed=9)
-    raw = _raw(
+    return _raw(
         corpus,
         kind="transfer",
         sources=[{"corpus": "enterface", "path": str(ent2)}],
         methods=["feature_extraction", "mini_xception_zeroshot"],
     )
+
+
+def test_a_failed_source_model_fails_its_methods(corpus, tmp_path, monkeypatch):
+    raw = _transfer_raw(corpus, tmp_path)
     from pathfer.study.experiments import runner as R
     from pathfer.study.experiments.provenance import JobsFailedError
 
@@ -204,13 +209,7 @@ def test_runs_without_a_source_share_the_first_stage_with_the_source_models(
 ):
     """The source model trains beside the runs that need none (no worker waits for it); the
     runs built on it come after it, in a stage of their own."""
-    ent2 = synthetic.make_enterface(tmp_path / "e2", subjects=4, sentences=1, frames=4, seed=9)
-    raw = _raw(
-        corpus,
-        kind="transfer",
-        sources=[{"corpus": "enterface", "path": str(ent2)}],
-        methods=["feature_extraction", "mini_xception_zeroshot"],
-    )
+    raw = _transfer_raw(corpus, tmp_path)
     from pathfer.study.experiments import runner as R
 
     calls: list[str] = []
