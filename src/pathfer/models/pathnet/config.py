@@ -35,6 +35,11 @@ def _channels(value: Any) -> Any:
 Channels = Annotated[Any, BeforeValidator(_channels)]
 
 
+#: settings added after checkpoints and run folders were written, with the value that
+#: computes what those did: one without the key is read with this value
+LEGACY_VALUES = {"relu": "layer", "frozen_statistics": "owner"}
+
+
 @settings(frozen=True)
 class PathNetConfig:
     """Shape of the super-network.

@@ -28,7 +28,7 @@ from torch import nn
 
 from ..nn import augment_batch
 from .checkpoint import read_checkpoint, write_checkpoint
-from .config import EvolutionConfig, PathNetConfig
+from .config import LEGACY_VALUES, EvolutionConfig, PathNetConfig
 from .evolution import GenerationRecord, seed_fresh, seed_population, stop_reason, tournament
 from .genotype import Population, active_modules, validate_genotype
 from .optim import HeadOptimizer, ModuleOptimizer
@@ -272,7 +272,7 @@ class PathNet:
                 snap[f"{layer}.{i}"] = p.detach()[r].clone()
         for k, v in self.net.heads[task].state_dict().items():
             snap[f"head.{k}"] = v.detach().clone()
-        if task in getattr(self.net, "task_stats", {}):  # its own statistics of frozen modules
+        if task in self.net.task_stats:  # its own statistics of frozen modules
             for layer, rows in enumerate(active_modules(genotype)):
                 _, mean, var = self.net.task_stats[task].layer(layer)
                 snap[f"task.{layer}.mean"] = mean[torch.from_numpy(rows)].clone()
@@ -290,7 +290,7 @@ class PathNet:
         self.net.heads[task].load_state_dict(
             {k[5:]: v for k, v in snap.items() if k.startswith("head.")}
         )
-        if task in getattr(self.net, "task_stats", {}):
+        if task in self.net.task_stats:
             for layer, rows in enumerate(active_modules(genotype)):
                 _, mean, var = self.net.task_stats[task].layer(layer)
                 mean[torch.from_numpy(rows)] = snap[f"task.{layer}.mean"]
@@ -385,16 +385,12 @@ class PathNet:
         if existing is None:
             task = Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
             self.net.add_head(name, n_classes, self.generator)
-            if (
-                self.config.frozen_statistics == "task"
-                and self.frozen.any()
-                and isinstance(self.net, SuperNet)  # conv modules (not the mini-Xception's)
-            ):
+            cfg = self.config
+            if cfg.frozen_statistics == "task" and cfg.backbone == "conv" and self.frozen.any():
                 self.net.add_task_statistics(name, self.frozen)
             if head_from is not None:
                 self._head_from(name, task.labels, head_from)
             self.head_opts[name] = HeadOptimizer(self.net.heads[name])
-            cfg = self.config
             pop = Population.random(
                 ev.population, cfg.layers, cfg.modules, cfg.max_active, self.rng
             )
@@ -663,8 +659,7 @@ class PathNet:
         del self.tasks[name]
         del self.net.heads[name]
         del self.head_opts[name]
-        if hasattr(self.net, "drop_task_statistics"):
-            self.net.drop_task_statistics(name)
+        self.net.drop_task_statistics(name)
 
     @torch.no_grad()
     def predict_proba(self, name: str, x: Any, batch_size: int = 512) -> np.ndarray:
@@ -725,8 +720,7 @@ class PathNet:
     def load(cls, path: str | Path) -> PathNet:
         """Rebuild a PathNet saved by :meth:`save` (exact state, RNGs included)."""
         tensors, state = read_checkpoint(path)
-        # checkpoints written before ``relu`` existed combined before the ReLU
-        config = PathNetConfig.from_dict({"relu": "layer", **state["config"]})
+        config = PathNetConfig.from_dict({**LEGACY_VALUES, **state["config"]})
         pn = cls(config, seed=state["seed"])
         pn._set_frozen_owner(np.array(state["frozen_owner"], dtype=object))
         for entry in state["tasks"]:

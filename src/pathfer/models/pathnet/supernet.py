@@ -61,8 +61,15 @@ class RowModules(nn.Module):
         self.frozen_rows = np.zeros((layers, modules), dtype=bool)
         #: draws the head dropout masks (PathNet's generator: nothing reads the global RNG)
         self.generator = generator
+        #: per task, its own statistics for other tasks' frozen modules (``frozen_statistics``;
+        #: conv modules only, so it stays empty for the mini-Xception stages)
+        self.task_stats = nn.ModuleDict()
         for layer in range(layers):
             self.reset_modules(layer, torch.arange(modules), generator)
+
+    def drop_task_statistics(self, task: str) -> None:
+        if task in self.task_stats:
+            del self.task_stats[task]
 
     def layer_state(self, layer: int) -> list[torch.Tensor]:
         """Everything a module of the layer owns (parameters, then buffers)."""
@@ -120,8 +127,6 @@ class SuperNet(RowModules):
                 self.register_buffer(f"running_mean{layer}", torch.zeros(M, c_out))
                 self.register_buffer(f"running_var{layer}", torch.ones(M, c_out))
         self._init_rows(config.layers, M, generator)
-        #: per task, its own statistics for other tasks' frozen modules (``frozen_statistics``)
-        self.task_stats = nn.ModuleDict()
 
     def add_task_statistics(self, task: str, rows: np.ndarray) -> None:
         """``task`` keeps its own BatchNorm statistics for the modules ``rows`` ``(L, M)``
@@ -131,9 +136,20 @@ class SuperNet(RowModules):
         running = [tuple(self.layer_buffers(layer)) for layer in range(self.config.layers)]
         self.task_stats[task] = TaskStatistics(running, np.asarray(rows, bool))
 
-    def drop_task_statistics(self, task: str) -> None:
-        if task in self.task_stats:
-            del self.task_stats[task]
+    def running_statistics(
+        self, layer: int, rows: torch.Tensor, task: str | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(mean, var, mine)`` for the modules ``rows`` of a layer as ``task`` sees them:
+        each module's own running statistics, except the task's copies where it keeps its
+        own (``mine``, bool per row)."""
+        rm, rv = (t.index_select(0, rows) for t in self.layer_buffers(layer))
+        if task is None or task not in self.task_stats:
+            return rm, rv, torch.zeros(len(rows), dtype=torch.bool)
+        t_rows, t_mean, t_var = self.task_stats[task].layer(layer)
+        mine = t_rows.index_select(0, rows)
+        rm = torch.where(mine[:, None], t_mean.index_select(0, rows), rm)
+        rv = torch.where(mine[:, None], t_var.index_select(0, rows), rv)
+        return rm, rv, mine
 
     # -- parameters -----------------------------------------------------------------------
     def layer_params(self, layer: int) -> list[nn.Parameter]:
@@ -274,18 +290,7 @@ class SuperNet(RowModules):
         ``task`` keeps its own (:class:`TaskStatistics`), the task's copy. In training mode
         trainable modules and the task's copies normalise with batch statistics and update
         their running statistics; the other frozen modules use theirs, as in eval mode."""
-        rm_all, rv_all = self.layer_buffers(layer)
-        rm = rm_all.index_select(0, rows)
-        rv = rv_all.index_select(0, rows)
-        own = self.task_stats[task] if task is not None and task in self.task_stats else None
-        if own is not None:
-            t_rows, t_mean, t_var = own.layer(layer)
-            mine = t_rows.index_select(0, rows)  # (P*N,) the task's copies
-            if bool(mine.any()):
-                rm = torch.where(mine[:, None], t_mean.index_select(0, rows), rm)
-                rv = torch.where(mine[:, None], t_var.index_select(0, rows), rv)
-        else:
-            mine = torch.zeros(len(rows), dtype=torch.bool)
+        rm, rv, mine = self.running_statistics(layer, rows, task)  # mine: (P*N,) the task's
         rm, rv = rm.reshape(-1), rv.reshape(-1)
         gamma = self.norm_weight[layer].index_select(0, rows).reshape(-1)
         beta = self.norm_bias[layer].index_select(0, rows).reshape(-1)
@@ -303,9 +308,10 @@ class SuperNet(RowModules):
                 y.index_select(1, ch), rm[ch], rv[ch], gamma[ch], beta[ch], False, 0.0, BN_EPS
             )
             out = out.index_copy(1, ch, fixed)
-        self._update_running((rm_all, rv_all), rows, new_m, new_v, ~frozen, c_out)
-        if own is not None and bool(mine.any()):
-            self._update_running((t_mean, t_var), rows, new_m, new_v, mine, c_out)
+        self._update_running(self.layer_buffers(layer), rows, new_m, new_v, ~frozen, c_out)
+        if bool(mine.any()):
+            _, *copies = self.task_stats[task].layer(layer)
+            self._update_running(copies, rows, new_m, new_v, mine, c_out)
         return out
 
     @staticmethod
@@ -343,11 +349,7 @@ class SuperNet(RowModules):
             else:
                 blk.conv.bias.copy_(self.bias[layer][r].reshape(-1))
             if cfg.norm == "batch":
-                rm, rv = (t[r] for t in self.layer_buffers(layer))
-                if head in self.task_stats:  # the task's own statistics of frozen modules
-                    t_rows, t_mean, t_var = self.task_stats[head].layer(layer)
-                    mine = t_rows[r][:, None]
-                    rm, rv = torch.where(mine, t_mean[r], rm), torch.where(mine, t_var[r], rv)
+                rm, rv, _ = self.running_statistics(layer, r, head)
                 blk.norm.running_mean.copy_(rm.reshape(-1))
                 blk.norm.running_var.copy_(rv.reshape(-1))
         model.head.load_state_dict(self.heads[head].state_dict())

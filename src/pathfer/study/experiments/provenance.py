@@ -28,6 +28,7 @@ from typing import Any
 import yaml
 
 import pathfer
+from pathfer.models.pathnet.config import LEGACY_VALUES
 from pathfer.runtime.files import atomic_write_json, atomic_write_text
 from pathfer.study.experiments.config import ConfigError
 
@@ -43,7 +44,7 @@ GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 PER_METHOD_KEYS = ("crops", "budgets")
 #: settings added after runs were made, with the value that computes what those runs did:
 #: a run folder recorded without the key resumes under that value, and only that value
-ADDED_SETTINGS = {"pathnet.relu": "layer", "pathnet.frozen_statistics": "owner"}
+ADDED_SETTINGS = {f"pathnet.{k}": v for k, v in LEGACY_VALUES.items()}
 #: distributions whose versions can change a result
 PACKAGES = (
     "torch",

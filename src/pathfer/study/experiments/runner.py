@@ -161,13 +161,16 @@ def run_experiment(
         f"seeds on {plan.target.name} ({', '.join(plan.labels)})"
     )
 
+    def source_done(fam: str, seed: int) -> bool:
+        return (run_dir / "sources" / f"{fam}_seed{seed}.json").exists()
+
     # stage 1: the source models (once per family and seed) and, beside them, every run
     # that needs no source, so no worker idles while the longest source trains
     families = sorted({M.needs_source(m) for m in cfg.methods if M.needs_source(m)})
     sources = []
     for fam in families:
         for seed in cfg.seeds:
-            if (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
+            if source_done(fam, seed):
                 continue
             spec = {**spec_base, "family": fam, "seed": seed, "sources": plan.sources_for(fam)}
             sources.append((("source", fam, f"seed {seed}"), spec))
@@ -191,7 +194,7 @@ def run_experiment(
             name = run_name(method, n)
             if bool(fam) != on_source or result_exists(run_dir, name, split.name, seed):
                 continue
-            if fam and not (run_dir / "sources" / f"{fam}_seed{seed}.json").exists():
+            if fam and not source_done(fam, seed):
                 failed.append(
                     {
                         "job": f"run {name} {split.name} seed {seed}",
