@@ -221,6 +221,27 @@ def test_write_report_with_given_records_and_missing_runs(tmp_path):
         write_report(run, records=recs + recs[:1])
 
 
+def test_photos_show_frame_scores_once(tmp_path):
+    """One frame per clip (a photo set): the summary, the paired table and the bars show
+    frame scores only (clip scores are the same numbers); the CSVs keep every column."""
+
+    def first_frames(rec):
+        keep = np.arange(0, len(rec["y_true"]), FRAMES)
+        return {**rec, **{k: rec[k][keep] for k in ("y_true", "proba", "clip_ids")}}
+
+    photos = [first_frames(r) for r in fake_records()]
+    paths = write_report(make_run(tmp_path, "photos", records=photos))
+    md = paths.report_md.read_text()
+    assert "clip and frame scores are equal: shown once" in md
+    assert "clip acc" not in md and "clip UAR" not in md
+    assert "| method | n | frame acc | frame UAR | forgetting | train time (s) |" in md
+    s = pd.read_csv(paths.summary_csv)
+    assert np.allclose(s.clip_acc_mean, s.frame_acc_mean)
+    # video clips: both kinds of score, as before
+    md_clips = write_report(make_run(tmp_path, "clips")).report_md.read_text()
+    assert "shown once" not in md_clips and "| clip acc | clip UAR | frame acc |" in md_clips
+
+
 def test_merge_reports_pairs_methods_only_within_their_experiment(tmp_path):
     run_a = make_run(tmp_path, "runA")
     # runB: the same fold names (f0, f1) but another experiment's test set

@@ -136,6 +136,21 @@ class Report:
         have = set(self.run_of)
         return [s.name for s in self.sources if s.name in have]
 
+    @property
+    def stills(self) -> bool:
+        """Every clip is one image (photos): clip and frame scores are the same numbers."""
+        return bool(len(self.scores)) and bool(
+            (self.scores["n_frames"] == self.scores["n_clips"]).all()
+        )
+
+    @property
+    def shown_metrics(self) -> tuple[str, ...]:
+        """The accuracy and UAR columns the tables and bars show: clip and frame, or
+        frame only for stills (where the two are equal)."""
+        if self.stills:
+            return ("frame_acc", "frame_uar")
+        return ("clip_acc", "clip_uar", "frame_acc", "frame_uar")
+
     def source(self, run: str) -> RunSource:
         return next(s for s in self.sources if s.name == run)
 

@@ -65,14 +65,19 @@ def _grid(n: int, max_cols: int) -> tuple[int, int]:
     return math.ceil(n / cols), cols
 
 
-def methods_figure(panels: Sequence[Panel]) -> bytes:
+def methods_figure(panels: Sequence[Panel], shown: Sequence[str] | None = None) -> bytes:
     """Mean ± sample std of each metric per method: horizontal bars, one panel per
-    experiment (``Panel.data`` is its summary table with a ``label`` column)."""
+    experiment (``Panel.data`` is its summary table with a ``label`` column); ``shown``:
+    the metrics drawn (default: every one of ``BAR_METRICS`` the tables hold)."""
     rows, cols = _grid(len(panels), 2)
     n_methods = max(len(p.data) for p in panels)
     height = 0.75 + 0.62 * n_methods
     fig = Figure(figsize=(MAX_WIDTH_IN if cols > 1 else 7.0, height * rows + 0.6))
-    metrics = [(m, name) for m, name in BAR_METRICS if f"{m}_mean" in panels[0].data]
+    metrics = [
+        (m, name)
+        for m, name in BAR_METRICS
+        if f"{m}_mean" in panels[0].data and (shown is None or m in shown)
+    ]
     colors = _colors(len(metrics))
     width = 0.8 / max(len(metrics), 1)
     for i, panel in enumerate(panels):

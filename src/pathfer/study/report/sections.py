@@ -58,8 +58,10 @@ def summary(r: Report) -> None:
         "frame probabilities of the clip. Forgetting = source accuracy before minus after "
         "learning the target (methods with a source only)."
     )
-    header = ["method", "n", "clip acc", "clip UAR", "frame acc", "frame UAR", "forgetting"]
-    header.append("train time (s)")
+    shown = r.shown_metrics
+    if r.stills:
+        r.doc.p("Every clip here is one image, so clip and frame scores are equal: shown once.")
+    header = ["method", "n", *(METRIC_NAMES[m] for m in shown), "forgetting", "train time (s)"]
     panels = []
     for run in r.runs:
         rows = summary_rows(r, run)
@@ -70,7 +72,7 @@ def summary(r: Report) -> None:
             name = f"**{label}** (ref)" if row["method"] == r.references.get(run) else label
             table.append(
                 [name, int(row["n"])]
-                + [mean_std(row, m) for m in ("clip_acc", "clip_uar", "frame_acc", "frame_uar")]
+                + [mean_std(row, m) for m in shown]
                 + [mean_std(row, "forgetting"), mean_std(row, "train_time_s", 1)]
             )
         r.doc.table(header, table)
@@ -78,7 +80,7 @@ def summary(r: Report) -> None:
         panels.append(plots.Panel(run, plots.labels_frame(rows, labels), chance))
     if panels:
         caption = "Methods: mean ± sample std over runs" + (", per experiment" * r.merged)
-        r.doc.img_row([r.figure("methods", caption, plots.methods_figure(panels))])
+        r.doc.img_row([r.figure("methods", caption, plots.methods_figure(panels, shown))])
 
 
 def completeness(r: Report) -> None:
@@ -135,7 +137,7 @@ def paired(r: Report) -> None:
         "Each cell: mean difference over folds (method - reference), then the t-test and "
         "the Wilcoxon p-values. The method means are in the summary above."
     )
-    metrics = list(dict.fromkeys(r.paired["metric"]))
+    metrics = [m for m in dict.fromkeys(r.paired["metric"]) if m in r.shown_metrics]
     header = ["method", "folds (seeds each)", *(METRIC_NAMES.get(m, m) for m in metrics)]
     for run in r.runs:
         rows = r.paired[r.paired["run"] == run]
