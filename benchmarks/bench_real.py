@@ -220,6 +220,7 @@ def per_method(run: Path) -> list[dict[str, Any]]:
         s = summary.loc[method]
         cpu = [r["extra"].get("cpu_time_s") for r in recs]
         cpu = [c for c in cpu if c is not None]
+        choice = [r["extra"]["choice_acc"] for r in recs if "choice_acc" in r["extra"]]
         rows.append(
             {
                 "method": method,
@@ -228,6 +229,8 @@ def per_method(run: Path) -> list[dict[str, Any]]:
                 "acc_std": 100 * s["frame_acc_std"],
                 "uar": 100 * s["frame_uar_mean"],
                 "val_acc": 100 * float(np.mean(val)) if val else float("nan"),
+                # subjects no method saw (split.choice_fraction): for choosing variants
+                "choice_acc": 100 * float(np.mean(choice)) if choice else float("nan"),
                 "s_per_fold": float(s["train_time_s_mean"]),
                 "cpu_s_per_fold": float(np.mean(cpu)) if cpu else float("nan"),
                 "cpu_s": float(np.sum(cpu)) if cpu else float("nan"),
@@ -297,19 +300,26 @@ def _f(x: float, nd: int = 1) -> str:
 def method_table(rows: list[dict[str, Any]]) -> list[str]:
     """A row per method; a ``run`` column when the rows come from several run folders."""
     runs = any("run" in r for r in rows)
+    choice = any(not np.isnan(r.get("choice_acc", float("nan"))) for r in rows)
     lines = [
         "| method |"
         + (" run |" if runs else "")
-        + " folds | test acc % | UAR % | val acc % | s / fold (wall) | CPU s / fold "
-        "| forgetting (points) |",
-        "|---|" + ("---|" if runs else "") + "---|---|---|---|---|---|---|",
+        + " folds | test acc % | UAR % | val acc % |"
+        + (" choice acc % |" if choice else "")
+        + " s / fold (wall) | CPU s / fold | forgetting (points) |",
+        "|---|"
+        + ("---|" if runs else "")
+        + ("---|" if choice else "")
+        + "---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['method']} |"
             + (f" {r.get('run', '')} |" if runs else "")
             + f" {r['folds']} | {_f(r['acc'])} ± {_f(r['acc_std'])} | {_f(r['uar'])} | "
-            f"{_f(r['val_acc'])} | {_f(r['s_per_fold'], 0)} | "
+            + f"{_f(r['val_acc'])} | "
+            + (f"{_f(r.get('choice_acc', float('nan')))} | " if choice else "")
+            + f"{_f(r['s_per_fold'], 0)} | "
             f"{_f(r.get('cpu_s_per_fold', float('nan')), 0)} | {_f(r['forgetting'])} |"
         )
     return lines

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from pathfer.cli import app
 from pathfer.data import synthetic
 from pathfer.study.experiments.config import ALL_METHODS, ConfigError, config_from_dict, load_config
+from pathfer.study.experiments.plan import choice_cut, fold_task
 from pathfer.study.experiments.runner import make_plan, run_experiment, validation_cut
 from pathfer.study.experiments.train import train_model
 from pathfer.study.report.metrics import score
@@ -250,6 +251,50 @@ def test_learning_curve_over_target_training_subjects(corpora, tmp_path):
             assert r["extra"]["target_train_subjects"] == 1
     md = (tmp_path / "run" / "report.md").read_text()
     assert "Target training subjects" in md and "N=1" in md
+
+
+def test_choice_subjects_are_held_out_from_every_method(corpora, tmp_path):
+    """``split.choice_fraction``: whole training subjects that no method fits, validates or
+    stops on; the result records the trained model's accuracy on them."""
+    ent = synthetic.make_enterface(tmp_path / "ent", subjects=8, sentences=1, frames=2, seed=6)
+    cfg = _cfg(
+        corpora,
+        kind="single",
+        sources=[],
+        target={"corpus": "enterface", "path": str(ent)},
+        methods=["cnn_scratch"],
+        split={"kind": "group_kfold", "k": 2, "choice_fraction": 0.25},
+        max_folds=1,
+    )
+    plan = make_plan(cfg, log=lambda s: None)
+    view, split = plan.target_for("cnn_scratch"), plan.folds[0]
+    ds = view.load()
+    rest, choice = choice_cut(ds, split.train_idx, 0.25, 0)
+    subjects = {part: set(ds.groups[idx]) for part, idx in [("rest", rest), ("choice", choice)]}
+    assert len(subjects["choice"]) == 1 and len(subjects["rest"]) == 3
+    assert not subjects["choice"] & (subjects["rest"] | set(ds.groups[split.test_idx]))
+    assert subjects["choice"] | subjects["rest"] == set(ds.groups[split.train_idx])
+    task = fold_task(view, split, cfg, 0)
+    assert len(task.fit.y) + len(task.val.y) == len(rest)
+    np.testing.assert_array_equal(task.choice.y.numpy(), ds.y[choice])
+    np.testing.assert_array_equal(task.test.y.numpy(), ds.y[split.test_idx])
+    # off (0), or too few subjects to spare one: nothing is cut
+    assert choice_cut(ds, split.train_idx, 0.0, 0)[1] is None
+    assert (
+        choice_cut(
+            ds,
+            split.train_idx[np.isin(ds.groups[split.train_idx], list(subjects["rest"]))],
+            0.25,
+            0,
+        )[1]
+        is None
+    )
+    run_experiment(cfg, tmp_path / "run", command="pathfer test", log=lambda s: None)
+    (rec,) = load_results(tmp_path / "run")
+    n = rec["extra"]["choice_n"]
+    assert n == len(choice)
+    assert 0 <= rec["extra"]["choice_acc"] <= 1
+    assert float(rec["extra"]["choice_acc"] * n).is_integer()
 
 
 def test_fewer_subjects_keeps_a_nested_subset(corpora):

@@ -317,6 +317,12 @@ def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
     assert config_changes(recorded, same) == []
     other = {"name": "x", "pathnet": {"layers": 4, "relu": "module"}}
     assert config_changes(recorded, other) == ["pathnet.relu: layer -> module"]
+    # split.choice_fraction: absent means no choice subjects (0)
+    split = {"name": "x", "split": {"k": 5}}
+    assert config_changes(split, {"name": "x", "split": {"k": 5, "choice_fraction": 0.0}}) == []
+    assert config_changes(split, {"name": "x", "split": {"k": 5, "choice_fraction": 0.2}}) == [
+        "split.choice_fraction: 0.0 -> 0.2"
+    ]
     # a key nobody knows stays a change
     assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4, "new": 1}}) == [
         'pathnet.new: "(absent)" -> 1'

@@ -294,9 +294,28 @@ def validation_cut(ds: FaceDataset, train_idx: np.ndarray, fraction: float, seed
 
 
 def fold_task(view: View, split: Split, cfg: ExperimentConfig, seed: int) -> M.TaskData:
+    """The target of one fold: fit / validation subjects of its training part (less the
+    choice subjects, when ``split.choice_fraction`` cuts some), the fold's test part."""
     ds = view.load()
-    inner = validation_cut(ds, split.train_idx, cfg.split.val_fraction, seed)
-    return _task(view.name, ds, inner.train_idx, inner.test_idx, split.test_idx)
+    train, choice = choice_cut(ds, split.train_idx, cfg.split.choice_fraction, seed)
+    inner = validation_cut(ds, train, cfg.split.val_fraction, seed)
+    task = _task(view.name, ds, inner.train_idx, inner.test_idx, split.test_idx)
+    if choice is not None:
+        task.choice = _part(ds, choice)
+    return task
+
+
+def choice_cut(
+    ds: FaceDataset, train_idx: np.ndarray, fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(rest, choice)``: whole training subjects held out from every method, only to be
+    scored (``choice`` is None when ``fraction`` is 0 or the part has fewer than 4
+    subjects: fit and validation subjects come first)."""
+    if fraction <= 0 or len(set(ds.groups[train_idx])) < 4:
+        return train_idx, None
+    # another stream than the validation cut's, so the two groups are drawn independently
+    cut = holdout_subjects(ds, train_idx, fraction=fraction, seed=seed + 7919)
+    return cut.train_idx, cut.test_idx
 
 
 def fewer_subjects(view: View, split: Split, n: int, seed: int) -> Split:

@@ -44,7 +44,10 @@ GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 PER_METHOD_KEYS = ("crops", "budgets")
 #: settings added after runs were made, with the value that computes what those runs did:
 #: a run folder recorded without the key resumes under that value, and only that value
-ADDED_SETTINGS = {f"pathnet.{k}": v for k, v in LEGACY_VALUES.items()}
+ADDED_SETTINGS = {
+    **{f"pathnet.{k}": v for k, v in LEGACY_VALUES.items()},
+    "split.choice_fraction": 0.0,
+}
 #: distributions whose versions can change a result
 PACKAGES = (
     "torch",

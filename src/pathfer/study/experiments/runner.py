@@ -20,6 +20,7 @@ from typing import Any
 from pathfer.runtime import Executor, get_executor
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ExperimentConfig
+from pathfer.study.experiments.methods.base import accuracy_of
 from pathfer.study.experiments.plan import (  # noqa: F401 - re-exported: the runner's API
     Plan,
     View,
@@ -104,6 +105,9 @@ def run_fold_job(spec: dict[str, Any]) -> dict[str, Any]:
     # the job's CPU time (this process): on a busy machine, what the job would have taken
     # on a core of its own, where its wall time (train_time_s) counts the waits too
     out.extra["cpu_time_s"] = time.process_time() - cpu0
+    if target.choice is not None and out.model is not None:  # subjects nothing selected on
+        out.extra["choice_acc"] = accuracy_of(out.model, target.choice)
+        out.extra["choice_n"] = len(target.choice.y)
     if n_subjects:
         out.extra["target_train_subjects"] = n_subjects
     record = {

@@ -39,6 +39,8 @@ class TaskData:
     fit: Part
     val: Part
     test: Part
+    #: training subjects no method sees, only scored (``split.choice_fraction``; None: off)
+    choice: Part | None = None
 
 
 @dataclass
