@@ -295,6 +295,10 @@ def test_choice_subjects_are_held_out_from_every_method(corpora, tmp_path):
     assert n == len(choice)
     assert 0 <= rec["extra"]["choice_acc"] <= 1
     assert float(rec["extra"]["choice_acc"] * n).is_integer()
+    # the report shows it beside the other scores
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "| choice acc |" in md and f"{rec['extra']['choice_acc']:.3f} |" in md
+    assert "choice_acc" in (tmp_path / "run" / "metrics.csv").read_text()
 
 
 def test_fewer_subjects_keeps_a_nested_subset(corpora):

@@ -231,7 +231,9 @@ def analyse(
     methods = [m for m in preferred if m in present] + [m for m in present if m not in preferred]
     scores = M.score_table(records)
     scores.insert(0, "run", list(run_of))
-    scores = scores.reindex(columns=METRIC_COLUMNS)
+    # choice_acc only where a run had choice subjects (split.choice_fraction)
+    extra = ["choice_acc"] if "choice_acc" in scores else []
+    scores = scores.reindex(columns=[*METRIC_COLUMNS, *extra])
     order = {m: i for i, m in enumerate(methods)}
     run_order = {s.name: i for i, s in enumerate(sources)}
     scores = (

@@ -44,7 +44,15 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, confusion_matrix
 
-METRICS = ("frame_acc", "frame_uar", "clip_acc", "clip_uar", "forgetting", "train_time_s")
+METRICS = (
+    "frame_acc",
+    "frame_uar",
+    "clip_acc",
+    "clip_uar",
+    "forgetting",
+    "train_time_s",
+    "choice_acc",
+)
 
 
 def _as_labels(y: Any, name: str) -> np.ndarray:
@@ -177,7 +185,8 @@ def score(record: Mapping[str, Any]) -> dict[str, float]:
 
     Keys: ``frame_acc, frame_uar, clip_acc, clip_uar, n_frames, n_clips, train_time_s`` and,
     when ``extra`` has both ``source_acc_before`` and ``source_acc_after``, those two and
-    ``forgetting = source_acc_before - source_acc_after``.
+    ``forgetting = source_acc_before - source_acc_after``; ``choice_acc`` (frame accuracy
+    on the choice subjects, ``split.choice_fraction``) when the run had them.
     """
     y, proba, ids, _ = record_arrays(record)
     pred = np.argmax(proba, axis=1)
@@ -198,6 +207,8 @@ def score(record: Mapping[str, Any]) -> dict[str, float]:
         out["source_acc_before"] = float(before)
         out["source_acc_after"] = float(after)
         out["forgetting"] = float(before) - float(after)
+    if extra.get("choice_acc") is not None:
+        out["choice_acc"] = float(extra["choice_acc"])
     return out
 
 

@@ -61,7 +61,15 @@ def summary(r: Report) -> None:
     shown = r.shown_metrics
     if r.stills:
         r.doc.p("Every clip here is one image, so clip and frame scores are equal: shown once.")
+    # subjects no method saw (split.choice_fraction), where the runs had them
+    choice = "choice_acc" in r.scores and bool(r.scores["choice_acc"].notna().any())
+    if choice:
+        r.doc.p(
+            "choice acc: frame accuracy on training subjects held out from every method "
+            "(`split.choice_fraction`), for choosing between variants of a method."
+        )
     header = ["method", "n", *(METRIC_NAMES[m] for m in shown), "forgetting", "train time (s)"]
+    header += ["choice acc"] * choice
     panels = []
     for run in r.runs:
         rows = summary_rows(r, run)
@@ -74,6 +82,7 @@ def summary(r: Report) -> None:
                 [name, int(row["n"])]
                 + [mean_std(row, m) for m in shown]
                 + [mean_std(row, "forgetting"), mean_std(row, "train_time_s", 1)]
+                + [mean_std(row, "choice_acc")] * choice
             )
         r.doc.table(header, table)
         chance = plots.chance_level(r.records_of(run))
