@@ -327,3 +327,18 @@ def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
     assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4, "new": 1}}) == [
         'pathnet.new: "(absent)" -> 1'
     ]
+
+
+def test_the_first_trained_method_added_to_a_pathnet_only_run_resumes_it():
+    """A run of PathNet methods only has no per-method budgets; adding ``cnn_scratch``
+    gives it one: a method added to the grid, not a changed setting."""
+    from pathfer.study.experiments.provenance import config_changes
+
+    budget = {"cnn_scratch": {"lrs": [0.001], "max_epochs": 30, "patience": 6}}
+    assert config_changes({"name": "x", "budgets": {}}, {"name": "x", "budgets": budget}) == []
+    # a method's budget that disappears is a change
+    assert config_changes({"name": "x", "budgets": budget}, {"name": "x", "budgets": {}}) == [
+        'budgets.cnn_scratch.lrs: [0.001] -> "(absent)"',
+        'budgets.cnn_scratch.max_epochs: 30 -> "(absent)"',
+        'budgets.cnn_scratch.patience: 6 -> "(absent)"',
+    ]

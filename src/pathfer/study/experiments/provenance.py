@@ -94,7 +94,9 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
         a, b = old.get(key, ADDED_SETTINGS.get(key, "(absent)")), new.get(key, "(absent)")
         if a == b or (top in GRID_KEYS and _grows(a, b, top)):
             continue
-        if top in PER_METHOD_KEYS and a == "(absent)":  # a method added to the grid
+        # a method added to the grid (to a table that may have been empty: no method of
+        # the run had a crop or budget of its own before)
+        if top in PER_METHOD_KEYS and (a == "(absent)" or (key == top and a == {})):
             continue
         changes.append(f"{key}: {_show(a)} -> {_show(b)}")
     return changes
