@@ -62,6 +62,18 @@ def _cfg(corpora, **over):
     return config_from_dict(raw)
 
 
+def _single_cfg(corpora, target: Path, **over):
+    """``cnn_scratch`` alone on one generated eNTERFACE-like corpus."""
+    return _cfg(
+        corpora,
+        kind="single",
+        sources=[],
+        target={"corpus": "enterface", "path": str(target)},
+        methods=["cnn_scratch"],
+        **over,
+    )
+
+
 def test_transfer_experiment_runs_every_method_on_the_same_folds(corpora, tmp_path):
     cfg = _cfg(corpora)
     logs: list[str] = []
@@ -229,16 +241,7 @@ def test_train_rejects_bad_requests(corpora, tmp_path):
 def test_learning_curve_over_target_training_subjects(corpora, tmp_path):
     # two sentences per emotion, so a single training subject still has a validation cut
     ent = synthetic.make_enterface(tmp_path / "ent", subjects=3, sentences=2, frames=3, seed=5)
-    cfg = _cfg(
-        corpora,
-        kind="single",
-        sources=[],
-        target={"corpus": "enterface", "path": str(ent)},
-        methods=["cnn_scratch"],
-        target_subjects=[1],
-        split={"kind": "loso"},
-        max_folds=2,
-    )
+    cfg = _single_cfg(corpora, ent, target_subjects=[1], split={"kind": "loso"}, max_folds=2)
     logs: list[str] = []
     run_experiment(cfg, tmp_path / "run", log=logs.append)
     assert not [line for line in logs if "FAILED" in line], logs
@@ -257,15 +260,8 @@ def test_choice_subjects_are_held_out_from_every_method(corpora, tmp_path):
     """``split.choice_fraction``: whole training subjects that no method fits, validates or
     stops on; the result records the trained model's accuracy on them."""
     ent = synthetic.make_enterface(tmp_path / "ent", subjects=8, sentences=1, frames=2, seed=6)
-    cfg = _cfg(
-        corpora,
-        kind="single",
-        sources=[],
-        target={"corpus": "enterface", "path": str(ent)},
-        methods=["cnn_scratch"],
-        split={"kind": "group_kfold", "k": 2, "choice_fraction": 0.25},
-        max_folds=1,
-    )
+    choice_split = {"kind": "group_kfold", "k": 2, "choice_fraction": 0.25}
+    cfg = _single_cfg(corpora, ent, split=choice_split, max_folds=1)
     plan = make_plan(cfg, log=lambda s: None)
     view, split = plan.target_for("cnn_scratch"), plan.folds[0]
     ds = view.load()
