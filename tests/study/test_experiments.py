@@ -276,15 +276,8 @@ def test_choice_subjects_are_held_out_from_every_method(corpora, tmp_path):
     np.testing.assert_array_equal(task.test.y.numpy(), ds.y[split.test_idx])
     # off (0), or too few subjects to spare one: nothing is cut
     assert choice_cut(ds, split.train_idx, 0.0, 0)[1] is None
-    assert (
-        choice_cut(
-            ds,
-            split.train_idx[np.isin(ds.groups[split.train_idx], list(subjects["rest"]))],
-            0.25,
-            0,
-        )[1]
-        is None
-    )
+    three = split.train_idx[np.isin(ds.groups[split.train_idx], list(subjects["rest"]))]
+    assert choice_cut(ds, three, 0.25, 0)[1] is None
     run_experiment(cfg, tmp_path / "run", command="pathfer test", log=lambda s: None)
     (rec,) = load_results(tmp_path / "run")
     n = rec["extra"]["choice_n"]

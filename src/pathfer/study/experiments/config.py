@@ -170,9 +170,9 @@ class SplitConfig:
     val_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.25
     #: share of the *training* subjects of each fold held out from every method (not fitted,
     #: not validated on, not early-stopped on) and only scored (``choice_acc``), to choose
-    #: between variants of a method on subjects nothing selected on: PathNet's fitness is its
-    #: validation accuracy, so that one is optimistic for it. Cut before the validation
-    #: subjects; 0: off (every training subject is fitted or validated on)
+    #: between variants of a method on subjects nothing selected on (validation accuracy is
+    #: optimistic after selecting on it: early stopping, PathNet's fitness). Cut before the
+    #: validation subjects; 0: off (every training subject is fitted or validated on)
     choice_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.0
     #: share of the source corpus' subjects held out to measure forgetting
     source_test_fraction: Annotated[Float, Field(ge=0, lt=1)] = 0.25

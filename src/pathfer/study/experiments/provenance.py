@@ -68,7 +68,10 @@ class RunMismatchError(ConfigError):
 
 # ----------------------------------------------------------------------------- identity
 def _flat(d: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(d, dict) and d:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; an empty table holds no setting, so it
+    flattens to nothing (as if absent: ``budgets: {}`` then one method's budget is that
+    method's budget added, not a change of ``budgets``)."""
+    if isinstance(d, dict):
         out: dict[str, Any] = {}
         for k, v in d.items():
             out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
@@ -94,9 +97,7 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
         a, b = old.get(key, ADDED_SETTINGS.get(key, "(absent)")), new.get(key, "(absent)")
         if a == b or (top in GRID_KEYS and _grows(a, b, top)):
             continue
-        # a method added to the grid (to a table that may have been empty: no method of
-        # the run had a crop or budget of its own before)
-        if top in PER_METHOD_KEYS and (a == "(absent)" or (key == top and a == {})):
+        if top in PER_METHOD_KEYS and a == "(absent)":  # a method added to the grid
             continue
         changes.append(f"{key}: {_show(a)} -> {_show(b)}")
     return changes
