@@ -384,3 +384,60 @@ def test_compare_fresh_keeps_the_better_of_reuse_and_no_reuse_on_validation(data
     pn.forget("B")
     kw["evolution"] = dataclasses.replace(ev, compare_fresh=False)
     assert pn.learn_task("B", *data["A"], 3, **kw).fresh_check is None
+
+
+def test_head_from_frozen_starts_the_new_head_from_the_last_frozen_task(data):
+    pn = PathNet(CFG_BN, seed=0)
+    pn.learn_task("A", *data["A"], 3, evolution=SMALL, labels=["h", "v", "d"])
+    pn.freeze("A")
+    # no training at all: B's head is exactly what it started from
+    still = dataclasses.replace(SMALL, generations=0, finish_steps=0, head_from_frozen=True)
+    pn.learn_task("B", *data["A"], 3, evolution=still, labels=["d", "x", "h"])
+    a, b = pn.net.heads["A"].state_dict(), pn.net.heads["B"].state_dict()
+    hidden, output = list(a)[:-2], list(a)[-2:]
+    assert all(torch.equal(a[k], b[k]) for k in hidden)
+    for k in output:  # B's "d" and "h" rows are A's; "x" (A has none) starts fresh
+        assert torch.equal(b[k][0], a[k][2]) and torch.equal(b[k][2], a[k][0])
+        assert not torch.equal(b[k][1], a[k][1])
+    # without the option the head starts fresh
+    off = dataclasses.replace(still, head_from_frozen=False)
+    pn.learn_task("C", *data["A"], 3, evolution=off, labels=["d", "x", "h"])
+    c = pn.net.heads["C"].state_dict()
+    assert not any(torch.equal(a[k], c[k]) for k in hidden)
+    # class names are what it copies by
+    with pytest.raises(ValueError, match="head_from_frozen.*labels"):
+        pn.learn_task("D", *data["A"], 3, evolution=still)
+
+
+def test_finish_frozen_copy_fine_tunes_copies_and_leaves_the_source_alone(data):
+    pn = PathNet(CFG_BN, seed=0)
+    labels = ["h", "v", "d"]
+    pn.learn_task("A", *data["A"], 3, evolution=SMALL, labels=labels)
+    pn.freeze("A")
+    x_test = data["A_test"][0]
+    before = pn.predict_proba("A", x_test)
+    # B is A again, its population starts on A's path: evolution keeps A's modules
+    ev = dataclasses.replace(SMALL, seed_frozen_fraction=1.0, finish_frozen="copy")
+    res = pn.learn_task("B", *data["A"], 3, evolution=ev, labels=labels)
+    assert res.frozen_reused >= 1  # what evolution reused...
+    assert pn.frozen_reused(pn.best_path("B")) == 0  # ...the finish trained copies of
+    assert res.finish_steps > 0
+    assert np.array_equal(before, pn.predict_proba("A", x_test))  # A is bit-identical
+
+    # a copy computes what its frozen original does, on a path through the same modules
+    geno = pn.best_path("A")
+    copied = pn._copy_frozen(geno)
+    assert pn.frozen_reused(copied) == 0 and copied.shape == geno.shape
+    assert not np.isin(copied, geno).all()
+    pn.net.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(
+            pn.net.forward_paths(x_test, copied, "A"), pn.net.forward_paths(x_test, geno, "A")
+        )
+
+
+def test_finish_frozen_copy_needs_the_owners_statistics(data):
+    pn = PathNet(CFG_TASK, seed=0)
+    ev = dataclasses.replace(SMALL, finish_frozen="copy")
+    with pytest.raises(ValueError, match="finish_frozen='copy'.*frozen_statistics='owner'"):
+        pn.learn_task("A", *data["A"], 3, evolution=ev)

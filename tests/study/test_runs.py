@@ -323,6 +323,13 @@ def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
     assert config_changes(split, {"name": "x", "split": {"k": 5, "choice_fraction": 0.2}}) == [
         "split.choice_fraction: 0.0 -> 0.2"
     ]
+    # the transfer options added to evolution: absent means off
+    ev = {"name": "x", "evolution": {"lr": 0.003}}
+    off = {"head_from_frozen": False, "finish_frozen": "keep"}
+    assert config_changes(ev, {"name": "x", "evolution": {"lr": 0.003, **off}}) == []
+    assert config_changes(
+        ev, {"name": "x", "evolution": {"lr": 0.003, "finish_frozen": "copy"}}
+    ) == ["evolution.finish_frozen: keep -> copy"]
     # a key nobody knows stays a change
     assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4, "new": 1}}) == [
         'pathnet.new: "(absent)" -> 1'

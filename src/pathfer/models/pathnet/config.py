@@ -226,6 +226,17 @@ class EvolutionConfig:
     #: only; when the evolved best path uses frozen modules, the best path seen without any
     #: is finished too, and the one more accurate on the validation part is kept
     compare_fresh: Bool = False
+    #: the new task's head starts from the head of the most recently frozen task: its
+    #: hidden layer, and the class rows of the labels both tasks share (both need labels);
+    #: the other rows start fresh. The frozen task's path and head form its whole
+    #: classifier, so a path that reuses the source starts from the source's decision
+    head_from_frozen: Bool = False
+    #: what the finish stage does with the frozen modules on the evolved best path: "keep"
+    #: (train around them, the paper) or "copy" (each is copied into a free module of its
+    #: layer that the path does not use, and the path uses the copy: the finish stage
+    #: fine-tunes the source's features while the source task keeps its own; a layer with
+    #: no free module to spare keeps the rest frozen)
+    finish_frozen: Literal["keep", "copy"] = "keep"
     #: evaluate in chunks of this many samples
     eval_batch_size: Annotated[Int, Field(ge=1, le=10_000_000)] = 512
 

@@ -171,8 +171,12 @@ class PathNet:
         )
 
     def _source_path(self) -> np.ndarray | None:
-        frozen = [t for t in self.tasks.values() if t.status is TaskStatus.FROZEN]
-        return None if not frozen else frozen[-1].genotype
+        name = self._last_frozen_task()
+        return None if name is None else self.tasks[name].genotype
+
+    def _last_frozen_task(self) -> str | None:
+        frozen = [t.name for t in self.tasks.values() if t.status is TaskStatus.FROZEN]
+        return frozen[-1] if frozen else None
 
     # -- training primitives ----------------------------------------------------------------
     def _trainable_rows(self, genotypes: np.ndarray) -> list[torch.Tensor]:
@@ -363,6 +367,11 @@ class PathNet:
         if n_classes < 2:
             raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
         ev = evolution or EvolutionConfig()
+        if ev.finish_frozen == "copy" and self.config.frozen_statistics == "task":
+            raise ValueError(
+                "evolution.finish_frozen='copy' copies frozen modules with their owner's "
+                "statistics; it needs pathnet.frozen_statistics='owner'"
+            )
         if labels is not None and len(labels) != n_classes:
             raise ValueError(f"labels has {len(labels)} names for n_classes={n_classes}")
 
@@ -388,6 +397,15 @@ class PathNet:
             cfg = self.config
             if cfg.frozen_statistics == "task" and cfg.backbone == "conv" and self.frozen.any():
                 self.net.add_task_statistics(name, self.frozen)
+            if head_from is None and ev.head_from_frozen:
+                head_from = self._last_frozen_task()
+                if head_from is not None and (
+                    labels is None or self.tasks[head_from].labels is None
+                ):
+                    raise ValueError(
+                        f"evolution.head_from_frozen copies the head of task {head_from!r} by "
+                        "class name: pass labels= to learn_task for both tasks"
+                    )
             if head_from is not None:
                 self._head_from(name, task.labels, head_from)
             self.head_opts[name] = HeadOptimizer(self.net.heads[name])
@@ -416,6 +434,9 @@ class PathNet:
             run.stage = "finish"
             save()
         geno = run.best.genotype
+        reused = self.frozen_reused(geno)
+        if ev.finish_frozen == "copy":
+            geno = self._copy_frozen(geno)
         finish_history, key = self._finish(task, x, y, xv, yv, progress, geno, run.evolution_val)
         evo_acc = run.evolution_val[0]
         fresh_check = None
@@ -423,6 +444,7 @@ class PathNet:
             geno, finish_history, evo_acc, fresh_check = self._compare_fresh(
                 task, x, y, xv, yv, progress, key, finish_history
             )
+            reused = self.frozen_reused(geno)
         final_acc, _ = self._evaluate(name, geno, xv, yv, ev.eval_batch_size)
         counts = torch.bincount(yv, minlength=n_classes)
         chance = float(counts.max()) / len(yv)
@@ -438,7 +460,7 @@ class PathNet:
             evolution_gain=evo_acc - chance,
             chance_accuracy=chance,
             finish_steps=finish_history[-1]["step"] if finish_history else 0,
-            frozen_reused=self.frozen_reused(geno),
+            frozen_reused=reused,
             n_train=len(x),
             n_val=len(xv),
             wall_time=run.wall,
@@ -552,6 +574,25 @@ class PathNet:
         self._restore(name, run.best.genotype, run.snapshot)
         acc, loss = self._evaluate(name, run.best.genotype, xv, yv, ev.eval_batch_size)
         run.evolution_val = (float(acc[0]), float(loss[0]))
+
+    def _copy_frozen(self, genotype: np.ndarray) -> np.ndarray:
+        """``finish_frozen="copy"``: every frozen module on the path is copied (weights,
+        affine and running statistics) into a free module of its layer that the path does
+        not use, lowest index first, with fresh optimiser state. Returns the path through
+        the copies, which computes the same function in eval mode."""
+        geno = genotype.copy()
+        fr = self.frozen
+        for layer, rows in enumerate(active_modules(genotype)):
+            spare = [m for m in np.flatnonzero(~fr[layer]) if m not in rows]
+            src = [m for m in rows if fr[layer, m]][: len(spare)]
+            if not src:
+                continue
+            dst = torch.tensor(spare[: len(src)])
+            self.net.copy_modules(layer, dst, torch.tensor(src))
+            self.opt.reset_rows(layer, dst)
+            for s, d in zip(src, dst.tolist(), strict=True):
+                geno[layer][genotype[layer] == s] = d
+        return geno
 
     def _finish(
         self, task: Task, x, y, xv, yv, progress, genotype: np.ndarray, start: tuple[float, float]

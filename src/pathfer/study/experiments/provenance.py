@@ -47,6 +47,8 @@ PER_METHOD_KEYS = ("crops", "budgets")
 ADDED_SETTINGS = {
     **{f"pathnet.{k}": v for k, v in LEGACY_VALUES.items()},
     "split.choice_fraction": 0.0,
+    "evolution.head_from_frozen": False,
+    "evolution.finish_frozen": "keep",
 }
 #: distributions whose versions can change a result
 PACKAGES = (
