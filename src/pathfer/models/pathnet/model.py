@@ -442,7 +442,7 @@ class PathNet:
         fresh_check = None
         if ev.compare_fresh and run.fresh.genotype is not None and self.frozen_reused(geno):
             geno, finish_history, evo_acc, fresh_check = self._compare_fresh(
-                task, x, y, xv, yv, progress, key, finish_history
+                task, x, y, xv, yv, progress, geno, key, finish_history
             )
             reused = self.frozen_reused(geno)
         final_acc, _ = self._evaluate(name, geno, xv, yv, ev.eval_batch_size)
@@ -638,11 +638,12 @@ class PathNet:
         self._restore(name, genotype, snap)
         return history, best_key
 
-    def _compare_fresh(self, task: Task, x, y, xv, yv, progress, reuse_key, reuse_history):
+    def _compare_fresh(self, task: Task, x, y, xv, yv, progress, reuse, reuse_key, reuse_history):
         """The safeguard: finish the best path without frozen modules too; keep the better
-        on validation. Returns (genotype, finish history, start accuracy, record)."""
+        on validation. ``reuse`` is the finished best path (through its copies with
+        ``finish_frozen="copy"``). Returns (genotype, finish history, start accuracy, record)."""
         run, ev, name = task.run, task.run.evolution, task.name
-        reuse, fresh = run.best.genotype, run.fresh.genotype
+        fresh = run.fresh.genotype
         reuse_snap = self._snapshot(name, reuse)
         self._restore(name, fresh, run.fresh_snapshot)
         acc, loss = self._evaluate(name, fresh, xv, yv, ev.eval_batch_size)
