@@ -191,6 +191,23 @@ def test_checkpoint_from_before_relu_option_loads_as_it_was_saved(tmp_path, data
     assert np.array_equal(loaded.predict_proba("A", xb), pn.predict_proba("A", xb))
 
 
+def test_evolving_checkpoint_from_before_the_transfer_options_resumes(tmp_path, data):
+    """An interrupted task saved before ``head_from_frozen`` / ``finish_frozen`` existed
+    evolved without them: it loads with them off and resumes under today's config."""
+    (xa, ya), _ = data
+    pn = PathNet(CFG, seed=0)
+    kw = {"evolution": EV, "checkpoint_path": tmp_path / "c", "checkpoint_every": 1}
+    with pytest.raises(Killed):
+        pn.learn_task("A", xa, ya, 3, progress=_kill_at("evolve", 2), **kw)
+    state_file = tmp_path / "c" / "state.json"
+    state = json.loads(state_file.read_text())
+    for key in ("head_from_frozen", "finish_frozen"):
+        del state["tasks"][0]["run"]["evolution"][key]
+    state_file.write_text(json.dumps(state))
+    loaded = PathNet.load(tmp_path / "c")
+    assert loaded.learn_task("A", xa, ya, 3, evolution=EV).generations == EV.generations
+
+
 def test_checkpoint_is_json_and_safetensors_only(tmp_path, data):
     (xa, ya), _ = data
     pn = PathNet(CFG, seed=0)

@@ -71,6 +71,12 @@ def test_values_are_read_as_documented(tmp_path, text, check):
         ("methods: [finetune]\n", "finetune need a source task; use kind: within or transfer"),
         ("pathnet: {input_size: 64}\n", "pathnet.input_size (64) differs from preparation.size"),
         ("max_folds: 0\n", "max_folds: should be greater than or equal to 1"),
+        ("evolution: {finish_frozen: all}\n", "evolution.finish_frozen: should be 'keep' or"),
+        (
+            "pathnet: {frozen_statistics: task}\nevolution: {finish_frozen: copy}\n",
+            "finish_frozen='copy' copies frozen modules with their owner's statistics; it "
+            "needs pathnet.frozen_statistics='owner'",
+        ),
     ],
 )
 def test_bad_values_fail_at_load_in_one_line(tmp_path, text, message):

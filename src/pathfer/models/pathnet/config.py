@@ -38,6 +38,8 @@ Channels = Annotated[Any, BeforeValidator(_channels)]
 #: settings added after checkpoints and run folders were written, with the value that
 #: computes what those did: one without the key is read with this value
 LEGACY_VALUES = {"relu": "layer", "frozen_statistics": "owner"}
+#: the same for :class:`EvolutionConfig` (checkpoints of evolving tasks, run folders)
+EVOLUTION_LEGACY_VALUES = {"head_from_frozen": False, "finish_frozen": "keep"}
 
 
 @settings(frozen=True)
@@ -279,4 +281,13 @@ class EvolutionConfig:
         return d if isinstance(d, cls) else cls(**dict(d))
 
 
-__all__ = ["PathNetConfig", "EvolutionConfig"]
+def check_compatible(pathnet: PathNetConfig, evolution: EvolutionConfig) -> None:
+    """Settings of the two configs that cannot go together (ValueError naming both)."""
+    if evolution.finish_frozen == "copy" and pathnet.frozen_statistics == "task":
+        raise ValueError(
+            "evolution.finish_frozen='copy' copies frozen modules with their owner's "
+            "statistics; it needs pathnet.frozen_statistics='owner'"
+        )
+
+
+__all__ = ["PathNetConfig", "EvolutionConfig", "check_compatible"]

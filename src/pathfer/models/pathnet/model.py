@@ -28,7 +28,7 @@ from torch import nn
 
 from ..nn import augment_batch
 from .checkpoint import read_checkpoint, write_checkpoint
-from .config import LEGACY_VALUES, EvolutionConfig, PathNetConfig
+from .config import LEGACY_VALUES, EvolutionConfig, PathNetConfig, check_compatible
 from .evolution import GenerationRecord, seed_fresh, seed_population, stop_reason, tournament
 from .genotype import Population, active_modules, validate_genotype
 from .optim import HeadOptimizer, ModuleOptimizer
@@ -367,11 +367,7 @@ class PathNet:
         if n_classes < 2:
             raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
         ev = evolution or EvolutionConfig()
-        if ev.finish_frozen == "copy" and self.config.frozen_statistics == "task":
-            raise ValueError(
-                "evolution.finish_frozen='copy' copies frozen modules with their owner's "
-                "statistics; it needs pathnet.frozen_statistics='owner'"
-            )
+        check_compatible(self.config, ev)
         if labels is not None and len(labels) != n_classes:
             raise ValueError(f"labels has {len(labels)} names for n_classes={n_classes}")
 

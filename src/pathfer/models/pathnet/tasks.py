@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import EvolutionConfig
+from .config import EVOLUTION_LEGACY_VALUES, EvolutionConfig
 from .evolution import BestKept
 from .genotype import Population
 
@@ -208,7 +208,7 @@ def run_from_json(
         best.genotype = np.array(d["best_genotype"], dtype=np.int64)
         best.generation = int(d["best_generation"])
     return Run(
-        evolution=EvolutionConfig.from_dict(d["evolution"]),
+        evolution=EvolutionConfig.from_dict({**EVOLUTION_LEGACY_VALUES, **d["evolution"]}),
         fingerprint=d["fingerprint"],
         population=Population(
             np.array(d["population"], dtype=np.int64), _floats_in(d["population_fitness"])

@@ -31,7 +31,7 @@ from pathfer.data import emotions
 from pathfer.data.corpora import available_corpora, is_spec
 from pathfer.data.faces import CropSettings, available_detectors, default_detector
 from pathfer.data.video import FrameSampling
-from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
+from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig, check_compatible
 from pathfer.runtime.validation import (
     Bool,
     Float,
@@ -338,6 +338,7 @@ class ExperimentConfig:
         object.__setattr__(self, "crops", _resolve_crops(self))
         object.__setattr__(self, "budgets", _resolve_budgets(self))
         _same_source_crops(self)
+        check_compatible(self.pathnet, self.evolution)
         if self.pathnet.input_size != self.preparation.size:
             raise ValueError(
                 f"pathnet.input_size ({self.pathnet.input_size}) differs from "

@@ -28,7 +28,7 @@ from typing import Any
 import yaml
 
 import pathfer
-from pathfer.models.pathnet.config import LEGACY_VALUES
+from pathfer.models.pathnet.config import EVOLUTION_LEGACY_VALUES, LEGACY_VALUES
 from pathfer.runtime.files import atomic_write_json, atomic_write_text
 from pathfer.study.experiments.config import ConfigError
 
@@ -46,9 +46,8 @@ PER_METHOD_KEYS = ("crops", "budgets")
 #: a run folder recorded without the key resumes under that value, and only that value
 ADDED_SETTINGS = {
     **{f"pathnet.{k}": v for k, v in LEGACY_VALUES.items()},
+    **{f"evolution.{k}": v for k, v in EVOLUTION_LEGACY_VALUES.items()},
     "split.choice_fraction": 0.0,
-    "evolution.head_from_frozen": False,
-    "evolution.finish_frozen": "keep",
 }
 #: distributions whose versions can change a result
 PACKAGES = (
