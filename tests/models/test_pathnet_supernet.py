@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
 from pathfer.models.pathnet.optim import HeadOptimizer, ModuleOptimizer
@@ -242,3 +247,90 @@ def test_default_config_on_48x48_crops():
         torch.testing.assert_close(model(x), out[0], rtol=1e-5, atol=1e-5)
     assert net.weight[0].shape == (10, 16, 1, 3, 3) and net.weight[3].shape == (10, 32, 32, 3, 3)
     assert net.running_mean3.shape == (10, 32) and net.heads["A"].hidden.out_features == 128
+
+
+# -- folding: a layer of a path computed as one conv (SuperNet.folded_conv) --------------
+def _stateful_net(**kw) -> SuperNet:
+    """A BatchNorm super-network whose statistics and affine are not the identity, with
+    frozen modules (0-2 of every layer) and task ``A`` keeping its own statistics of
+    module 1."""
+    net, g = _net(**{"norm": "batch"} | kw)
+    cfg = net.config
+    with torch.no_grad():
+        for layer in range(cfg.layers):
+            if cfg.norm == "batch":
+                mean, var = net.layer_buffers(layer)
+                mean.copy_(torch.randn(mean.shape, generator=g) * 0.3)
+                var.copy_(torch.rand(var.shape, generator=g) + 0.5)
+            for p in net.layer_params(layer)[1:]:
+                p.copy_(torch.rand(p.shape, generator=g) + 0.5)
+    frozen = np.zeros((cfg.layers, cfg.modules), dtype=bool)
+    frozen[:, :3] = True
+    net.frozen_rows = frozen
+    net.add_task_statistics("A", frozen & (np.arange(cfg.modules) == 1))
+    return net
+
+
+def _features_grads_buffers(net: SuperNet, x: torch.Tensor, genos: np.ndarray, fold: bool):
+    net = copy.deepcopy(net)
+    net.fold_modules = fold
+    feats = net.features(x, *net.path_tensors(genos), "A")
+    (feats.double() ** 2).mean().backward()
+    grads = {n: p.grad for n, p in net.named_parameters() if p.grad is not None}
+    return feats.detach(), grads, dict(net.named_buffers())
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [{}, {"combine": "mean"}, {"norm": "none"}, {"in_channels": 3}, {"head": "gap"}],
+)
+@pytest.mark.parametrize("training", [False, True])
+def test_folded_layers_compute_what_every_module_computes(kw, training, monkeypatch):
+    """Features, gradients and BatchNorm running statistics (own and the task's copies) of
+    the folded computation are those of the per-module one, frozen and repeated modules
+    included, for two paths with their own batches."""
+    net = _stateful_net(**kw).train(training)
+    x = torch.rand(2, 8, net.config.in_channels, 16, 16, generator=torch.Generator().manual_seed(1))
+    ref_f, ref_g, ref_b = _features_grads_buffers(net, x, GENOS, fold=False)
+    folded = []
+    real = SuperNet.folded_conv
+    monkeypatch.setattr(
+        SuperNet,
+        "folded_conv",
+        lambda self, h, layer, *a: folded.append(layer) or real(self, h, layer, *a),
+    )
+    f, g, b = _features_grads_buffers(net, x, GENOS, fold=True)
+    # every layer in eval mode; in training the input layer (all layers without BatchNorm)
+    assert folded == ([0, 1, 2] if not training or net.config.norm == "none" else [0])
+    torch.testing.assert_close(f, ref_f, rtol=1e-5, atol=1e-5)
+    assert g.keys() == ref_g.keys()
+    for name in g:
+        torch.testing.assert_close(g[name], ref_g[name], rtol=1e-4, atol=1e-5, msg=name)
+    for name in b:
+        torch.testing.assert_close(b[name], ref_b[name], rtol=1e-5, atol=1e-6, msg=name)
+    if training and net.config.norm == "batch":  # layer 0 uses 0, 2, 5 and 1, 4
+        before = dict(net.named_buffers())
+        moved = ~torch.isclose(b["running_mean0"], before["running_mean0"]).all(1)
+        assert moved.tolist() == [False, False, False, False, True, True]  # frozen: never
+        own = ~torch.isclose(b["task_stats.A.mean0"], before["task_stats.A.mean0"]).all(1)
+        assert own.tolist() == [False, True, False, False, False, False]  # A's copy of 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(genos=hnp.arrays(np.int64, (2, 3, 3), elements=st.integers(0, 5)))
+def test_folded_eval_equals_per_module_eval_for_any_paths(genos):
+    net = _stateful_net().eval()
+    x = torch.rand(5, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        ref = copy.deepcopy(net)
+        ref.fold_modules = False
+        torch.testing.assert_close(
+            net.forward_paths(x, genos, "A"), ref.forward_paths(x, genos, "A"), rtol=1e-5, atol=1e-5
+        )
+
+
+@pytest.mark.parametrize("kw", [{"norm": "group"}, {"relu": "module"}])
+def test_layers_that_are_not_linear_up_to_the_relu_never_fold(kw):
+    net, _ = _net(**kw)
+    assert not any(net.eval()._folds(layer) for layer in range(3))
+    assert not any(net.train()._folds(layer) for layer in range(3))

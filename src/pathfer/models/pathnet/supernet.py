@@ -20,6 +20,19 @@ normalises with its path's batch statistics and updates its own running statisti
 frozen module (``frozen_rows``, kept up to date by ``PathNet``) always normalises with its
 running statistics, which never change, so it computes one fixed function for every task,
 in training and in evaluation. In eval mode every module uses its running statistics.
+
+**Folding.** With the default ``relu="layer"``, a layer of a path is linear up to its
+ReLU: each active module is a conv followed by a per-channel affine map (BatchNorm with
+given statistics, or a bias), and the modules' outputs are summed (or averaged). The sum
+is therefore ONE conv whose kernel is the sum of the modules' kernels, each scaled by its
+BatchNorm factor, so a layer runs at the width of one module instead of ``N`` of them
+(:meth:`SuperNet.folded_conv`; the same function up to float rounding, tested). pathfer
+folds every layer in eval mode, and in training mode the input layer, whose
+BatchNorm batch statistics follow exactly from the mean and covariance of its input
+patches (``c_in * k * k`` values, 9 for grey 3x3): that layer, at full resolution and
+``N`` times a module's width, was half of a training step. ``fold_modules = False``
+computes every module on its own (the reference; ``benchmarks/bench_pathnet.py`` times
+both).
 """
 
 from __future__ import annotations
@@ -105,6 +118,10 @@ class TaskStatistics(nn.Module):
 
 
 class SuperNet(RowModules):
+    #: compute a layer of a path as one conv where that is the same function (see the
+    #: module docstring); False: every module on its own (the reference)
+    fold_modules: bool = True
+
     def __init__(self, config: PathNetConfig, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.config = config
@@ -243,6 +260,10 @@ class SuperNet(RowModules):
         for layer in range(cfg.layers):
             c_out = cfg.layer_channels[layer]
             rows = idx[:, layer, :].reshape(-1)  # (P*N,)
+            if self._folds(layer):
+                m = None if mask is None else mask[:, layer, :]
+                h = self._relu_pool(self.folded_conv(h, layer, rows, m, P, task))
+                continue
             w = self.weight[layer].index_select(0, rows)  # (P*N, c_out, c_in, k, k)
             w = w.reshape(P * N * c_out, *w.shape[2:])
             if cfg.norm == "group":
@@ -268,17 +289,131 @@ class SuperNet(RowModules):
                     y = y / m.sum(1).view(1, P, 1, 1, 1)
             else:
                 y = y.sum(2) if cfg.combine == "sum" else y.mean(2)
-            h = y.reshape(B, P * c_out, H, W)
-            if cfg.relu == "layer":
-                h = F.relu(h)
-            if cfg.pool == "max":
-                h = F.max_pool2d(h, cfg.pool_size)
-            elif cfg.pool == "avg":
-                h = F.avg_pool2d(h, cfg.pool_size)
+            h = self._relu_pool(y.reshape(B, P * c_out, H, W))
         h = h.view(B, P, cfg.layer_channels[-1], h.shape[2], h.shape[3])
         if cfg.head == "gap":
             return h.mean((3, 4))
         return h.flatten(2)
+
+    def _relu_pool(self, h: torch.Tensor) -> torch.Tensor:
+        """The layer's ReLU (``relu="layer"``) and pooling. Max-pooling goes first: ReLU is
+        monotone, so the values are the same, and the ReLU runs on a quarter of them."""
+        cfg = self.config
+        relu = F.relu if cfg.relu == "layer" else (lambda t: t)
+        if cfg.pool == "max":
+            return relu(F.max_pool2d(h, cfg.pool_size))
+        h = relu(h)
+        return F.avg_pool2d(h, cfg.pool_size) if cfg.pool == "avg" else h
+
+    def _folds(self, layer: int) -> bool:
+        """Whether layer ``layer`` is computed as one conv per path (:meth:`folded_conv`)."""
+        cfg = self.config
+        if not self.fold_modules or cfg.relu != "layer" or cfg.norm == "group":
+            return False
+        # training with BatchNorm: only the input layer, whose batch statistics follow from
+        # its input's patch moments (the input needs no gradient)
+        return not self.training or cfg.norm == "none" or layer == 0
+
+    def folded_conv(
+        self,
+        h: torch.Tensor,
+        layer: int,
+        rows: torch.Tensor,
+        mask: torch.Tensor | None,
+        P: int,
+        task: str | None,
+    ) -> torch.Tensor:
+        """The layer's combined module outputs, before the ReLU, as ONE grouped conv.
+
+        ``h`` ``(B, P*c_in, S, S)``, ``rows`` ``(P*N,)`` the active modules of each path,
+        ``mask`` ``(P, N)`` (repeated genes count once) or None. Module ``j`` computes
+        ``s_j * conv(h, W_j) + b_j`` per channel (BatchNorm: ``s = gamma / sqrt(var + eps)``,
+        ``b = beta - s * mean``; no norm: ``s = 1``, ``b`` its bias), so the sum over a
+        path's modules is ``conv(h, sum_j s_j W_j) + sum_j b_j``. In training mode
+        (BatchNorm, input layer only) ``mean`` and ``var`` of a trainable module are its
+        batch statistics, ``W_j m`` and ``diag(W_j C W_j^T)`` for the mean ``m`` and
+        covariance ``C`` of the path's input patches, exactly what ``F.batch_norm`` would
+        compute from the conv's output; they update the running statistics as it would."""
+        cfg = self.config
+        c_out = cfg.layer_channels[layer]
+        N = len(rows) // P
+        w = self.weight[layer].index_select(0, rows)  # (P*N, c_out, c_in, k, k)
+        if cfg.norm == "batch":
+            scale, shift = self._folded_affine(h, layer, rows, w, P, task)
+        else:
+            scale = torch.ones(len(rows), c_out)
+            shift = self.bias[layer].index_select(0, rows)
+        if mask is not None:
+            m = mask.reshape(-1, 1)
+            scale, shift = scale * m, shift * m
+        if cfg.combine == "mean":
+            n = (mask.sum(1) if mask is not None else torch.full((P,), float(N))).repeat_interleave(
+                N
+            )
+            scale, shift = scale / n[:, None], shift / n[:, None]
+        w = (w * scale[:, :, None, None, None]).view(P, N, c_out, *w.shape[2:]).sum(1)
+        bias = shift.view(P, N, c_out).sum(1).reshape(-1)
+        return F.conv2d(
+            h, w.reshape(P * c_out, *w.shape[2:]), bias, padding=cfg.kernel // 2, groups=P
+        )
+
+    def _folded_affine(
+        self,
+        h: torch.Tensor,
+        layer: int,
+        rows: torch.Tensor,
+        w: torch.Tensor,
+        P: int,
+        task: str | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per module and channel ``(P*N, c_out)``: BatchNorm's ``scale`` and ``shift``
+        (see :meth:`folded_conv`); in training mode, the running statistics of the
+        trainable modules (and of the task's copies) take one step, as in ``_batch_norm``."""
+        cfg = self.config
+        c_out = w.shape[1]
+        rm, rv, mine = self.running_statistics(layer, rows, task)  # (P*N, c_out)
+        mean, var = rm, rv
+        if self.training:
+            frozen = torch.from_numpy(self.frozen_rows[layer]).index_select(0, rows)
+            batch_m, batch_v, n = self._patch_statistics(h, w, P)
+            use_batch = (~frozen | mine)[:, None]
+            mean = torch.where(use_batch, batch_m, rm)
+            var = torch.where(use_batch, batch_v, rv)
+            with torch.no_grad():
+                mom = cfg.bn_momentum
+                unbiased = batch_v.detach() * (n / max(n - 1, 1))
+                new_m = ((1 - mom) * rm + mom * batch_m.detach()).reshape(-1)
+                new_v = ((1 - mom) * rv + mom * unbiased).reshape(-1)
+            self._update_running(self.layer_buffers(layer), rows, new_m, new_v, ~frozen, c_out)
+            if bool(mine.any()):
+                _, *copies = self.task_stats[task].layer(layer)
+                self._update_running(copies, rows, new_m, new_v, mine, c_out)
+        gamma = self.norm_weight[layer].index_select(0, rows)
+        beta = self.norm_bias[layer].index_select(0, rows)
+        scale = gamma / torch.sqrt(var + BN_EPS)
+        return scale, beta - scale * mean
+
+    def _patch_statistics(
+        self, h: torch.Tensor, w: torch.Tensor, P: int
+    ) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Batch mean and (biased) variance ``(P*N, c_out)`` of every module's conv output
+        over its path's batch and positions, from the patches of ``h`` (zero padding
+        included, as the conv sees them), and the count they average over."""
+        cfg = self.config
+        B = h.shape[0]
+        k = cfg.kernel
+        patches = F.unfold(h.detach(), k, padding=k // 2)  # (B, P*c_in*k*k, positions)
+        D = patches.shape[1] // P
+        patches = patches.view(B, P, D, -1).permute(1, 2, 0, 3).reshape(P, D, -1)
+        n = patches.shape[2]
+        mu = patches.mean(2)  # (P, D)
+        centred = patches - mu[:, :, None]  # centred first: no cancellation in float32
+        cov = centred @ centred.transpose(1, 2) / n  # (P, D, D)
+        N = w.shape[0] // P
+        wf = w.reshape(P, N * w.shape[1], D)  # (P, N*c_out, D)
+        mean = (wf @ mu[:, :, None]).squeeze(2)  # (P, N*c_out)
+        var = ((wf @ cov) * wf).sum(2).clamp_min(0.0)
+        return mean.reshape(-1, w.shape[1]), var.reshape(-1, w.shape[1]), n
 
     def _batch_norm(
         self, y: torch.Tensor, layer: int, rows: torch.Tensor, c_out: int, task: str | None
