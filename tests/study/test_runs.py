@@ -336,6 +336,26 @@ def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
     ]
 
 
+def test_how_a_job_evaluates_may_change_on_resume_what_it_computes_may_not():
+    """Run folders recorded with PathNet evaluating in chunks of 512 (the default before
+    the chunk became 64) resume under today's default; the learning rate stays a change."""
+    from pathfer.models.pathnet import EvolutionConfig
+    from pathfer.study.experiments.provenance import config_changes
+
+    recorded = {"name": "x", "evolution": {"lr": 0.003, "eval_batch_size": 512}}
+    today = EvolutionConfig().eval_batch_size
+    assert today != 512
+    assert (
+        config_changes(
+            recorded, {"name": "x", "evolution": {"lr": 0.003, "eval_batch_size": today}}
+        )
+        == []
+    )
+    assert config_changes(
+        recorded, {"name": "x", "evolution": {"lr": 0.001, "eval_batch_size": today}}
+    ) == ["evolution.lr: 0.003 -> 0.001"]
+
+
 def test_the_first_trained_method_added_to_a_pathnet_only_run_resumes_it():
     """A run of PathNet methods only has no per-method budgets; adding ``cnn_scratch``
     gives it one: a method added to the grid, not a changed setting."""

@@ -32,6 +32,10 @@ INPUT_SHIFT = 0.5
 INPUT_SCALE = 0.5
 #: BatchNorm epsilon of PathNet modules and PlainCNN (``nn.BatchNorm2d``'s default)
 BN_EPS = 1e-5
+#: evaluation and prediction run in chunks of this many images: small enough that a
+#: layer's activations stay in the CPU's caches (2-4x faster than 512 on 2 cores,
+#: ``benchmarks/bench_pathnet.py``); the result does not depend on it beyond float rounding
+EVAL_BATCH = 64
 NORMS = ("batch", "group", "none")
 
 

@@ -45,6 +45,7 @@ import pathfer
 from pathfer.data.emotions import canonical
 from pathfer.data.faces import CropSettings
 from pathfer.models.architectures import Factory
+from pathfer.models.nn import EVAL_BATCH
 from pathfer.runtime.files import atomic_write_bytes
 from pathfer.use.factory import (
     TRUSTED_MODULE_PREFIXES,
@@ -103,7 +104,7 @@ class Bundle:
     def architecture(self) -> str:
         return str(self.meta.get("architecture", ""))
 
-    def predict_proba(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    def predict_proba(self, crops: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
         """Class probabilities ``(N, C)`` for uint8 crops ``(N, S, S)``."""
         crops = np.asarray(crops)
         if crops.ndim == 2:

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pathfer.models.nn import augment_batch
+from pathfer.models.nn import EVAL_BATCH, augment_batch
 
 
 @dataclass
@@ -99,7 +99,7 @@ def train_one_epoch(
 
 @torch.no_grad()
 def evaluate(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = 512
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, batch_size: int = EVAL_BATCH
 ) -> dict[str, float]:
     """Mean cross-entropy and accuracy of ``model`` on ``(x, y)`` (eval mode)."""
     was_training = model.training

@@ -16,6 +16,8 @@ from pydantic import BeforeValidator, Field, model_validator
 
 from pathfer.runtime.validation import Bool, Float, Int, settings
 
+from ..nn import EVAL_BATCH
+
 
 def _channels(value: Any) -> Any:
     """An int (every layer) or one int per layer; a YAML list becomes a tuple."""
@@ -239,8 +241,8 @@ class EvolutionConfig:
     #: fine-tunes the source's features while the source task keeps its own; a layer with
     #: no free module to spare keeps the rest frozen)
     finish_frozen: Literal["keep", "copy"] = "keep"
-    #: evaluate in chunks of this many samples
-    eval_batch_size: Annotated[Int, Field(ge=1, le=10_000_000)] = 512
+    #: evaluate in chunks of this many samples (how, not what: a run folder may change it)
+    eval_batch_size: Annotated[Int, Field(ge=1, le=10_000_000)] = EVAL_BATCH
 
     @classmethod
     def reference(cls, **overrides: Any) -> EvolutionConfig:

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn import augment_batch
+from ..nn import EVAL_BATCH, augment_batch
 from .checkpoint import read_checkpoint, write_checkpoint
 from .config import LEGACY_VALUES, EvolutionConfig, PathNetConfig, check_compatible
 from .evolution import GenerationRecord, seed_fresh, seed_population, stop_reason, tournament
@@ -700,7 +700,7 @@ class PathNet:
         self.net.drop_task_statistics(name)
 
     @torch.no_grad()
-    def predict_proba(self, name: str, x: Any, batch_size: int = 512) -> np.ndarray:
+    def predict_proba(self, name: str, x: Any, batch_size: int = EVAL_BATCH) -> np.ndarray:
         """Class probabilities ``(B, n_classes)`` (float32 numpy) of the task's best path."""
         t = self._usable(name)
         x = _as_images(x, "x", self.config)

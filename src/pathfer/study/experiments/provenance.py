@@ -6,9 +6,10 @@ default written out). Running into a folder that holds results of another config
 refused, naming what differs, unless asked to start a new folder beside it; only the keys
 that say where jobs run (:data:`EXECUTION_KEYS`) may change, and those that choose the
 grid of jobs (:data:`GRID_KEYS`) may grow, with the crop and budget of each added method
-(:data:`PER_METHOD_KEYS`). ``environment.json`` records, per session, the
-package versions and the git commit of pathfer's source (when it is a git checkout);
-``failures.json`` lists the jobs that failed in the last session (absent when none did).
+(:data:`PER_METHOD_KEYS`), and how a job evaluates (:data:`EXECUTION_SETTINGS`) may
+change. ``environment.json`` records, per session, the package versions and the git
+commit of pathfer's source (when it is a git checkout); ``failures.json`` lists the jobs
+that failed in the last session (absent when none did).
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ ENVIRONMENT = "environment.json"
 FAILURES = "failures.json"
 #: where and by whom jobs run, not what they compute: a resume may change them
 EXECUTION_KEYS = ("executor", "workers", "cache")
+#: settings of how a job computes, not of what (evaluation in chunks): a resume may change
+#: them, as pathfer's defaults may
+EXECUTION_SETTINGS = ("evolution.eval_batch_size",)
 #: which (method, fold, seed) jobs make the run: a resume may add to them
 GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 #: settings kept per method (its resolved crop and budget): a method added on a resume
@@ -93,7 +97,7 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
     changes = []
     for key in sorted(set(old) | set(new), key=lambda k: (k.split(".")[0], k)):
         top = key.split(".")[0]
-        if top in EXECUTION_KEYS:
+        if top in EXECUTION_KEYS or key in EXECUTION_SETTINGS:
             continue
         a, b = old.get(key, ADDED_SETTINGS.get(key, "(absent)")), new.get(key, "(absent)")
         if a == b or (top in GRID_KEYS and _grows(a, b, top)):

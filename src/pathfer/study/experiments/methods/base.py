@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from pathfer.models.baselines.training import evaluate, fit
-from pathfer.models.nn import PlainCNN
+from pathfer.models.nn import EVAL_BATCH, PlainCNN
 from pathfer.models.pathnet import PathNetConfig
 from pathfer.runtime.registry import Registry
 
@@ -151,7 +151,7 @@ def cnn_kwargs(pn_cfg: PathNetConfig) -> dict[str, Any]:
     return PlainCNN.path_kwargs(pn_cfg)
 
 
-def predict_proba(model: nn.Module, x: torch.Tensor, batch: int = 512) -> np.ndarray:
+def predict_proba(model: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -> np.ndarray:
     model.eval()
     out = []
     with torch.inference_mode():
