@@ -1,6 +1,7 @@
 """Benchmark PathNet on CPU: path step vs plain CNN step, pair-batched tournaments,
-generations per minute, and PathNet over the FER2013 mini-Xception's stages vs fine-tuning
-the mini-Xception (one step each).
+generations per minute, folded layers vs every module on its own (training steps and
+validation passes, and the evaluation chunk of every model), and PathNet over the FER2013
+mini-Xception's stages vs fine-tuning the mini-Xception (one step each).
 
     .venv/bin/python benchmarks/bench_pathnet.py --threads 1
 
@@ -180,6 +181,93 @@ def bench_fer_step(reps: int, batch: int) -> list[dict]:
     ]
 
 
+def _interleaved(fns: dict, reps: int) -> dict[str, float]:
+    """Median ms of each function over ``reps`` interleaved repetitions (after a warm-up)."""
+    for f in fns.values():
+        f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(reps):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: _median_ms(v) for k, v in times.items()}
+
+
+def bench_fold(reps: int, batch: int, n_val: int = 270) -> list[dict]:
+    """The default PathNet's tournament, folded (``SuperNet.fold_modules``, today) vs every
+    module on its own (before): the pair's T training steps, one validation pass of both
+    paths in chunks of 512 (before) and ``EVAL_BATCH`` (today), and both together. Then one
+    validation pass of the plain CNN and the mini-Xception in chunks of 512 vs today's."""
+    from pathfer.models.baselines.training import evaluate
+    from pathfer.models.nn import EVAL_BATCH
+    from pathfer.use.bundle import default_bundle_path, load_bundle
+
+    cfg = PathNetConfig()
+    pn, x, y = _setup(cfg, 512)
+    xv, yv = toy_task(n_val, size=cfg.input_size, n_classes=7, seed=3)
+    rng = np.random.default_rng(0)
+    g2 = np.stack([random_genotype(cfg.layers, cfg.modules, cfg.max_active, rng) for _ in range(2)])
+    ev = EvolutionConfig(batch_size=batch)
+    T = ev.steps_per_path
+
+    def run(fold: bool, train: bool, chunk: int | None):
+        def f():
+            pn.net.fold_modules = fold
+            if train:
+                pn._train("T", g2, x, y, T, ev, 1e-3, 1e-3)
+            if chunk:
+                pn._evaluate("T", g2, xv, yv, chunk)
+
+        return f
+
+    med = _interleaved(
+        {
+            "train before": run(False, True, None),
+            "train today": run(True, True, None),
+            "val before": run(False, False, 512),
+            "val today": run(True, False, EVAL_BATCH),
+            "tournament before": run(False, True, 512),
+            "tournament today": run(True, True, EVAL_BATCH),
+        },
+        reps,
+    )
+    pn.net.fold_modules = True
+    rows = [
+        {
+            "work": what,
+            "before_ms": med[f"{key} before"],
+            "today_ms": med[f"{key} today"],
+            "speed-up": med[f"{key} before"] / med[f"{key} today"],
+        }
+        for key, what in [
+            ("train", f"PathNet pair, {T} training steps"),
+            ("val", f"PathNet pair, validation pass ({n_val} images)"),
+            ("tournament", "PathNet tournament (both)"),
+        ]
+    ]
+    cnn = PlainCNN.from_pathnet_config(cfg, 7).eval()
+    mx = load_bundle(default_bundle_path()).model.eval()
+    xv64, yv64 = toy_task(n_val, size=64, n_classes=7, seed=3)
+    for name, model, xs, ys in [("PlainCNN", cnn, xv, yv), ("mini-Xception", mx, xv64, yv64)]:
+        med = _interleaved(
+            {
+                "512": lambda m=model, a=xs, b=ys: evaluate(m, a, b, batch_size=512),
+                "today": lambda m=model, a=xs, b=ys: evaluate(m, a, b, batch_size=EVAL_BATCH),
+            },
+            reps,
+        )
+        rows.append(
+            {
+                "work": f"{name}, validation pass ({n_val} images)",
+                "before_ms": med["512"],
+                "today_ms": med["today"],
+                "speed-up": med["512"] / med["today"],
+            }
+        )
+    return rows
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
     cells = [[f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]
@@ -198,6 +286,7 @@ def main() -> None:
     ap.add_argument("--skip-steps", action="store_true")
     ap.add_argument("--skip-generations", action="store_true")
     ap.add_argument("--skip-fer", action="store_true")
+    ap.add_argument("--skip-fold", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -209,6 +298,9 @@ def main() -> None:
     if not args.skip_generations:
         print(f"\n== generations (tournaments) per minute, {args.n_train} samples (20% val) ==")
         print(_table(bench_generations(args.n_train, args.generations)))
+    if not args.skip_fold:
+        print("\n== folded layers and evaluation chunks: before vs today (median ms) ==")
+        print(_table(bench_fold(max(3, args.reps // 3), args.batch)))
     if not args.skip_fer:
         print("\n== PathNet over the FER2013 stages vs fine-tuning the mini-Xception ==")
         print(_table(bench_fer_step(max(3, args.reps // 3), args.batch)))
