@@ -192,8 +192,8 @@ def test_checkpoint_from_before_relu_option_loads_as_it_was_saved(tmp_path, data
 
 
 def test_evolving_checkpoint_from_before_the_transfer_options_resumes(tmp_path, data):
-    """An interrupted task saved before ``head_from_frozen`` / ``finish_frozen`` existed
-    evolved without them: it loads with them off and resumes under today's config."""
+    """An interrupted task saved before ``head_from_frozen`` / ``finish_frozen`` /
+    ``finish_baseline`` existed evolved without them: it loads with them off and resumes under today's config."""
     (xa, ya), _ = data
     pn = PathNet(CFG, seed=0)
     kw = {"evolution": EV, "checkpoint_path": tmp_path / "c", "checkpoint_every": 1}
@@ -201,7 +201,7 @@ def test_evolving_checkpoint_from_before_the_transfer_options_resumes(tmp_path, 
         pn.learn_task("A", xa, ya, 3, progress=_kill_at("evolve", 2), **kw)
     state_file = tmp_path / "c" / "state.json"
     state = json.loads(state_file.read_text())
-    for key in ("head_from_frozen", "finish_frozen"):
+    for key in ("head_from_frozen", "finish_frozen", "finish_baseline"):
         del state["tasks"][0]["run"]["evolution"][key]
     state_file.write_text(json.dumps(state))
     loaded = PathNet.load(tmp_path / "c")

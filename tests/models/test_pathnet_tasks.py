@@ -441,3 +441,23 @@ def test_finish_frozen_copy_needs_the_owners_statistics(data):
     ev = dataclasses.replace(SMALL, finish_frozen="copy")
     with pytest.raises(ValueError, match="finish_frozen='copy'.*frozen_statistics='owner'"):
         pn.learn_task("A", *data["A"], 3, evolution=ev)
+
+
+@pytest.mark.parametrize("baseline", ["evolved", "own"])
+def test_finish_baseline_decides_whether_the_evolved_weights_can_be_kept(data, baseline):
+    """A finish at a rate that wrecks the path: measured against the evolved accuracy it
+    never beats it and the evolved weights come back; measured against its own checkpoints
+    it ends on the best of them, below where evolution left off."""
+    ev = dataclasses.replace(
+        EV, generations=4, finish_lr=5.0, finish_patience=2, finish_baseline=baseline
+    )
+    pn = PathNet(CFG_BN, seed=0)
+    res = pn.learn_task("A", *data["A"], 3, evolution=ev)
+    vals = [h["val_accuracy"] for h in res.finish_history]
+    assert max(vals) < res.evolution_val_accuracy  # the finish only did harm
+    if baseline == "evolved":  # patience 2: two checkpoints below the bar, then stop
+        assert len(vals) == 2
+        assert res.final_val_accuracy == res.evolution_val_accuracy and res.finish_gain == 0
+    else:  # the first checkpoint set the bar, and the best of them is kept
+        assert len(vals) >= 3
+        assert res.final_val_accuracy == pytest.approx(max(vals)) and res.finish_gain < 0

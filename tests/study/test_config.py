@@ -72,6 +72,7 @@ def test_values_are_read_as_documented(tmp_path, text, check):
         ("pathnet: {input_size: 64}\n", "pathnet.input_size (64) differs from preparation.size"),
         ("max_folds: 0\n", "max_folds: should be greater than or equal to 1"),
         ("evolution: {finish_frozen: all}\n", "evolution.finish_frozen: should be 'keep' or"),
+        ("evolution: {finish_baseline: best}\n", "evolution.finish_baseline: should be 'evolved'"),
         (
             "pathnet: {frozen_statistics: task}\nevolution: {finish_frozen: copy}\n",
             "finish_frozen='copy' copies frozen modules with their owner's statistics; it "

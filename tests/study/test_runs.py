@@ -325,7 +325,7 @@ def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
     ]
     # the transfer options added to evolution: absent means off
     ev = {"name": "x", "evolution": {"lr": 0.003}}
-    off = {"head_from_frozen": False, "finish_frozen": "keep"}
+    off = {"head_from_frozen": False, "finish_frozen": "keep", "finish_baseline": "evolved"}
     assert config_changes(ev, {"name": "x", "evolution": {"lr": 0.003, **off}}) == []
     assert config_changes(
         ev, {"name": "x", "evolution": {"lr": 0.003, "finish_frozen": "copy"}}

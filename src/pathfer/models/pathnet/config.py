@@ -41,7 +41,11 @@ Channels = Annotated[Any, BeforeValidator(_channels)]
 #: computes what those did: one without the key is read with this value
 LEGACY_VALUES = {"relu": "layer", "frozen_statistics": "owner"}
 #: the same for :class:`EvolutionConfig` (checkpoints of evolving tasks, run folders)
-EVOLUTION_LEGACY_VALUES = {"head_from_frozen": False, "finish_frozen": "keep"}
+EVOLUTION_LEGACY_VALUES = {
+    "head_from_frozen": False,
+    "finish_frozen": "keep",
+    "finish_baseline": "evolved",
+}
 
 
 @settings(frozen=True)
@@ -217,6 +221,12 @@ class EvolutionConfig:
     #: early stopping: evaluations without improvement before the finish stops
     finish_patience: Annotated[Int, Field(ge=1, le=10_000_000)] = 8
     finish_lr: Annotated[Float, Field(gt=0, le=10)] | None = None
+    #: what the finish stage's early stopping must beat: "evolved" (the evolved path's
+    #: validation accuracy: the evolved weights are kept unless a checkpoint beats them) or
+    #: "own" (its own checkpoints only: it ends on the best of them). The evolved path's
+    #: accuracy is the best of every tournament's on the same validation part, flattered
+    #: by that selection, so "evolved" can stop the finish before it gains anything
+    finish_baseline: Literal["evolved", "own"] = "evolved"
     # -- transfer options (all off = reference behaviour of Nguyen et al. / Fernando et al.;
     # off by default too: on real faces forced reuse cost ~4 points and evolution decides
     # reuse better on its own; chosen on validation subjects, see docs/pathnet.md)

@@ -594,14 +594,17 @@ class PathNet:
         self, task: Task, x, y, xv, yv, progress, genotype: np.ndarray, start: tuple[float, float]
     ) -> tuple[list[dict[str, Any]], tuple[float, float]]:
         """Train ``genotype`` alone with early stopping on the validation part, starting
-        from validation ``start = (accuracy, loss)``; the best weights seen are restored.
-        Returns the history and the best ``(accuracy, -loss)`` key."""
+        from validation ``start = (accuracy, loss)``; the best weights seen are restored
+        (the start's among them unless ``finish_baseline="own"``). Returns the history and
+        the best ``(accuracy, -loss)`` key."""
         run, ev, name = task.run, task.run.evolution, task.name
         geno = genotype[None]
         history: list[dict[str, Any]] = []
         best_key = (start[0], -start[1])
         if ev.finish_steps == 0:
             return history, best_key
+        if ev.finish_baseline == "own":  # the first checkpoint sets the bar
+            best_key = (-math.inf, -math.inf)
         snap = self._snapshot(name, genotype)
         done, bad = 0, 0
         t0 = time.perf_counter()
