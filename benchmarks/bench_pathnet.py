@@ -268,9 +268,15 @@ def bench_fold(reps: int, batch: int, n_val: int = 270) -> list[dict]:
     return rows
 
 
+def _cell(v) -> str:
+    if not isinstance(v, float):
+        return str(v)
+    return f"{v:.0f}" if abs(v) >= 100 else f"{v:.3g}"
+
+
 def _table(rows: list[dict]) -> str:
     keys = list(rows[0])
-    cells = [[f"{r[k]:.3g}" if isinstance(r[k], float) else str(r[k]) for k in keys] for r in rows]
+    cells = [[_cell(r[k]) for k in keys] for r in rows]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
     line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
     return "\n".join([line(keys), line(["-" * w for w in widths]), *map(line, cells)])
