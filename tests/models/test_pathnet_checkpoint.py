@@ -193,7 +193,8 @@ def test_checkpoint_from_before_relu_option_loads_as_it_was_saved(tmp_path, data
 
 def test_evolving_checkpoint_from_before_the_transfer_options_resumes(tmp_path, data):
     """An interrupted task saved before ``head_from_frozen`` / ``finish_frozen`` /
-    ``finish_baseline`` existed evolved without them: it loads with them off and resumes under today's config."""
+    ``finish_baseline`` existed evolved without them: it loads with them off and resumes
+    under today's config."""
     (xa, ya), _ = data
     pn = PathNet(CFG, seed=0)
     kw = {"evolution": EV, "checkpoint_path": tmp_path / "c", "checkpoint_every": 1}
