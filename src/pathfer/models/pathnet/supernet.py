@@ -384,10 +384,7 @@ class SuperNet(RowModules):
                 unbiased = batch_v.detach() * (n / max(n - 1, 1))
                 new_m = ((1 - mom) * rm + mom * batch_m.detach()).reshape(-1)
                 new_v = ((1 - mom) * rv + mom * unbiased).reshape(-1)
-            self._update_running(self.layer_buffers(layer), rows, new_m, new_v, ~frozen, c_out)
-            if bool(mine.any()):
-                _, *copies = self.task_stats[task].layer(layer)
-                self._update_running(copies, rows, new_m, new_v, mine, c_out)
+            self._step_running(layer, rows, new_m, new_v, frozen, mine, task, c_out)
         gamma = self.norm_weight[layer].index_select(0, rows)
         beta = self.norm_bias[layer].index_select(0, rows)
         scale = gamma / torch.sqrt(var + BN_EPS)
@@ -443,11 +440,16 @@ class SuperNet(RowModules):
                 y.index_select(1, ch), rm[ch], rv[ch], gamma[ch], beta[ch], False, 0.0, BN_EPS
             )
             out = out.index_copy(1, ch, fixed)
+        self._step_running(layer, rows, new_m, new_v, frozen, mine, task, c_out)
+        return out
+
+    def _step_running(self, layer, rows, new_m, new_v, frozen, mine, task, c_out) -> None:
+        """One training step of the running statistics (``new_m`` / ``new_v``, flat per
+        channel of ``rows``): the trainable modules' own, and the task's copies (``mine``)."""
         self._update_running(self.layer_buffers(layer), rows, new_m, new_v, ~frozen, c_out)
         if bool(mine.any()):
             _, *copies = self.task_stats[task].layer(layer)
             self._update_running(copies, rows, new_m, new_v, mine, c_out)
-        return out
 
     @staticmethod
     @torch.no_grad()
