@@ -26,6 +26,20 @@ folds and validation subjects carved from each fold's training part:
 
 Choices read validation accuracy only (``val_acc`` of each result); test numbers are
 reported for what was chosen and choose nothing.
+
+Comparing a variant with the default (``--compare``), on runs of the same folds, e.g. with
+choice subjects held out (``split: {choice_fraction: 0.2}``) and several seeds spread over
+several run folders::
+
+    python benchmarks/bench_real.py --compare RUNS/default,RUNS/default-s12 RUNS/variant
+
+Each side is ``RUN[,RUN...][:METHODS]``: the results of its run folders pooled (seeds from
+different folders). Per method and metric (choice, validation and test accuracy) it prints
+both means, the per-fold differences (variant minus default, the seeds both sides have
+averaged within each fold: a fold is one pair, as the run report pairs them), how many of
+the (fold, seed) runs the variant won, and scipy's paired t-test and Wilcoxon p-values
+(``pathfer.study.report.stats``). ``A:pathnet_transfer B:finetune`` pairs two methods.
+Runs whose folds hold other test clips are refused.
 """
 
 from __future__ import annotations
@@ -42,11 +56,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import yaml
 
 from pathfer.data import emotions, synthetic
 from pathfer.study.experiments.methods import METHODS
-from pathfer.study.report.metrics import summarize
+from pathfer.study.report.metrics import score_table, summarize
+from pathfer.study.report.stats import fold_means, paired_test
 from pathfer.study.results import load_results
 
 SIX = ["anger", "disgust", "fear", "happiness", "sadness", "surprise"]
@@ -339,6 +355,80 @@ def combined_table(specs: list[str]) -> list[str]:
     return method_table(sorted(rows, key=lambda r: -r["acc"]))
 
 
+# ----------------------------------------------------------------------------- variants
+#: metrics of --compare: (column, label); val_acc is read from each result's extra
+COMPARE_METRICS = [("choice_acc", "choice acc"), ("val_acc", "val acc"), ("frame_acc", "test acc")]
+
+
+def _side(spec: str) -> tuple[list[Path], list[str], pd.DataFrame, dict[str, set]]:
+    """Run folders, methods (maybe none) and the pooled score table of one --compare side,
+    plus each fold's test clips (to refuse runs of other folds)."""
+    paths_s, _, only = spec.partition(":")
+    paths = [Path(s) for s in paths_s.split(",") if s]
+    methods = [m for m in only.split(",") if m]
+    records = []
+    for run in paths:
+        if not (run / "results").is_dir():
+            raise SystemExit(f"{run} is not a run folder (no results/ in it)")
+        records += [
+            r for r in load_results(run, strict=False) if not methods or r["method"] in methods
+        ]
+    if not records:
+        raise SystemExit(f"no results for {spec}")
+    scores = score_table(records)
+    scores["val_acc"] = [
+        r["extra"].get("val_acc", r["extra"].get("final_val_acc")) for r in records
+    ]
+    clips: dict[str, set] = {}
+    for r in records:
+        clips.setdefault(r["fold"], set()).update(map(str, r["clip_ids"]))
+    return paths, methods, scores, clips
+
+
+def compare_runs(base: str, variant: str) -> list[str]:
+    """The --compare table: ``variant`` minus ``base``, method by method (see the module doc)."""
+    _, ma, a, clips_a = _side(base)
+    _, mb, b, clips_b = _side(variant)
+    for fold in sorted(set(clips_a) & set(clips_b)):
+        if clips_a[fold] != clips_b[fold]:
+            raise SystemExit(
+                f"{fold} holds other test clips in {base} and {variant}: compare runs of the "
+                "same target, folds and split only"
+            )
+    if len(ma) == 1 and len(mb) == 1:
+        pairs = [(ma[0], mb[0])]
+    else:
+        pairs = [(m, m) for m in a["method"].drop_duplicates() if m in set(b["method"])]
+    if not pairs:
+        raise SystemExit("the two sides share no method: name one per side (RUN:METHOD)")
+    lines = [
+        "| method | metric | default | variant | variant minus default, per fold | mean |"
+        " variant higher (runs) | paired t p | Wilcoxon p |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for m_a, m_b in pairs:
+        both = pd.concat(
+            [a[a["method"] == m_a].assign(method="A"), b[b["method"] == m_b].assign(method="B")]
+        )
+        name = m_a if m_a == m_b else f"{m_b} vs {m_a}"
+        for col, label in COMPARE_METRICS:
+            if both[col].isna().all():
+                continue
+            var, dft, seeds = fold_means(both, "B", "A", col)
+            if not dft:
+                continue
+            test = paired_test(var, dft)  # mean_a: the variant's, mean_b: the default's
+            runs = both.pivot_table(index=["fold", "seed"], columns="method", values=col).dropna()
+            folds = " ".join(f"{100 * (var[f] - dft[f]):+.1f}" for f in sorted(dft))
+            lines.append(
+                f"| {name} | {label} ({seeds} seed{'s' * (seeds > 1)}) | "
+                f"{_f(100 * test['mean_b'])} | {_f(100 * test['mean_a'])} | {folds} | "
+                f"{100 * test['mean_diff']:+.1f} | {int((runs['B'] > runs['A']).sum())} of "
+                f"{len(runs)} | {_f(test['t_pvalue'], 2)} | {_f(test['wilcoxon_pvalue'], 2)} |"
+            )
+    return lines
+
+
 def write_report(out: Path, results: dict[str, Any]) -> None:
     lines = ["# Real-face dev studies (benchmarks/bench_real.py)", ""]
     lines.append(f"Command: `{results['command']}`")
@@ -391,7 +481,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="RUN[:METHODS]",
         help="only print one table from these run folders (methods comma-separated)",
     )
+    ap.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("DEFAULT", "VARIANT"),
+        help="only compare a variant with the default, fold by fold: RUN[,RUN...][:METHODS] each",
+    )
     args = ap.parse_args(argv)
+    if args.compare:
+        print("\n".join(compare_runs(*args.compare)))
+        return 0
     if args.table:
         print("\n".join(combined_table(args.table)))
         return 0
