@@ -360,7 +360,11 @@ def test_stratified_split_is_deterministic_and_stratified():
 
 
 def test_compare_fresh_keeps_the_better_of_reuse_and_no_reuse_on_validation(data):
-    cfg = PathNetConfig(layers=3, modules=8, max_active=1, channels=8, input_size=16)
+    # free modules restart random, so a path without frozen modules starts from scratch
+    # (with the default free_init="copy" it would start as copies of A's modules)
+    cfg = PathNetConfig(
+        layers=3, modules=8, max_active=1, channels=8, input_size=16, free_init="random"
+    )
     pn = PathNet(cfg, seed=0)
     labels = ["h", "v", "d"]
     pn.learn_task("A", *data["A"], 3, evolution=EV, labels=labels)
