@@ -222,6 +222,11 @@ def run_study(cfg: dict[str, Any], out: Path, log_dir: Path) -> float:
     return wall
 
 
+def _val_acc(extra: dict[str, Any]) -> float | None:
+    """A result's validation accuracy: ``val_acc`` (CNNs) or ``final_val_acc`` (PathNet)."""
+    return extra.get("val_acc", extra.get("final_val_acc"))
+
+
 def per_method(run: Path) -> list[dict[str, Any]]:
     """Test accuracy / UAR, validation accuracy, seconds per fold and forgetting per method."""
     records = load_results(run, strict=False)
@@ -231,7 +236,7 @@ def per_method(run: Path) -> list[dict[str, Any]]:
     rows = []
     for method in summary.index:
         recs = [r for r in records if r["method"] == method]
-        val = [r["extra"].get("val_acc", r["extra"].get("final_val_acc")) for r in recs]
+        val = [_val_acc(r["extra"]) for r in recs]
         val = [v for v in val if v is not None]
         s = summary.loc[method]
         cpu = [r["extra"].get("cpu_time_s") for r in recs]
@@ -376,9 +381,7 @@ def _side(spec: str) -> tuple[list[Path], list[str], pd.DataFrame, dict[str, set
     if not records:
         raise SystemExit(f"no results for {spec}")
     scores = score_table(records)
-    scores["val_acc"] = [
-        r["extra"].get("val_acc", r["extra"].get("final_val_acc")) for r in records
-    ]
+    scores["val_acc"] = [_val_acc(r["extra"]) for r in records]
     clips: dict[str, set] = {}
     for r in records:
         clips.setdefault(r["fold"], set()).update(map(str, r["clip_ids"]))
