@@ -185,6 +185,14 @@ def test_seed_population_transfer_options():
     assert (pop.genotypes[:, 0, :2] == [1, 2]).all()
     assert (pop.genotypes[:, 1, :2] == [0, 4]).all()
     assert seed_population(pop, None, ev) is None
+    # seed_copy_fraction: the members after the frozen seeds take the path through copies
+    pop = Population.random(8, 2, 6, 3, rng)
+    copies = np.array([[3, 4, 4], [5, 1, 2]])
+    ev = EvolutionConfig(seed_frozen_fraction=0.25, seed_copy_fraction=0.5)
+    assert seed_population(pop, source, ev, copies=copies) is None
+    assert all((pop.genotypes[i] == source).all() for i in (0, 1))
+    assert all((pop.genotypes[i] == copies).all() for i in (2, 3, 4, 5))
+    assert not any((pop.genotypes[i] == copies).all() for i in (6, 7))
 
 
 @pytest.mark.parametrize(
@@ -217,6 +225,7 @@ def test_pathnet_config_validation(kwargs, field):
         ({"val_fraction": 0.0}, "val_fraction"),
         ({"target_fitness": 1.5}, "target_fitness"),
         ({"seed_frozen_fraction": 2.0}, "seed_frozen_fraction"),
+        ({"seed_frozen_fraction": 0.6, "seed_copy_fraction": 0.6}, "seed_copy_fraction"),
         ({"patience": 0}, "patience"),
     ],
 )

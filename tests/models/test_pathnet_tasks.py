@@ -281,6 +281,35 @@ def test_seeded_population_starts_from_frozen_path(data):
     assert res.frozen_reused == int(pn.frozen.sum())
 
 
+def test_seeded_copies_start_from_the_source_network_through_trainable_copies(data):
+    """seed_copy_fraction: a member starts as A's path through the copies of its modules
+    (free_init="copy"): no frozen module, and the same function as A's path."""
+    pn = PathNet(CFG_BN, seed=2)
+    pn.learn_task("A", *data["A"], 3, evolution=SMALL)
+    pn.freeze("A")
+    path_a = pn.best_path("A")
+    x = data["A_test"][0][:8]
+    with torch.no_grad():
+        pn.net.eval()
+        a = pn.net.forward_paths(x, path_a, "A")
+    ev = dataclasses.replace(SMALL, seed_copy_fraction=1.0, generations=0, finish_steps=0)
+    res = pn.learn_task("B", *data["B"], 3, evolution=ev)
+    seeded = np.array(res.best_genotype)
+    assert res.frozen_reused == 0
+    assert not pn.frozen[np.arange(CFG_BN.layers)[:, None], seeded].any()
+    for layer in range(CFG_BN.layers):  # one copy per distinct module of A's path
+        assert len(set(seeded[layer])) == len(set(path_a[layer]))
+    with torch.no_grad():
+        pn.net.eval()
+        b = pn.net.forward_paths(x, seeded, "A")
+    torch.testing.assert_close(a, b)
+    # with fresh free modules there are no copies to seed: refused, naming both settings
+    with pytest.raises(ValueError, match="free_init"):
+        PathNet(dataclasses.replace(CFG, free_init="random"), seed=0).learn_task(
+            "A", *data["A"], 3, evolution=ev
+        )
+
+
 def test_target_fitness_and_patience_stop_early(data):
     pn = PathNet(CFG, seed=0)
     ev = dataclasses.replace(EV, generations=50, target_fitness=0.5, finish_steps=0)

@@ -43,6 +43,7 @@ LEGACY_VALUES = {"relu": "layer", "frozen_statistics": "owner", "free_init": "ra
 #: the same for :class:`EvolutionConfig` (checkpoints of evolving tasks, run folders)
 EVOLUTION_LEGACY_VALUES = {
     "head_from_frozen": False,
+    "seed_copy_fraction": 0.0,
     "finish_frozen": "keep",
     "finish_baseline": "evolved",
 }
@@ -238,6 +239,11 @@ class EvolutionConfig:
     # reuse better on its own; chosen on validation subjects, see docs/pathnet.md)
     #: fraction of the initial population set to the most recently frozen task's path
     seed_frozen_fraction: Annotated[Float, Field(ge=0, le=1)] = 0.0
+    #: fraction of the initial population (the members after those) set to that path
+    #: through the trainable copies of its modules (needs ``PathNetConfig.free_init="copy"``):
+    #: such a member starts as the source network, fine-tunes it as ``finetune`` does, and
+    #: evolution may keep it or leave it. The copies are those made at the last freeze
+    seed_copy_fraction: Annotated[Float, Field(ge=0, le=1)] = 0.0
     #: gene slots per layer pinned to the frozen source path's modules (never mutated)
     frozen_slots: Annotated[Int, Field(ge=0, le=1024)] = 0
     #: learning-rate multiplier of the new (trainable) modules while frozen modules exist
@@ -260,6 +266,15 @@ class EvolutionConfig:
     #: evaluate in chunks of this many samples (how, not what: a run folder may change it)
     eval_batch_size: Annotated[Int, Field(ge=1, le=10_000_000)] = EVAL_BATCH
 
+    @model_validator(mode="after")
+    def _seed_fractions(self) -> EvolutionConfig:
+        if self.seed_frozen_fraction + self.seed_copy_fraction > 1:
+            raise ValueError(
+                "seed_frozen_fraction + seed_copy_fraction must be at most 1 (they seed "
+                f"distinct members), got {self.seed_frozen_fraction} + {self.seed_copy_fraction}"
+            )
+        return self
+
     @classmethod
     def reference(cls, **overrides: Any) -> EvolutionConfig:
         """The paper's procedure (Fernando et al. 2017 / Nguyen et al. 2018) as pathfer's
@@ -276,6 +291,7 @@ class EvolutionConfig:
             "augment": False,
             "finish_steps": 0,
             "seed_frozen_fraction": 0.0,
+            "seed_copy_fraction": 0.0,
             "frozen_slots": 0,
             "transfer_lr_scale": 1.0,
             "compare_fresh": False,
@@ -301,6 +317,11 @@ class EvolutionConfig:
 
 def check_compatible(pathnet: PathNetConfig, evolution: EvolutionConfig) -> None:
     """Settings of the two configs that cannot go together (ValueError naming both)."""
+    if evolution.seed_copy_fraction and pathnet.free_init != "copy":
+        raise ValueError(
+            "evolution.seed_copy_fraction seeds paths through copies of the frozen modules; "
+            "it needs pathnet.free_init='copy'"
+        )
     if evolution.finish_frozen == "copy" and pathnet.frozen_statistics == "task":
         raise ValueError(
             "evolution.finish_frozen='copy' copies frozen modules with their owner's "

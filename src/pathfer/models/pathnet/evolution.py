@@ -101,11 +101,14 @@ def seed_population(
     population: Population,
     source: np.ndarray | None,
     evolution: EvolutionConfig,
+    copies: np.ndarray | None = None,
 ) -> np.ndarray | None:
     """Apply the transfer options to a fresh population in place; return the pinned mask.
 
     * ``seed_frozen_fraction``: that fraction of members (rounded, the first ones) become
       copies of the frozen ``source`` path;
+    * ``seed_copy_fraction``: that fraction of members (rounded, the next ones) become
+      ``copies``, the source path through trainable copies of its modules (when given);
     * ``frozen_slots = k``: in every member and layer, the first ``k`` genes are set to (up
       to ``k`` distinct) modules of the source path and never mutate.
     """
@@ -114,6 +117,10 @@ def seed_population(
     n_seed = int(round(evolution.seed_frozen_fraction * len(population)))
     for i in range(n_seed):
         population.genotypes[i] = source
+    if copies is not None:
+        n_copy = int(round(evolution.seed_copy_fraction * len(population)))
+        for i in range(n_seed, min(n_seed + n_copy, len(population))):
+            population.genotypes[i] = copies
     if evolution.frozen_slots == 0:
         return None
     L, N = source.shape

@@ -174,6 +174,34 @@ class PathNet:
         name = self._last_frozen_task()
         return None if name is None else self.tasks[name].genotype
 
+    def _copy_origins(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(free, origin)``: the layer's free modules and, for ``free_init="copy"``, the
+        frozen module each was copied from at the last freeze (round robin)."""
+        fr = self.frozen[layer]
+        free, frozen_rows = np.flatnonzero(~fr), np.flatnonzero(fr)
+        if not len(frozen_rows):
+            return free, np.full(len(free), -1)
+        return free, frozen_rows[np.arange(len(free)) % len(frozen_rows)]
+
+    def _source_path_through_copies(self) -> np.ndarray | None:
+        """The most recently frozen task's path with each frozen module replaced by one of
+        its copies (``free_init="copy"``; distinct modules get distinct copies): the
+        source network, trainable. A module with no copy left stays frozen. ``None`` when
+        there is no frozen task or the free modules are not copies."""
+        source = self._source_path()
+        if source is None or self.config.free_init != "copy":
+            return None
+        path = source.copy()
+        for layer in range(self.config.layers):
+            free, origin = self._copy_origins(layer)
+            spare = {int(f): int(o) for f, o in zip(free, origin, strict=True)}
+            for module in dict.fromkeys(int(m) for m in source[layer]):
+                copy = next((f for f, o in spare.items() if o == module), None)
+                if copy is not None:
+                    path[layer][source[layer] == module] = copy
+                    del spare[copy]
+        return path
+
     def _last_frozen_task(self) -> str | None:
         frozen = [t.name for t in self.tasks.values() if t.status is TaskStatus.FROZEN]
         return frozen[-1] if frozen else None
@@ -408,7 +436,9 @@ class PathNet:
             pop = Population.random(
                 ev.population, cfg.layers, cfg.modules, cfg.max_active, self.rng
             )
-            pinned = seed_population(pop, self._source_path(), ev)
+            pinned = seed_population(
+                pop, self._source_path(), ev, copies=self._source_path_through_copies()
+            )
             if ev.compare_fresh and self.frozen.any():
                 seed_fresh(pop, self.frozen, self.rng)
             task.run = Run(ev, fp, pop, pinned)
@@ -684,14 +714,11 @@ class PathNet:
     def _restart_free_modules(self) -> None:
         """Every module that is not frozen restarts (``config.free_init``): fresh weights,
         or a copy of a frozen module of its layer (round robin); optimiser state cleared."""
-        fr = self.frozen
         for layer in range(self.config.layers):
-            free = torch.from_numpy(np.flatnonzero(~fr[layer]))
-            self.net.reset_modules(layer, free, self.generator)
-            frozen_rows = np.flatnonzero(fr[layer])
-            if self.config.free_init == "copy" and len(frozen_rows) and len(free):
-                src = frozen_rows[np.arange(len(free)) % len(frozen_rows)]
-                self.net.copy_modules(layer, free, torch.from_numpy(src))
+            free, origin = self._copy_origins(layer)
+            self.net.reset_modules(layer, torch.from_numpy(free), self.generator)
+            if self.config.free_init == "copy" and len(free) and origin[0] >= 0:
+                self.net.copy_modules(layer, torch.from_numpy(free), torch.from_numpy(origin))
             self.opt.reset_rows(layer, torch.arange(self.config.modules))
 
     def forget(self, name: str) -> None:
