@@ -40,6 +40,7 @@ EV = EvolutionConfig(
     finish_eval_every=3,
     augment=True,  # exercise the generator-driven augmentation too
     seed_frozen_fraction=0.0,
+    seed_copy_fraction=0.0,  # B's best path must reuse frozen modules to call the safeguard
     frozen_slots=0,
     compare_fresh=True,  # B: a second finish, and a second snapshot to resume
 )

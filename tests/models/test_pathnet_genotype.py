@@ -193,6 +193,11 @@ def test_seed_population_transfer_options():
     assert all((pop.genotypes[i] == source).all() for i in (0, 1))
     assert all((pop.genotypes[i] == copies).all() for i in (2, 3, 4, 5))
     assert not any((pop.genotypes[i] == copies).all() for i in (6, 7))
+    # the fractions overlap: the copies fill what the frozen seeds leave
+    ev = EvolutionConfig(seed_frozen_fraction=0.75, seed_copy_fraction=0.5)
+    seed_population(pop, source, ev, copies=copies)
+    assert all((pop.genotypes[i] == source).all() for i in range(6))
+    assert all((pop.genotypes[i] == copies).all() for i in (6, 7))
 
 
 @pytest.mark.parametrize(
@@ -225,7 +230,7 @@ def test_pathnet_config_validation(kwargs, field):
         ({"val_fraction": 0.0}, "val_fraction"),
         ({"target_fitness": 1.5}, "target_fitness"),
         ({"seed_frozen_fraction": 2.0}, "seed_frozen_fraction"),
-        ({"seed_frozen_fraction": 0.6, "seed_copy_fraction": 0.6}, "seed_copy_fraction"),
+        ({"seed_copy_fraction": -0.1}, "seed_copy_fraction"),
         ({"patience": 0}, "patience"),
     ],
 )

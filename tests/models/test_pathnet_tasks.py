@@ -303,11 +303,18 @@ def test_seeded_copies_start_from_the_source_network_through_trainable_copies(da
         pn.net.eval()
         b = pn.net.forward_paths(x, seeded, "A")
     torch.testing.assert_close(a, b)
-    # with fresh free modules there are no copies to seed: refused, naming both settings
-    with pytest.raises(ValueError, match="free_init"):
-        PathNet(dataclasses.replace(CFG, free_init="random"), seed=0).learn_task(
-            "A", *data["A"], 3, evolution=ev
+
+    # with fresh free modules (free_init="random") there are no copies: nothing is seeded
+    def transfer(fraction):
+        p = PathNet(dataclasses.replace(CFG_BN, free_init="random"), seed=3)
+        p.learn_task("A", *data["A"], 3, evolution=SMALL)
+        p.freeze("A")
+        r = p.learn_task(
+            "B", *data["B"], 3, evolution=dataclasses.replace(SMALL, seed_copy_fraction=fraction)
         )
+        return r.best_genotype, _strip(r.history)
+
+    assert transfer(1.0) == transfer(0.0)
 
 
 def test_target_fitness_and_patience_stop_early(data):

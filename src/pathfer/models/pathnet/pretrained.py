@@ -101,6 +101,7 @@ def fer_evolution(cap: EvolutionConfig | None = None, **overrides) -> EvolutionC
         "finish_patience": 6,
         "augment_shift": 3,
         "seed_frozen_fraction": 0.0,
+        "seed_copy_fraction": 0.0,
         "frozen_slots": 0,
     }
     if cap is not None:
