@@ -415,7 +415,7 @@ def compare_runs(base: str, variant: str) -> list[str]:
         )
         name = m_a if m_a == m_b else f"{m_b} vs {m_a}"
         for col, label in COMPARE_METRICS:
-            if both[col].isna().all():
+            if col not in both or both[col].isna().all():  # e.g. no choice subjects
                 continue
             var, dft, seeds = fold_means(both, "B", "A", col)
             if not dft:
@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
             cfg = cfgs[study]
             wall: dict[str, float] = {}
             seven = [m for m in SEVEN if m in cfg["methods"]]
-            if study == "c2w" and set(seven) != set(cfg["methods"]):
+            if study == "c2w" and seven and set(seven) != set(cfg["methods"]):
                 wall["7 methods"] = run_study({**cfg, "methods": seven}, args.out, logs)
                 wall["the other methods"] = run_study(cfg, args.out, logs)
                 wall["all methods"] = wall["7 methods"] + wall["the other methods"]
