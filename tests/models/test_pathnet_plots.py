@@ -64,7 +64,26 @@ def test_supernet_figure_draws_each_task_path_and_the_frozen_modules(two_tasks, 
         if p.get_linewidth() == 2.5 and isinstance(p, (mpatches.Wedge, mpatches.Circle))
     }
     assert frozen == {tuple(int(v) for v in idx) for idx in np.argwhere(pn.frozen)}
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["A", "B", "frozen"]
+    # a used module that restarted as a copy of a frozen one (free_init="copy") shows its
+    # origin; the copies were made at A's freeze, from A's modules of the same layer
+    origins = pn.copy_origins
+    assert (origins[pn.frozen] == -1).all() and pn.frozen[
+        np.nonzero(origins >= 0)[0], origins[origins >= 0]
+    ].all()
+    used_copies = {
+        (la, m): str(origins[la, m]) for la, m in _modules(ax, COLOURS[1]) if origins[la, m] >= 0
+    }
+    drawn = {
+        (int(round(t.get_position()[1])), int(round(t.get_position()[0]))): t.get_text()
+        for t in ax.texts
+    }
+    assert drawn == used_copies and used_copies  # B's path goes through at least one copy
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "A",
+        "B",
+        "frozen",
+        "started as a copy of frozen k",
+    ]
     cfg = pn.config
     circles = [p for p in ax.patches if isinstance(p, mpatches.Circle)]
     used = _modules(ax, COLOURS[0]) | _modules(ax, COLOURS[1])

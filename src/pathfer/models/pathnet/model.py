@@ -131,6 +131,17 @@ class PathNet:
         """``(L, M)`` bool mask of frozen modules."""
         return self._frozen_owner != ""
 
+    @property
+    def copy_origins(self) -> np.ndarray:
+        """``(L, M)`` int: for each free module, the frozen module of its layer it restarted
+        as at the last freeze (``free_init="copy"``; trained since by later tasks), else -1."""
+        out = np.full((self.config.layers, self.config.modules), -1)
+        if self.config.free_init == "copy":
+            for layer in range(self.config.layers):
+                free, origin = self._copy_origins(layer)
+                out[layer, free] = origin
+        return out
+
     def status(self, name: str) -> TaskStatus:
         return self._task(name).status
 

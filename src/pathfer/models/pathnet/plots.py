@@ -54,11 +54,15 @@ def supernet_figure(
     """The L x M grid of modules (layer 0, the input side, at the bottom); each task's best
     path in its own colour (a module used by several tasks is split into wedges), lines
     between the path's modules of consecutive layers, frozen modules with a thick black
-    edge. Tasks are in training order (``tasks`` picks and orders them)."""
+    edge, and on a module a path uses that restarted as a copy of a frozen one
+    (``free_init="copy"``) the number of that frozen module. Tasks are in training order
+    (``tasks`` picks and orders them)."""
     cfg = pn.config
     L, M = cfg.layers, cfg.modules
     paths = _task_paths(pn, tasks)
     frozen = pn.frozen
+    origins = pn.copy_origins
+    copies_drawn = False
     fig = Figure(figsize=(0.45 * M + 1.3, 0.5 * L + 1.6))
     ax = fig.add_subplot()
     users: dict[tuple[int, int], list[int]] = {}
@@ -96,10 +100,26 @@ def supernet_figure(
                 )
                 wedge.set_facecolor(COLOURS[ti % len(COLOURS)])
                 ax.add_patch(wedge)
+            if origins[layer, m] >= 0:
+                ax.text(
+                    m,
+                    layer,
+                    str(origins[layer, m]),
+                    ha="center",
+                    va="center",
+                    fontsize=FONT - 2,
+                    color="white",
+                    fontweight="bold",
+                )
+                copies_drawn = True
     handles: list[Any] = [
         mpatches.Patch(color=COLOURS[i % len(COLOURS)], label=n) for i, n in enumerate(paths)
     ]
     handles.append(mpatches.Patch(facecolor="white", edgecolor="black", lw=2.5, label="frozen"))
+    if copies_drawn:
+        handles.append(
+            Line2D([], [], ls="", marker="$k$", color="0.3", label="started as a copy of frozen k")
+        )
     ax.legend(
         handles=handles,
         loc="upper center",
