@@ -134,12 +134,14 @@ class PathNet:
     @property
     def copy_origins(self) -> np.ndarray:
         """``(L, M)`` int: for each free module, the frozen module of its layer it restarted
-        as at the last freeze (``free_init="copy"``; trained since by later tasks), else -1."""
+        as at the last freeze (``free_init="copy"``, round robin; trained since by later
+        tasks), else -1."""
         out = np.full((self.config.layers, self.config.modules), -1)
         if self.config.free_init == "copy":
-            for layer in range(self.config.layers):
-                free, origin = self._copy_origins(layer)
-                out[layer, free] = origin
+            for layer, fr in enumerate(self.frozen):
+                free, frozen_rows = np.flatnonzero(~fr), np.flatnonzero(fr)
+                if len(frozen_rows):
+                    out[layer, free] = frozen_rows[np.arange(len(free)) % len(frozen_rows)]
         return out
 
     def status(self, name: str) -> TaskStatus:
@@ -185,32 +187,22 @@ class PathNet:
         name = self._last_frozen_task()
         return None if name is None else self.tasks[name].genotype
 
-    def _copy_origins(self, layer: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(free, origin)``: the layer's free modules and, for ``free_init="copy"``, the
-        frozen module each was copied from at the last freeze (round robin)."""
-        fr = self.frozen[layer]
-        free, frozen_rows = np.flatnonzero(~fr), np.flatnonzero(fr)
-        if not len(frozen_rows):
-            return free, np.full(len(free), -1)
-        return free, frozen_rows[np.arange(len(free)) % len(frozen_rows)]
-
     def _source_path_through_copies(self) -> np.ndarray | None:
         """The most recently frozen task's path with each frozen module replaced by one of
-        its copies (``free_init="copy"``; distinct modules get distinct copies): the
-        source network, trainable. A module with no copy left stays frozen. ``None`` when
-        there is no frozen task or the free modules are not copies."""
+        its copies (``free_init="copy"``; a free module copies one module, so distinct
+        modules get distinct copies): the source network, trainable. A module with no copy
+        stays frozen. ``None`` when there is no frozen task or the free modules are not
+        copies."""
         source = self._source_path()
         if source is None or self.config.free_init != "copy":
             return None
+        origins = self.copy_origins
         path = source.copy()
-        for layer in range(self.config.layers):
-            free, origin = self._copy_origins(layer)
-            spare = {int(f): int(o) for f, o in zip(free, origin, strict=True)}
-            for module in dict.fromkeys(int(m) for m in source[layer]):
-                copy = next((f for f, o in spare.items() if o == module), None)
-                if copy is not None:
-                    path[layer][source[layer] == module] = copy
-                    del spare[copy]
+        for layer, genes in enumerate(source):
+            for module in set(genes.tolist()):
+                copies = np.flatnonzero(origins[layer] == module)
+                if len(copies):
+                    path[layer][genes == module] = copies[0]
         return path
 
     def _last_frozen_task(self) -> str | None:
@@ -725,11 +717,15 @@ class PathNet:
     def _restart_free_modules(self) -> None:
         """Every module that is not frozen restarts (``config.free_init``): fresh weights,
         or a copy of a frozen module of its layer (round robin); optimiser state cleared."""
-        for layer in range(self.config.layers):
-            free, origin = self._copy_origins(layer)
+        origins = self.copy_origins
+        for layer, fr in enumerate(self.frozen):
+            free = np.flatnonzero(~fr)
             self.net.reset_modules(layer, torch.from_numpy(free), self.generator)
-            if self.config.free_init == "copy" and len(free) and origin[0] >= 0:
-                self.net.copy_modules(layer, torch.from_numpy(free), torch.from_numpy(origin))
+            copies = free[origins[layer, free] >= 0]
+            if len(copies):
+                self.net.copy_modules(
+                    layer, torch.from_numpy(copies), torch.from_numpy(origins[layer, copies])
+                )
             self.opt.reset_rows(layer, torch.arange(self.config.modules))
 
     def forget(self, name: str) -> None:
