@@ -41,10 +41,11 @@ from pathfer.study.results import load_results, result_exists, save_result
 # --------------------------------------------------------------------------- jobs
 def _threads(cfg: ExperimentConfig) -> None:
     """Every job computes with ``cfg.threads`` torch threads, whatever the machine: the
-    thread count changes how sums are split, hence the numbers (see docs/experiments.md)."""
-    import torch
+    thread count changes how sums are split, hence the numbers (see docs/experiments.md);
+    subnormal floats are flushed to zero (:func:`~pathfer.models.nn.set_job_numerics`)."""
+    from pathfer.models.nn import set_job_numerics
 
-    torch.set_num_threads(cfg.threads)
+    set_job_numerics(cfg.threads)
 
 
 def _config(d: dict[str, Any]) -> ExperimentConfig:

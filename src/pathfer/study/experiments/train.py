@@ -17,6 +17,7 @@ import torch
 
 from pathfer import __version__
 from pathfer.models.architectures import architecture_name
+from pathfer.models.nn import set_job_numerics
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig
 from pathfer.study.experiments.plan import (
@@ -51,7 +52,7 @@ def train_model(
     if family and cfg.kind == "single":  # before any preparation
         raise ConfigError(f"{method} needs a source: use kind within or transfer")
     seed = cfg.seeds[0]
-    torch.set_num_threads(cfg.threads)  # part of what the seed fixes, as in experiment jobs
+    set_job_numerics(cfg.threads)  # part of what the seed fixes, as in experiment jobs
     torch.manual_seed(seed)
     # source models are a cache of this exact config: another config never reuses them
     key = config_key(cfg.to_dict())
