@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from pathfer.models.baselines.training import evaluate, fit
-from pathfer.models.nn import PlainCNN, augment_batch
+from pathfer.models.nn import PlainCNN, augment_batch, set_job_numerics
 from pathfer.models.pathnet import PathNetConfig
 from pathfer.models.pathnet.toy import toy_task
 
@@ -118,3 +118,19 @@ def test_augment_batch_flips_and_shifts_within_bounds():
         )
     g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
     assert torch.equal(augment_batch(x, g1), augment_batch(x, g2))
+
+
+def test_job_numerics_set_threads_and_flush_subnormals():
+    """A job computes on subnormal floats as 0 (x86 handles them in microcode, tens of
+    times slower) and with the thread count it is given; nothing else changes."""
+    tiny = torch.finfo(torch.float32).tiny
+    sub = torch.full((8,), tiny / 4)  # a subnormal, stored as is
+    assert (sub * 1.0 != 0).all()  # the default: subnormals compute as themselves
+    try:
+        set_job_numerics(2)
+        assert torch.get_num_threads() == 2
+        assert (sub * 1.0 == 0).all()
+        normal = torch.full((8,), tiny * 4)
+        assert torch.equal(normal * 1.0, normal)  # normal numbers are untouched
+    finally:
+        torch.set_flush_denormal(False)
