@@ -22,6 +22,7 @@ import statistics
 import time
 import warnings
 
+import pandas as pd
 import torch
 import torch.nn.functional as F
 
@@ -113,14 +114,6 @@ def bench(name: str, reps: int, steps: int, fit_steps: int, batch: int) -> dict:
     }
 
 
-def _table(rows: list[dict]) -> str:
-    keys = list(rows[0])
-    cells = [[str(r[k]) for k in keys] for r in rows]
-    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
-    line = lambda vals: "  ".join(v.rjust(w) for v, w in zip(vals, widths, strict=True))  # noqa: E731
-    return "\n".join([line(keys), line(["-" * w for w in widths]), *map(line, cells)])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=1)
@@ -132,7 +125,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch}")
     rows = [bench(n, args.reps, args.steps, args.fit_steps, args.batch) for n in MODELS]
-    print(_table(rows))
+    print(pd.DataFrame(rows).to_string(index=False))
 
 
 if __name__ == "__main__":
