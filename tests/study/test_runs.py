@@ -4,7 +4,11 @@ software that computed it, and failed jobs make the commands exit non-zero."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
+import sys
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -369,3 +373,74 @@ def test_the_first_trained_method_added_to_a_pathnet_only_run_resumes_it():
         'budgets.cnn_scratch.max_epochs: 30 -> "(absent)"',
         'budgets.cnn_scratch.patience: 6 -> "(absent)"',
     ]
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below ``pid`` (Linux /proc): the pool's forkserver and its workers."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended while we looked
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = set(), [pid]
+    while todo:
+        kids = children.get(todo.pop(), [])
+        found.update(kids)
+        todo.extend(kids)
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:  # a zombie (state Z) no longer computes
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_sigterm_stops_the_workers_keeps_finished_runs_and_exits_130(corpus, tmp_path):
+    """As a batch scheduler or `timeout` stops a run: the worker processes stop with it
+    (they do not go on computing), the finished runs stay, and the same command resumes."""
+    endless = {"max_steps": 10**6, "max_epochs": 10**6, "patience": 10**6}
+    raw = _raw(
+        corpus,
+        methods=["cnn_scratch", "mini_xception_zeroshot"],  # the dear runs start first
+        executor="local",
+        workers=3,
+        train=endless,
+    )
+    path, out = tmp_path / "exp.yaml", tmp_path / "r"
+    path.write_text(yaml.safe_dump(raw))
+    cmd = [sys.executable, "-c", "from pathfer.cli import main; main()"]
+    proc = subprocess.Popen(
+        [*cmd, "experiment", "run", str(path), "-o", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    workers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while len(list(out.glob("results/mini_xception_zeroshot__*.json"))) < 2:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the zero-shot runs never finished"
+            time.sleep(0.5)
+        workers = _descendants(proc.pid)
+        assert len(workers) >= 2  # the forkserver and the workers training cnn_scratch
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+        assert proc.returncode == 130, stdout + stderr
+        assert "run the same command again to resume" in " ".join(stderr.split())
+        assert "Traceback" not in stderr
+        deadline = time.monotonic() + 30
+        while any(map(_running, workers)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(map(_running, workers)), "a worker process outlived the run"
+        kept = sorted(p.name.split("__")[0] for p in (out / "results").iterdir())
+        assert kept == ["mini_xception_zeroshot"] * 2
+    finally:  # leave no process behind when an assertion failed
+        proc.kill()
+        for pid in filter(_running, workers):
+            os.kill(pid, signal.SIGKILL)

@@ -4,10 +4,13 @@ Each command module holds a plain function with typer annotations; this file onl
 registers them, so ``pathfer --help`` lists every command in one place. Habits shared by
 every command: ``--version``; defaults shown in ``--help``; a short flag means the same in
 every command (``-o`` out, ``-m`` model, ``-j`` workers, ``-k`` every, ``-q`` quiet, ...);
-fixed values list their choices; user errors exit 2 with one line, Ctrl-C exits 130.
+fixed values list their choices; user errors exit 2 with one line, Ctrl-C (or SIGTERM)
+exits 130.
 """
 
 from __future__ import annotations
+
+import signal
 
 import typer
 
@@ -54,5 +57,12 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:  # pragma: no cover - console entry point
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    """The console entry point. A SIGTERM (a batch scheduler's, `timeout`'s, `kill`'s) stops a
+    command as Ctrl-C does: what is done is kept, worker processes stop, the exit is 130."""
+    signal.signal(signal.SIGTERM, _interrupt)
     app()

@@ -82,6 +82,13 @@ def run(
         _fail(str(exc), code=1)
     except _user_errors() as exc:
         _fail(str(exc))
+    except KeyboardInterrupt:
+        Console(stderr=True).print(
+            "[yellow]interrupted;[/] the finished runs are kept: run the same command again "
+            "to resume where it stopped",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
     console.print(f"results: {run_dir}")
 
 

@@ -82,7 +82,8 @@ class LocalExecutor:
             suspects.discard(i)
             return Outcome(jobs[i][0], value, err, runs[i])
 
-        # On Ctrl-C (or when the caller stops iterating) only the running jobs are waited for.
+        # When the caller stops iterating, the running jobs are waited for; on Ctrl-C (or a
+        # SIGTERM turned into one) the workers are stopped.
         try:
             while todo or pending:
                 broken = False
@@ -109,5 +110,20 @@ class LocalExecutor:
                 if broken:
                     pool.shutdown(wait=True, cancel_futures=True)
                     pool = _pool(size)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM through the command line's handler
+            _stop_workers(pool)  # the jobs they ran are lost; what finished is saved
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminates the pool's worker processes, so that none goes on computing after an
+    interrupted run (a SIGTERM reaches only this process; Ctrl-C reaches them too)."""
+    terminate = getattr(pool, "terminate_workers", None)  # Python 3.14
+    if terminate is not None:
+        terminate()
+        return
+    for proc in list((getattr(pool, "_processes", None) or {}).values()):
+        if proc.is_alive():
+            proc.terminate()
