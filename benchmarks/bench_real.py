@@ -204,8 +204,15 @@ def study_configs(
 
 # ----------------------------------------------------------------------------- running
 def run_study(cfg: dict[str, Any], out: Path, log_dir: Path) -> float:
-    """``pathfer experiment run`` on ``cfg`` (written to ``out/configs``); its wall time."""
+    """``pathfer experiment run`` on ``cfg`` (written to ``out/configs``); its wall time.
+
+    A run folder of the study that already holds methods keeps them: ``cfg``'s methods are
+    added after them (a run may add methods, not drop them), so ``--methods X`` adds X."""
     (out / "configs").mkdir(parents=True, exist_ok=True)
+    recorded = out / "runs" / cfg["name"] / "config.yaml"
+    if recorded.is_file():
+        held = (yaml.safe_load(recorded.read_text()) or {}).get("methods") or []
+        cfg = {**cfg, "methods": [*held, *(m for m in cfg["methods"] if m not in held)]}
     path = out / "configs" / f"{cfg['name']}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     exe = Path(sys.executable).with_name("pathfer")

@@ -375,6 +375,42 @@ def test_the_first_trained_method_added_to_a_pathnet_only_run_resumes_it():
     ]
 
 
+def test_methods_left_out_of_a_resume_are_named_once_and_listing_them_resumes():
+    """A config that names only a new method, run into a folder holding others, is refused
+    with one line naming the methods left out (not one per budget and crop they kept);
+    listing them, then the new one, resumes the folder."""
+    from pathfer.study.experiments.provenance import config_changes
+
+    budget = {"lrs": [0.001], "max_epochs": 30, "patience": 6}
+    recorded = {
+        "name": "x",
+        "methods": ["pathnet_transfer", "cnn_scratch", "finetune"],
+        "budgets": {"cnn_scratch": budget, "finetune": budget},
+        "crops": {"cnn_scratch": {"size": 48}, "finetune": {"size": 48}},
+    }
+    only_new = {
+        "name": "x",
+        "methods": ["reference_cnn"],
+        "budgets": {"reference_cnn": {**budget, "patience": 8}},
+        "crops": {"reference_cnn": {"size": 48}},
+    }
+    changes = config_changes(recorded, only_new)
+    assert len(changes) == 1
+    assert changes[0].startswith("methods: pathnet_transfer, cnn_scratch, finetune left out")
+    both = {
+        "name": "x",
+        "methods": [*recorded["methods"], "reference_cnn"],
+        "budgets": {**recorded["budgets"], **only_new["budgets"]},
+        "crops": {**recorded["crops"], **only_new["crops"]},
+    }
+    assert config_changes(recorded, both) == []
+    # another setting still shows beside the methods left out
+    changed = {**only_new, "pathnet": {"relu": "module"}}
+    assert config_changes({**recorded, "pathnet": {"relu": "layer"}}, changed)[1:] == [
+        "pathnet.relu: layer -> module"
+    ]
+
+
 def _descendants(pid: int) -> set[int]:
     """The processes below ``pid`` (Linux /proc): the pool's forkserver and its workers."""
     children: dict[int, list[int]] = {}

@@ -92,11 +92,21 @@ def _grows(old: Any, new: Any, key: str) -> bool:
 
 def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """What differs between a run folder's config and ``current``, as ``key: old -> new``
-    (execution keys ignored; grid keys only when something was removed)."""
+    (execution keys ignored; grid keys only when something was removed). Methods left out
+    make one line, not one per setting they kept (their budgets and crops)."""
     old, new = _flat(recorded), _flat(current)
+    was, now = recorded.get("methods"), current.get("methods")
+    dropped = (
+        [m for m in was if m not in now] if isinstance(was, list) and isinstance(now, list) else []
+    )
     changes = []
+    if dropped:  # one line, where the per-method settings of each would add one per key
+        changes.append(
+            f"methods: {', '.join(map(str, dropped))} left out (a run may add methods, not "
+            "drop them: list every method the folder holds, then the new ones)"
+        )
     for key in sorted(set(old) | set(new), key=lambda k: (k.split(".")[0], k)):
-        top = key.split(".")[0]
+        top, *rest = key.split(".")
         if top in EXECUTION_KEYS or key in EXECUTION_SETTINGS:
             continue
         a, b = old.get(key, ADDED_SETTINGS.get(key, "(absent)")), new.get(key, "(absent)")
@@ -104,6 +114,9 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
             continue
         if top in PER_METHOD_KEYS and a == "(absent)":  # a method added to the grid
             continue
+        method = rest[0] if rest else None
+        if (top == "methods" and dropped) or (top in PER_METHOD_KEYS and method in dropped):
+            continue  # said in the first line
         changes.append(f"{key}: {_show(a)} -> {_show(b)}")
     return changes
 
