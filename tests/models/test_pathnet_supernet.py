@@ -238,15 +238,16 @@ def test_default_config_on_48x48_crops():
     net = SuperNet(cfg, g)
     net.add_head("A", 7, g)
     net.eval()  # BatchNorm statistics and dropout as in prediction
-    geno = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 0, 1]])
+    assert (cfg.layers, cfg.modules, cfg.max_active) == (4, 10, 1)
+    geno = np.array([[0], [3], [6], [9]])
     x = torch.rand(2, 1, 48, 48)
     with torch.no_grad():
         out = net.forward_paths(x, geno, "A")
         assert out.shape == (1, 2, 7)
         model = net.materialise(geno, "A")
         torch.testing.assert_close(model(x), out[0], rtol=1e-5, atol=1e-5)
-    assert net.weight[0].shape == (10, 16, 1, 3, 3) and net.weight[3].shape == (10, 32, 32, 3, 3)
-    assert net.running_mean3.shape == (10, 32) and net.heads["A"].hidden.out_features == 128
+    assert net.weight[0].shape == (10, 32, 1, 3, 3) and net.weight[3].shape == (10, 64, 64, 3, 3)
+    assert net.running_mean3.shape == (10, 64) and net.heads["A"].hidden.out_features == 128
 
 
 # -- folding: a layer of a path computed as one conv (SuperNet.folded_conv) --------------

@@ -137,7 +137,8 @@ def seed_fresh(population: Population, frozen: np.ndarray, rng: np.random.Genera
     """``compare_fresh``: the second half of a fresh population is redrawn from trainable
     modules only (``frozen``: ``(L, M)`` bool), so paths without frozen modules compete
     from the start (with ``M = 10, N = 3`` a random path avoids a frozen path of three
-    modules per layer in all four layers less than once in a hundred draws)."""
+    modules per layer in all four layers less than once in a hundred draws; with ``N = 1``
+    two times in three)."""
     P, L, N = population.genotypes.shape
     for i in range(P // 2, P):
         for layer in range(L):
