@@ -28,7 +28,7 @@ from pathfer.study.report import ReportPaths, merge_reports
 
 @dataclass(frozen=True)
 class DemoScale:
-    """Corpus sizes and budgets of the demo (the default: every registered method, 22 min on
+    """Corpus sizes and budgets of the demo (the default: every registered method, 12-22 min on
     2 cores that were also running the test suite)."""
 
     savee_clips: int = 3  # per emotion and speaker
