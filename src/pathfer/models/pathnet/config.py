@@ -62,7 +62,7 @@ class PathNetConfig:
     modules: Annotated[Int, Field(ge=1, le=1024)] = 10
     #: 1 with modules of the reference CNN's width (round 10 of docs/tuning.md): on choice
     #: subjects of real photos, 3 seeds x 5 folds, PathNet transfer +2.5 points over N=3
-    #: modules of (16, 16, 32, 32) (validation +2.0, test +2.1) for 1.3x its CPU time, and
+    #: modules of (16, 16, 32, 32) (validation +2.0, test +2.1) for 1.7x its CPU time, and
     #: +1.5 over N=3 modules of this width for 0.65x. Modules summed before one ReLU add no
     #: width to a path (see ``relu``), so one module per layer is the wide path's cheap form
     max_active: Annotated[Int, Field(ge=1)] = 1
