@@ -1,7 +1,8 @@
 """Benchmark PathNet on CPU: path step vs plain CNN step, pair-batched tournaments,
 generations per minute, folded layers vs every module on its own (training steps and
 validation passes, and the evaluation chunk of every model), and PathNet over the FER2013
-mini-Xception's stages vs fine-tuning the mini-Xception (one step each).
+mini-Xception's stages vs fine-tuning the mini-Xception (one step each), and the
+standard vs channels-last memory layout of a training step.
 
     .venv/bin/python benchmarks/bench_pathnet.py --threads 1
 
@@ -268,6 +269,69 @@ def bench_fold(reps: int, batch: int, n_val: int = 270) -> list[dict]:
     return rows
 
 
+def bench_layout(reps: int, batch: int) -> list[dict]:
+    """Standard vs channels-last memory layout (``SuperNet.channels_last``, the
+    ``channels_last`` attribute of the plain CNNs, today): one training step of the default
+    PathNet's single path and pair of paths, of the plain CNN of the same shape and of the
+    reference CNN, interleaved."""
+    from pathfer.models.baselines.reference_cnn import ReferenceCNN
+    from pathfer.models.pathnet.supernet import SuperNet
+
+    cfg = PathNetConfig()
+    pn, x, y = _setup(cfg, 512)
+    rng = np.random.default_rng(0)
+    pair = np.stack([random_genotype(cfg.layers, cfg.modules, cfg.max_active, rng) for _ in "ab"])
+    ev = EvolutionConfig(batch_size=batch)
+    gen = torch.Generator().manual_seed(0)
+    makers = {
+        "plain CNN": lambda: PlainCNN.from_pathnet_config(cfg, 7),
+        "reference CNN": lambda: ReferenceCNN(7),
+    }
+
+    def path_step(genos: np.ndarray, last: bool):
+        def step():
+            SuperNet.channels_last = last
+            pn._train("T", genos, x, y, 1, ev, 1e-3, 1e-3)
+
+        return step
+
+    def cnn_step(name: str, last: bool):
+        model = makers[name]()  # converted once, as fit() does for a whole training run
+        if last:
+            model.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+        def step():
+            idx = torch.randint(len(x), (batch,), generator=gen)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        return step
+
+    rows = []
+    try:
+        for what, make in (
+            ("PathNet, one path", lambda last: path_step(pair[:1], last)),
+            ("PathNet, pair of paths", lambda last: path_step(pair, last)),
+            ("plain CNN", lambda last: cnn_step("plain CNN", last)),
+            ("reference CNN", lambda last: cnn_step("reference CNN", last)),
+        ):
+            med = _interleaved({"standard": make(False), "channels_last": make(True)}, reps)
+            rows.append(
+                {
+                    "step": what,
+                    "standard_ms": med["standard"],
+                    "channels_last_ms": med["channels_last"],
+                    "ratio": med["channels_last"] / med["standard"],
+                }
+            )
+    finally:
+        SuperNet.channels_last = True
+    return rows
+
+
 def _cell(v) -> str:
     if not isinstance(v, float):
         return str(v)
@@ -293,6 +357,7 @@ def main() -> None:
     ap.add_argument("--skip-generations", action="store_true")
     ap.add_argument("--skip-fer", action="store_true")
     ap.add_argument("--skip-fold", action="store_true")
+    ap.add_argument("--skip-layout", action="store_true")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(
@@ -307,6 +372,9 @@ def main() -> None:
     if not args.skip_fold:
         print("\n== folded layers and evaluation chunks: before vs today (median ms) ==")
         print(_table(bench_fold(max(3, args.reps // 3), args.batch)))
+    if not args.skip_layout:
+        print("\n== memory layout of a training step: standard vs channels-last (median ms) ==")
+        print(_table(bench_layout(args.reps, args.batch)))
     if not args.skip_fer:
         print("\n== PathNet over the FER2013 stages vs fine-tuning the mini-Xception ==")
         print(_table(bench_fer_step(max(3, args.reps // 3), args.batch)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from pathfer.models.baselines.reference_cnn import ReferenceCNN
 from pathfer.models.baselines.training import evaluate, fit
 from pathfer.models.nn import PlainCNN, augment_batch, set_job_numerics
 from pathfer.models.pathnet import PathNetConfig
@@ -81,6 +82,44 @@ def test_augmented_fit_is_deterministic():
         model = PlainCNN.from_pathnet_config(CFG, 3)
         runs.append(fit(model, x, y, x, y, max_epochs=2, batch_size=16, seed=3, augment=True))
     assert runs[0].history[-1]["train_loss"] == runs[1].history[-1]["train_loss"]
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: PlainCNN.from_pathnet_config(CFG, 3),
+        lambda: ReferenceCNN(3, channels=(8, 8, 8), input_size=16),
+    ],
+)
+def test_fit_trains_in_channels_last_and_hands_back_the_standard_layout(make, monkeypatch):
+    """The plain CNNs train in channels-last layout (faster on CPU): the same training up
+    to float rounding, and the trained weights come back in the standard layout (what
+    safetensors and every later caller expect)."""
+    x, y = toy_task(64, n_classes=3, seed=0)
+    runs = {}
+    for last in (False, True):
+        monkeypatch.setattr(type(make()), "channels_last", last)
+        torch.manual_seed(0)
+        model = make()
+        seen = []
+        convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+        conv = convs[1]  # the first one's single input channel fits both layouts
+        conv.register_forward_pre_hook(
+            lambda m, inp, seen=seen: seen.append(
+                m.weight.is_contiguous(memory_format=torch.channels_last)
+            )
+        )
+        res = fit(model, x, y, x[:32], y[:32], max_epochs=2, batch_size=16, seed=0, augment=True)
+        assert set(seen) == {last}
+        assert all(t.is_contiguous() for t in model.state_dict().values())
+        runs[last] = (res, model)
+    (ref, ref_model), (res, model) = runs[False], runs[True]
+    assert [h["train_loss"] for h in res.history] == pytest.approx(
+        [h["train_loss"] for h in ref.history], rel=1e-4
+    )
+    assert [h["val_acc"] for h in res.history] == [h["val_acc"] for h in ref.history]
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(value, ref_model.state_dict()[name], rtol=1e-3, atol=1e-4)
 
 
 def test_max_steps_bounds_training():

@@ -335,3 +335,36 @@ def test_layers_that_are_not_linear_up_to_the_relu_never_fold(kw):
     net, _ = _net(**kw)
     assert not any(net.eval()._folds(layer) for layer in range(3))
     assert not any(net.train()._folds(layer) for layer in range(3))
+
+
+@pytest.mark.parametrize("max_active", [1, 3])
+@pytest.mark.parametrize("training", [False, True])
+def test_channels_last_layout_is_how_not_what(max_active, training, monkeypatch):
+    """The conv layers run in channels-last layout (faster on CPU), and features, gradients
+    and running statistics are those of the standard layout up to float rounding, for a
+    pair of paths with frozen modules and a task's own statistics."""
+    net = _stateful_net(max_active=max_active).train(training)
+    genos = GENOS[:, :, :max_active]
+    x = torch.rand(2, 8, 1, 16, 16, generator=torch.Generator().manual_seed(3))
+    layouts = []
+    conv2d = torch.nn.functional.conv2d
+
+    def recording(h, *a, **kw):
+        if h.shape[1] > 1:  # a one-channel input has both layouts at once
+            layouts.append(h.is_contiguous(memory_format=torch.channels_last))
+        return conv2d(h, *a, **kw)
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", recording)
+    results = {}
+    for last in (False, True):
+        layouts.clear()
+        monkeypatch.setattr(SuperNet, "channels_last", last)
+        results[last] = _features_grads_buffers(net, x, genos, fold=True)
+        assert layouts and set(layouts) == {last}
+    (ref_f, ref_g, ref_b), (f, g, b) = results[False], results[True]
+    torch.testing.assert_close(f, ref_f, rtol=1e-5, atol=1e-5)
+    assert g.keys() == ref_g.keys()
+    for name in g:
+        torch.testing.assert_close(g[name], ref_g[name], rtol=1e-4, atol=1e-5, msg=name)
+    for name in b:
+        torch.testing.assert_close(b[name], ref_b[name], rtol=1e-5, atol=1e-6, msg=name)

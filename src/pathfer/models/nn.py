@@ -178,6 +178,10 @@ class PlainCNN(nn.Module):
     ``branches=1, norm="batch", head_hidden=128`` is the plain BatchNorm CNN
     (conv + BN + ReLU + pool per layer, FC + dropout head)."""
 
+    #: trains in channels-last layout (``pathfer.models.baselines.training``): stride-1
+    #: convs only, which torch 2.13's CPU kernels run correctly and faster in it
+    channels_last = True
+
     def __init__(
         self,
         n_classes: int,

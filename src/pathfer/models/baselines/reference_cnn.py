@@ -21,6 +21,9 @@ from pathfer.models.nn import INPUT_SCALE, INPUT_SHIFT
 
 
 class ReferenceCNN(nn.Module):
+    #: trains in channels-last layout (``pathfer.models.baselines.training``)
+    channels_last = True
+
     def __init__(
         self,
         n_classes: int,
