@@ -12,7 +12,7 @@ sides see identical augmentation.
 A model whose class sets ``channels_last = True`` (:class:`~pathfer.models.nn.PlainCNN`,
 :class:`~pathfer.models.baselines.reference_cnn.ReferenceCNN`) trains in channels-last
 memory layout and is handed back in the standard one: the same function up to float
-rounding, a training step in about 0.55x the time on CPU (``benchmarks/bench_pathnet.py``).
+rounding, a training step in about 0.7x the time on CPU (``benchmarks/bench_pathnet.py``).
 It is opt-in because torch 2.13's CPU backward of a 1x1 stride-2 conv in that layout
 crashes (the mini-Xception's shortcuts); those models train in the standard layout.
 """

@@ -123,7 +123,7 @@ class SuperNet(RowModules):
     fold_modules: bool = True
     #: run the conv layers in channels-last memory layout (how, not what: the same function
     #: up to float rounding, tested): oneDNN's CPU kernels for it train a pair of paths in
-    #: 0.63x the time and one path in 0.85x (``benchmarks/bench_pathnet.py``)
+    #: 0.63x the time and one path in 0.87x (``benchmarks/bench_pathnet.py``)
     channels_last: bool = True
 
     def __init__(self, config: PathNetConfig, generator: torch.Generator | None = None) -> None:
