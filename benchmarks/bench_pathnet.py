@@ -50,6 +50,21 @@ def _setup(cfg: PathNetConfig, n: int, seed: int = 0):
     return pn, x, y
 
 
+def _cnn_step(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch: int, lr=1e-3):
+    """One Adam training step of ``model`` on a random batch of ``(x, y)``, as a function."""
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    gen = torch.Generator().manual_seed(0)
+
+    def step():
+        idx = torch.randint(len(x), (batch,), generator=gen)
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
 def _bench_size(name: str, cfg: PathNetConfig, reps: int, batch: int) -> dict:
     pn, x, y = _setup(cfg, 512)
     rng = np.random.default_rng(0)
@@ -57,15 +72,7 @@ def _bench_size(name: str, cfg: PathNetConfig, reps: int, batch: int) -> dict:
     g2 = np.stack([g1[0], random_genotype(cfg.layers, cfg.modules, cfg.max_active, rng)])
     ev = EvolutionConfig(batch_size=batch)
     cnn = PlainCNN.from_pathnet_config(cfg, 7)
-    opt = torch.optim.Adam(cnn.parameters(), lr=1e-3)
-    gen = torch.Generator().manual_seed(0)
-
-    def cnn_step():
-        idx = torch.randint(len(x), (batch,), generator=gen)
-        loss = F.cross_entropy(cnn(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+    cnn_step = _cnn_step(cnn, x, y, batch)
 
     def path_step():
         pn._train("T", g1, x, y, 1, ev, 1e-3, 1e-3)
@@ -149,19 +156,10 @@ def bench_fer_step(reps: int, batch: int) -> list[dict]:
     pn.net.add_head("T", 7, pn.generator)
     pn.head_opts["T"] = HeadOptimizer(pn.net.heads["T"])
     x, y = toy_task(256, size=64, n_classes=7, seed=0)
-    gen = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(mx.parameters(), lr=1e-4)
     ev = EvolutionConfig(batch_size=batch)
     g1 = np.array([[0, 1]] * 5)[None]
     g2 = np.stack([g1[0], np.array([[0, 2]] * 5)])
-
-    def mx_step():
-        idx = torch.randint(len(x), (batch,), generator=gen)
-        loss = F.cross_entropy(mx(x[idx]), y[idx])
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
+    mx_step = _cnn_step(mx, x, y, batch, lr=1e-4)
     fns = {
         "mini-Xception fine-tune": mx_step,
         "FER PathNet path (2 modules/layer)": lambda: pn._train("T", g1, x, y, 1, ev, 1e-4, 1e-4),
@@ -282,7 +280,6 @@ def bench_layout(reps: int, batch: int) -> list[dict]:
     rng = np.random.default_rng(0)
     pair = np.stack([random_genotype(cfg.layers, cfg.modules, cfg.max_active, rng) for _ in "ab"])
     ev = EvolutionConfig(batch_size=batch)
-    gen = torch.Generator().manual_seed(0)
     makers = {
         "plain CNN": lambda: PlainCNN.from_pathnet_config(cfg, 7),
         "reference CNN": lambda: ReferenceCNN(7),
@@ -299,16 +296,7 @@ def bench_layout(reps: int, batch: int) -> list[dict]:
         model = makers[name]()  # converted once, as fit() does for a whole training run
         if last:
             model.to(memory_format=torch.channels_last)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-
-        def step():
-            idx = torch.randint(len(x), (batch,), generator=gen)
-            loss = F.cross_entropy(model(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-
-        return step
+        return _cnn_step(model, x, y, batch)
 
     rows = []
     try:

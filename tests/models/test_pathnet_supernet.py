@@ -281,6 +281,17 @@ def _features_grads_buffers(net: SuperNet, x: torch.Tensor, genos: np.ndarray, f
     return feats.detach(), grads, dict(net.named_buffers())
 
 
+def _assert_same_computation(got, reference) -> None:
+    """Features, gradients and buffers (``_features_grads_buffers``) agree to float rounding."""
+    (f, g, b), (ref_f, ref_g, ref_b) = got, reference
+    torch.testing.assert_close(f, ref_f, rtol=1e-5, atol=1e-5)
+    assert g.keys() == ref_g.keys()
+    for name in g:
+        torch.testing.assert_close(g[name], ref_g[name], rtol=1e-4, atol=1e-5, msg=name)
+    for name in b:
+        torch.testing.assert_close(b[name], ref_b[name], rtol=1e-5, atol=1e-6, msg=name)
+
+
 @pytest.mark.parametrize(
     "kw",
     [{}, {"combine": "mean"}, {"norm": "none"}, {"in_channels": 3}, {"head": "gap"}],
@@ -303,12 +314,7 @@ def test_folded_layers_compute_what_every_module_computes(kw, training, monkeypa
     f, g, b = _features_grads_buffers(net, x, GENOS, fold=True)
     # every layer in eval mode; in training the input layer (all layers without BatchNorm)
     assert folded == ([0, 1, 2] if not training or net.config.norm == "none" else [0])
-    torch.testing.assert_close(f, ref_f, rtol=1e-5, atol=1e-5)
-    assert g.keys() == ref_g.keys()
-    for name in g:
-        torch.testing.assert_close(g[name], ref_g[name], rtol=1e-4, atol=1e-5, msg=name)
-    for name in b:
-        torch.testing.assert_close(b[name], ref_b[name], rtol=1e-5, atol=1e-6, msg=name)
+    _assert_same_computation((f, g, b), (ref_f, ref_g, ref_b))
     if training and net.config.norm == "batch":  # layer 0 uses 0, 2, 5 and 1, 4
         before = dict(net.named_buffers())
         moved = ~torch.isclose(b["running_mean0"], before["running_mean0"]).all(1)
@@ -362,9 +368,4 @@ def test_channels_last_layout_is_how_not_what(max_active, training, monkeypatch)
         results[last] = _features_grads_buffers(net, x, genos, fold=True)
         assert layouts and set(layouts) == {last}
     (ref_f, ref_g, ref_b), (f, g, b) = results[False], results[True]
-    torch.testing.assert_close(f, ref_f, rtol=1e-5, atol=1e-5)
-    assert g.keys() == ref_g.keys()
-    for name in g:
-        torch.testing.assert_close(g[name], ref_g[name], rtol=1e-4, atol=1e-5, msg=name)
-    for name in b:
-        torch.testing.assert_close(b[name], ref_b[name], rtol=1e-5, atol=1e-6, msg=name)
+    _assert_same_computation((f, g, b), (ref_f, ref_g, ref_b))
