@@ -124,6 +124,21 @@ def evaluate(
 
 
 @contextlib.contextmanager
+def _only_trainable(params: list[nn.Parameter], trainable: set[int] | None):
+    """Only the parameters in ``trainable`` (ids; None: all) require gradients for the
+    duration of the block; every parameter's flag is restored afterwards."""
+    saved = [p.requires_grad for p in params]
+    if trainable is not None:
+        for p in params:
+            p.requires_grad_(id(p) in trainable)
+    try:
+        yield
+    finally:
+        for p, flag in zip(params, saved, strict=True):
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
 def training_layout(model: nn.Module):
     """Channels-last memory layout for the duration of the block when ``model`` opts in
     (class attribute ``channels_last``); the standard layout again afterwards, so saved
@@ -174,10 +189,6 @@ def fit(
     all_params = list(model.parameters())
     chosen = all_params if params is None else list(params)
     trainable = None if params is None else {id(p) for p in chosen}
-    saved_flags = [p.requires_grad for p in all_params]
-    if trainable is not None:
-        for p in all_params:
-            p.requires_grad_(id(p) in trainable)
     optimizer = torch.optim.Adam(chosen, lr=lr, weight_decay=weight_decay)
     result = FitResult()
     best_key = (-math.inf, -math.inf)
@@ -185,54 +196,50 @@ def fit(
     bad = 0
     steps = 0
     t0 = time.perf_counter()
-    with training_layout(model):
-        try:
-            for epoch in range(max_epochs):
-                left = None if max_steps is None else max_steps - steps
-                if left is not None and left <= 0:
+    with _only_trainable(all_params, trainable), training_layout(model):
+        for epoch in range(max_epochs):
+            left = None if max_steps is None else max_steps - steps
+            if left is not None and left <= 0:
+                break
+            tr = train_one_epoch(
+                model,
+                optimizer,
+                x_train,
+                y_train,
+                batch_size=batch_size,
+                generator=gen,
+                augment=augment,
+                max_shift=max_shift,
+                max_steps=left,
+                trainable=trainable,
+            )
+            steps += tr["steps"]
+            rec: dict[str, Any] = {
+                "epoch": epoch,
+                "step": steps,
+                "train_loss": tr["loss"],
+                "train_acc": tr["acc"],
+            }
+            if has_val:
+                ev = evaluate(model, x_val, y_val)
+                rec["val_loss"], rec["val_acc"] = ev["loss"], ev["acc"]
+            rec["time"] = time.perf_counter() - t0
+            result.history.append(rec)
+            if progress is not None:
+                progress(rec)
+            if not has_val:
+                continue
+            key = (rec["val_acc"], -rec["val_loss"])
+            if key > best_key:
+                best_key, bad = key, 0
+                best_state = copy.deepcopy(model.state_dict())
+                result.best_epoch = epoch
+                result.best_val_acc, result.best_val_loss = rec["val_acc"], rec["val_loss"]
+            else:
+                bad += 1
+                if patience is not None and bad >= patience:
+                    result.stopped_early = True
                     break
-                tr = train_one_epoch(
-                    model,
-                    optimizer,
-                    x_train,
-                    y_train,
-                    batch_size=batch_size,
-                    generator=gen,
-                    augment=augment,
-                    max_shift=max_shift,
-                    max_steps=left,
-                    trainable=trainable,
-                )
-                steps += tr["steps"]
-                rec: dict[str, Any] = {
-                    "epoch": epoch,
-                    "step": steps,
-                    "train_loss": tr["loss"],
-                    "train_acc": tr["acc"],
-                }
-                if has_val:
-                    ev = evaluate(model, x_val, y_val)
-                    rec["val_loss"], rec["val_acc"] = ev["loss"], ev["acc"]
-                rec["time"] = time.perf_counter() - t0
-                result.history.append(rec)
-                if progress is not None:
-                    progress(rec)
-                if not has_val:
-                    continue
-                key = (rec["val_acc"], -rec["val_loss"])
-                if key > best_key:
-                    best_key, bad = key, 0
-                    best_state = copy.deepcopy(model.state_dict())
-                    result.best_epoch = epoch
-                    result.best_val_acc, result.best_val_loss = rec["val_acc"], rec["val_loss"]
-                else:
-                    bad += 1
-                    if patience is not None and bad >= patience:
-                        result.stopped_early = True
-                        break
-        finally:
-            for p, flag in zip(all_params, saved_flags, strict=True):
-                p.requires_grad_(flag)
     if best_state is not None:
         model.load_state_dict(best_state)
     result.steps = steps
