@@ -44,6 +44,15 @@ def _load(tmp_path, text: str):
         ("pathnet: {layers: 3, channels: 8}\n", lambda c: c.pathnet.layers == 3),
         ("preparation: {size: 64}\n", lambda c: c.pathnet.input_size == 64),
         ("labels: [happy, Sad]\n", lambda c: c.labels == ["happiness", "sadness"]),
+        # the source's evolution is evolution: with some keys changed, held in full
+        ("evolution: {lr: 1e-3}\n", lambda c: c.source_evolution == c.evolution),
+        (
+            "evolution: {lr: 1e-3}\nsource_evolution: {generations: 80}\n",
+            lambda c: (
+                (c.source_evolution.generations, c.source_evolution.lr, c.evolution.generations)
+                == (80, 0.001, EvolutionConfig().generations)
+            ),
+        ),
     ],
 )
 def test_values_are_read_as_documented(tmp_path, text, check):
@@ -73,6 +82,12 @@ def test_values_are_read_as_documented(tmp_path, text, check):
         ("max_folds: 0\n", "max_folds: should be greater than or equal to 1"),
         ("evolution: {finish_frozen: all}\n", "evolution.finish_frozen: should be 'keep' or"),
         ("evolution: {finish_baseline: best}\n", "evolution.finish_baseline: should be 'evolved'"),
+        (
+            "source_evolution: {generations: -1}\n",
+            "source_evolution: generations: should be greater",
+        ),
+        ("source_evolution: 80\n", "source_evolution: must be a mapping of evolution: keys"),
+        ("source_evolution: {generation: 3}\n", "generation: unknown key; allowed: population,"),
         (
             "pathnet: {frozen_statistics: task}\nevolution: {finish_frozen: copy}\n",
             "finish_frozen='copy' copies frozen modules with their owner's statistics; it "
@@ -162,6 +177,9 @@ def test_resolved_config_round_trips_and_refuses_bad_assignments():
     assert again == cfg and again.to_dict() == cfg.to_dict()
     assert cfg.to_dict()["pathnet"]["channels"] == [4, 8, 8]
     assert cfg.to_dict()["evolution"] == EvolutionConfig().as_dict()
+    grown = config_from_dict({**BASE, "source_evolution": {"generations": 80}})
+    assert config_from_dict(grown.to_dict()) == grown
+    assert grown.to_dict()["source_evolution"] == {**EvolutionConfig().as_dict(), "generations": 80}
     with pytest.raises(ValueError, match="workers"):
         cfg.workers = 0
 

@@ -66,6 +66,17 @@ def _corpus_ref(value: Any) -> Any:
     return {"corpus": value} if isinstance(value, str) else value
 
 
+def _overrides(value: Any) -> Any:
+    """``source_evolution:``: keys of ``evolution:`` to change (nothing: none)."""
+    if value is None:
+        return {}
+    if not isinstance(value, (dict, EvolutionConfig)):
+        raise ValueError(
+            f"must be a mapping of evolution: keys, e.g. {{generations: 80}}, got {value!r}"
+        )
+    return value
+
+
 def _emotion(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be an emotion name, got {value!r}")
@@ -273,6 +284,12 @@ class ExperimentConfig:
     crops: dict[str, CropOverride] = dataclasses.field(default_factory=dict)
     pathnet: PathNetConfig = dataclasses.field(default_factory=PathNetConfig)
     evolution: EvolutionConfig = dataclasses.field(default_factory=EvolutionConfig)
+    #: how the source PathNet is evolved: ``evolution:`` with these keys changed (e.g.
+    #: ``{generations: 80}``). The source model is trained once per seed and serves every
+    #: fold, so a larger budget here costs little; the resolved config holds it in full
+    source_evolution: Annotated[Any, BeforeValidator(_overrides)] = dataclasses.field(
+        default_factory=dict
+    )
     #: run only the first folds (quick looks, demos)
     max_folds: Annotated[Int, Field(ge=1)] | None = None
     #: learning curve: also run every method with only this many target training subjects
@@ -339,6 +356,8 @@ class ExperimentConfig:
         object.__setattr__(self, "budgets", _resolve_budgets(self))
         _same_source_crops(self)
         check_compatible(self.pathnet, self.evolution)
+        object.__setattr__(self, "source_evolution", _source_evolution(self))
+        check_compatible(self.pathnet, self.source_evolution)
         if self.pathnet.input_size != self.preparation.size:
             raise ValueError(
                 f"pathnet.input_size ({self.pathnet.input_size}) differs from "
@@ -397,6 +416,17 @@ def _resolve_crops(cfg: ExperimentConfig) -> dict[str, CropOverride]:
             fields.update({k: v for k, v in dataclasses.asdict(given).items() if v is not None})
         out[m] = CropOverride(**fields)
     return out
+
+
+def _source_evolution(cfg: ExperimentConfig) -> EvolutionConfig:
+    """``source_evolution:`` in full: ``evolution:`` with its keys changed."""
+    given = cfg.source_evolution
+    if isinstance(given, EvolutionConfig):
+        given = given.as_dict()
+    try:
+        return EvolutionConfig.from_dict({**cfg.evolution.as_dict(), **given})
+    except ValidationError as e:
+        raise ValueError(f"source_evolution: {explain(e, EvolutionConfig)}") from None
 
 
 def _resolve_budgets(cfg: ExperimentConfig) -> dict[str, MethodBudget]:

@@ -63,7 +63,7 @@ def run_source_job(spec: dict[str, Any]) -> dict[str, Any]:
         tasks,
         spec["seed"],
         cfg.pathnet.as_dict(),
-        cfg.evolution.as_dict(),
+        cfg.source_evolution.as_dict(),
         cfg.train,
         Path(spec["run_dir"]) / "sources",
         budget=family_budget(cfg, spec["family"]),

@@ -70,7 +70,7 @@ def train_model(
                 sources,
                 seed,
                 cfg.pathnet.as_dict(),
-                cfg.evolution.as_dict(),
+                cfg.source_evolution.as_dict(),
                 cfg.train,
                 work / "sources",
                 budget=family_budget(cfg, family),
