@@ -355,9 +355,9 @@ class ExperimentConfig:
         object.__setattr__(self, "crops", _resolve_crops(self))
         object.__setattr__(self, "budgets", _resolve_budgets(self))
         _same_source_crops(self)
-        check_compatible(self.pathnet, self.evolution)
         object.__setattr__(self, "source_evolution", _source_evolution(self))
-        check_compatible(self.pathnet, self.source_evolution)
+        for evolution in (self.evolution, self.source_evolution):
+            check_compatible(self.pathnet, evolution)
         if self.pathnet.input_size != self.preparation.size:
             raise ValueError(
                 f"pathnet.input_size ({self.pathnet.input_size}) differs from "
