@@ -360,6 +360,27 @@ def test_how_a_job_evaluates_may_change_on_resume_what_it_computes_may_not():
     ) == ["evolution.lr: 0.003 -> 0.001"]
 
 
+def test_a_run_recorded_before_source_evolution_resumes_when_the_source_evolved_alike():
+    """A run folder recorded before ``source_evolution:`` existed evolved its source by
+    ``evolution:``: resuming it with the same evolution for both is no change; a source
+    evolved otherwise is one, named key by key; settings added since read as what those
+    runs did, in both evolutions."""
+    from pathfer.models.pathnet import EvolutionConfig
+    from pathfer.study.experiments.provenance import config_changes
+
+    today = EvolutionConfig().as_dict()
+    recorded = {"name": "x", "evolution": {**today, "transfer_finish_lr": 0.001}}
+    current = {"name": "x", "evolution": today, "source_evolution": today}
+    assert config_changes(recorded, current) == []
+    longer = {**current, "source_evolution": {**today, "generations": 80}}
+    assert config_changes(recorded, longer) == ["source_evolution.generations: 40 -> 80"]
+    old = {k: v for k, v in today.items() if k != "transfer_finish_lr"}
+    assert config_changes({"name": "x", "evolution": old}, current) == [
+        "evolution.transfer_finish_lr: null -> 0.001",
+        "source_evolution.transfer_finish_lr: null -> 0.001",
+    ]
+
+
 def test_the_first_trained_method_added_to_a_pathnet_only_run_resumes_it():
     """A run of PathNet methods only has no per-method budgets; adding ``cnn_scratch``
     gives it one: a method added to the grid, not a changed setting."""

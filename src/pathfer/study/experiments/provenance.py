@@ -40,17 +40,20 @@ FAILURES = "failures.json"
 EXECUTION_KEYS = ("executor", "workers", "cache")
 #: settings of how a job computes, not of what (evaluation in chunks): a resume may change
 #: them, as pathfer's defaults may
-EXECUTION_SETTINGS = ("evolution.eval_batch_size",)
+EXECUTION_SETTINGS = ("evolution.eval_batch_size", "source_evolution.eval_batch_size")
 #: which (method, fold, seed) jobs make the run: a resume may add to them
 GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 #: settings kept per method (its resolved crop and budget): a method added on a resume
 #: adds its entry; an entry of a method already run may not change
 PER_METHOD_KEYS = ("crops", "budgets")
+#: the evolutions a config resolves in full (``source_evolution:`` is ``evolution:`` with
+#: some keys changed; a run recorded before it existed evolved its source by ``evolution:``)
+EVOLUTIONS = ("evolution", "source_evolution")
 #: settings added after runs were made, with the value that computes what those runs did:
 #: a run folder recorded without the key resumes under that value, and only that value
 ADDED_SETTINGS = {
     **{f"pathnet.{k}": v for k, v in LEGACY_VALUES.items()},
-    **{f"evolution.{k}": v for k, v in EVOLUTION_LEGACY_VALUES.items()},
+    **{f"{e}.{k}": v for e in EVOLUTIONS for k, v in EVOLUTION_LEGACY_VALUES.items()},
     "split.choice_fraction": 0.0,
 }
 #: distributions whose versions can change a result
@@ -94,6 +97,8 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
     """What differs between a run folder's config and ``current``, as ``key: old -> new``
     (execution keys ignored; grid keys only when something was removed). Methods left out
     make one line, not one per setting they kept (their budgets and crops)."""
+    if "source_evolution" not in recorded and "evolution" in recorded:
+        recorded = {**recorded, "source_evolution": recorded["evolution"]}
     old, new = _flat(recorded), _flat(current)
     was, now = recorded.get("methods"), current.get("methods")
     dropped = (
