@@ -501,3 +501,30 @@ def test_finish_baseline_decides_whether_the_evolved_weights_can_be_kept(data, b
     else:  # the first checkpoint set the bar, and the best of them is kept
         assert len(vals) >= 3
         assert res.final_val_accuracy == pytest.approx(max(vals)) and res.finish_gain < 0
+
+
+def test_transfer_finish_lr_is_the_finish_rate_of_a_task_learnt_beside_frozen_modules(data):
+    """A first task finishes at ``finish_lr`` whatever ``transfer_finish_lr`` says; a task
+    learnt while frozen modules exist finishes at ``transfer_finish_lr`` (None: at
+    ``finish_lr``, as the first)."""
+
+    def finishes(rate):
+        ev = dataclasses.replace(SMALL, transfer_finish_lr=rate)
+        pn = PathNet(CFG_BN, seed=0)
+        a = pn.learn_task("A", *data["A"], 3, evolution=ev)
+        pn.freeze("A")
+        b = pn.learn_task("B", *data["B"], 3, evolution=ev)
+        return [
+            [(h["step"], h["val_accuracy"], h["val_loss"]) for h in r.finish_history]
+            for r in (a, b)
+        ]
+
+    a_none, b_none = finishes(None)
+    a_same, b_same = finishes(SMALL.effective_finish_lr)
+    a_wild, b_wild = finishes(5.0)
+    assert a_none and b_none  # both tasks ran a finish stage
+    assert a_none == a_same == a_wild  # the first task: finish_lr, untouched
+    assert b_same == b_none  # None: B finishes at finish_lr too
+    assert [h[2] for h in b_wild] != [h[2] for h in b_none]  # 5.0: another finish
+    assert EvolutionConfig().transfer_finish_lr == 1e-3
+    assert EvolutionConfig.reference().transfer_finish_lr is None  # the paper: no option

@@ -46,6 +46,7 @@ EVOLUTION_LEGACY_VALUES = {
     "seed_copy_fraction": 0.0,
     "finish_frozen": "keep",
     "finish_baseline": "evolved",
+    "transfer_finish_lr": None,
 }
 
 
@@ -258,6 +259,12 @@ class EvolutionConfig:
     frozen_slots: Annotated[Int, Field(ge=0, le=1024)] = 0
     #: learning-rate multiplier of the new (trainable) modules while frozen modules exist
     transfer_lr_scale: Annotated[Float, Field(gt=0, le=10)] = 1.0
+    #: the finish stage's rate for a task learnt while frozen modules exist (None:
+    #: ``finish_lr``, as a first task). 1e-3, the rate fine-tuning chooses: on choice
+    #: subjects of real photos, 3 seeds x 5 folds, PathNet transfer +1.4 points (validation
+    #: -0.2, test +0.5); the same rate for the source's finish too: +0.5 (docs/tuning.md,
+    #: round 13). A first task (the source, PathNet alone) finishes at ``finish_lr``
+    transfer_finish_lr: Annotated[Float, Field(gt=0, le=10)] | None = 1e-3
     #: safeguard against harmful reuse: half the initial population draws trainable modules
     #: only; when the evolved best path uses frozen modules, the best path seen without any
     #: is finished too, and the one more accurate on the validation part is kept
@@ -295,6 +302,7 @@ class EvolutionConfig:
             "seed_copy_fraction": 0.0,
             "frozen_slots": 0,
             "transfer_lr_scale": 1.0,
+            "transfer_finish_lr": None,
             "compare_fresh": False,
         }
         return cls(**{**base, **overrides})

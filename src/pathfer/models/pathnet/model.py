@@ -642,9 +642,11 @@ class PathNet:
         done, bad = 0, 0
         t0 = time.perf_counter()
         fresh = run.fresh.genotype is not None and genotype is run.fresh.genotype
+        lr = ev.effective_finish_lr
+        if ev.transfer_finish_lr is not None and self.frozen.any():
+            lr = ev.transfer_finish_lr
         while done < ev.finish_steps:
             n = min(ev.finish_eval_every, ev.finish_steps - done)
-            lr = ev.effective_finish_lr
             self._train(name, geno, x, y, n, ev, lr, lr * ev.effective_head_lr / ev.lr)
             done += n
             acc, loss = self._evaluate(name, geno, xv, yv, ev.eval_batch_size)

@@ -96,6 +96,7 @@ def fer_evolution(cap: EvolutionConfig | None = None, **overrides) -> EvolutionC
         "patience": None,
         "lr": 3e-4,
         "finish_lr": 3e-4,
+        "transfer_finish_lr": None,  # its target is learnt beside frozen FER2013: keep 3e-4
         "finish_steps": 600,
         "finish_eval_every": 25,
         "finish_patience": 6,
