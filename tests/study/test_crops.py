@@ -109,7 +109,7 @@ def test_budgets_one_rate_per_method_and_the_grid_on_request(corpora):
     methods = ["cnn_scratch", "reference_cnn", "mini_xception_finetune", "pathnet_target"]
     budgets = config_from_dict(_raw(corpora, methods=methods, train={})).to_dict()["budgets"]
     assert set(budgets) == {"cnn_scratch", "reference_cnn", "mini_xception_finetune"}
-    assert budgets["cnn_scratch"] == {"lrs": [0.001], "max_epochs": 30, "patience": 6}
+    assert budgets["cnn_scratch"] == {"lrs": [0.001], "max_epochs": 30, "patience": 8}
     assert budgets["reference_cnn"] == {"lrs": [0.001], "max_epochs": 30, "patience": 8}
     assert budgets["mini_xception_finetune"] == {"lrs": [0.0003], "max_epochs": 12, "patience": 4}
     grid = config_from_dict(
