@@ -97,7 +97,11 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
     """What differs between a run folder's config and ``current``, as ``key: old -> new``
     (execution keys ignored; grid keys only when something was removed). Methods left out
     make one line, not one per setting they kept (their budgets and crops)."""
-    if "source_evolution" not in recorded and "evolution" in recorded:
+    if (
+        "source_evolution" in current
+        and "source_evolution" not in recorded
+        and "evolution" in recorded
+    ):
         recorded = {**recorded, "source_evolution": recorded["evolution"]}
     old, new = _flat(recorded), _flat(current)
     was, now = recorded.get("methods"), current.get("methods")
