@@ -222,6 +222,12 @@ class PathNet:
     def _module_lr(self, lr: float, ev: EvolutionConfig) -> float:
         return lr * ev.transfer_lr_scale if self.frozen.any() else lr
 
+    def _finish_lr(self, ev: EvolutionConfig) -> float:
+        """The finish stage's rate: ``transfer_finish_lr`` while frozen modules exist."""
+        if ev.transfer_finish_lr is not None and self.frozen.any():
+            return ev.transfer_finish_lr
+        return ev.effective_finish_lr
+
     def _train(
         self,
         task: str,
@@ -642,9 +648,7 @@ class PathNet:
         done, bad = 0, 0
         t0 = time.perf_counter()
         fresh = run.fresh.genotype is not None and genotype is run.fresh.genotype
-        lr = ev.effective_finish_lr
-        if ev.transfer_finish_lr is not None and self.frozen.any():
-            lr = ev.transfer_finish_lr
+        lr = self._finish_lr(ev)
         while done < ev.finish_steps:
             n = min(ev.finish_eval_every, ev.finish_steps - done)
             self._train(name, geno, x, y, n, ev, lr, lr * ev.effective_head_lr / ev.lr)

@@ -38,17 +38,17 @@ ENVIRONMENT = "environment.json"
 FAILURES = "failures.json"
 #: where and by whom jobs run, not what they compute: a resume may change them
 EXECUTION_KEYS = ("executor", "workers", "cache")
+#: the evolutions a config resolves in full (``source_evolution:`` is ``evolution:`` with
+#: some keys changed; a run recorded before it existed evolved its source by ``evolution:``)
+EVOLUTIONS = ("evolution", "source_evolution")
 #: settings of how a job computes, not of what (evaluation in chunks): a resume may change
 #: them, as pathfer's defaults may
-EXECUTION_SETTINGS = ("evolution.eval_batch_size", "source_evolution.eval_batch_size")
+EXECUTION_SETTINGS = tuple(f"{e}.eval_batch_size" for e in EVOLUTIONS)
 #: which (method, fold, seed) jobs make the run: a resume may add to them
 GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 #: settings kept per method (its resolved crop and budget): a method added on a resume
 #: adds its entry; an entry of a method already run may not change
 PER_METHOD_KEYS = ("crops", "budgets")
-#: the evolutions a config resolves in full (``source_evolution:`` is ``evolution:`` with
-#: some keys changed; a run recorded before it existed evolved its source by ``evolution:``)
-EVOLUTIONS = ("evolution", "source_evolution")
 #: settings added after runs were made, with the value that computes what those runs did:
 #: a run folder recorded without the key resumes under that value, and only that value
 ADDED_SETTINGS = {
