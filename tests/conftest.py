@@ -20,6 +20,18 @@ import torch
 os.environ.setdefault("PATHFER_THREADS", "1")
 torch.set_num_threads(1)
 
+
+@pytest.fixture(autouse=True)
+def _ieee_floats_after_each_test():
+    """A job run inside the test process sets its numerics for the whole process
+    (:func:`pathfer.models.nn.set_job_numerics` flushes subnormal floats to zero); undo
+    that after each test, or the tests after it run in a process that cannot represent
+    subnormals (hypothesis's float strategies refuse to draw there)."""
+    yield
+    torch.set_flush_denormal(False)
+    torch.set_num_threads(1)
+
+
 GRID_DIR = Path(__file__).parent / "media" / "grid"
 GRID = sorted(GRID_DIR.glob("*.mpg"))
 
