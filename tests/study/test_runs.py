@@ -373,7 +373,9 @@ def test_a_run_recorded_before_source_evolution_resumes_when_the_source_evolved_
     current = {"name": "x", "evolution": today, "source_evolution": today}
     assert config_changes(recorded, current) == []
     longer = {**current, "source_evolution": {**today, "generations": 80}}
-    assert config_changes(recorded, longer) == ["source_evolution.generations: 40 -> 80"]
+    assert config_changes(recorded, longer) == [
+        f"source_evolution.generations: {today['generations']} -> 80"
+    ]
     old = {k: v for k, v in today.items() if k != "transfer_finish_lr"}
     assert config_changes({"name": "x", "evolution": old}, current) == [
         "evolution.transfer_finish_lr: null -> 0.001",
