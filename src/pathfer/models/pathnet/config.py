@@ -204,7 +204,8 @@ class EvolutionConfig:
     #: T: mini-batches each path trains per tournament
     #: 20 with 20 generations, not 10 with 40 (the same training steps, half the
     #: tournaments): on choice subjects of real faces, 3 seeds x 5 folds, level in both
-    #: directions (+0.2, +0.2) for 10-15 % less CPU (docs/tuning.md, round 15)
+    #: directions (transfer +0.2, +0.2; PathNet alone -0.5), transfer 10-15 % less CPU
+    #: (docs/tuning.md, round 15)
     steps_per_path: Annotated[Int, Field(ge=1, le=1_000_000)] = 20
     batch_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 32
     #: generations (= tournaments) budget
