@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -374,3 +375,31 @@ def augment_batch(
         # CPU conv backward kernels of torch 2.13 corrupt memory on them)
         x = x.clone(memory_format=torch.contiguous_format)
     return x
+
+
+def predict_proba(
+    model: nn.Module, x: torch.Tensor | np.ndarray, batch_size: int = EVAL_BATCH
+) -> np.ndarray:
+    """Class probabilities ``(N, C)`` (float32 numpy) of ``model`` on images ``x``.
+
+    ``x``: ``(N, C, S, S)`` (or ``(N, S, S)``, one channel), float in [0, 1] or uint8
+    (scaled by 1/255), a tensor or an array. The model runs in eval mode without autograd,
+    ``batch_size`` images at a time, on the device its parameters live on; an empty ``x``
+    gives ``(0, 0)``, as no class count is known without running the model.
+    """
+    x = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if x.ndim == 3:
+        x = x.unsqueeze(1)
+    if x.dtype == torch.uint8:
+        x = x.to(torch.float32) / 255.0
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    model.eval()
+    out = []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch_size):
+            logits = model(x[i : i + batch_size].to(device))
+            out.append(torch.softmax(logits, dim=1).cpu())
+    if not out:
+        return np.zeros((0, 0), dtype=np.float32)
+    return torch.cat(out).numpy().astype(np.float32, copy=False)

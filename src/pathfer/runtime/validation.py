@@ -22,7 +22,7 @@ import typing
 from typing import Annotated, Any, TypeVar, Union
 
 import pydantic
-from pydantic import BeforeValidator, ConfigDict, Field, Strict, ValidationError
+from pydantic import AllowInfNan, BeforeValidator, ConfigDict, Field, Strict, ValidationError
 
 __all__ = [
     "Bool",
@@ -52,8 +52,9 @@ def _number_from_text(value: Any) -> Any:
 
 #: an integer (or an integer written as a string); never a bool or a fractional number
 Int = Annotated[int, BeforeValidator(_number_from_text), Strict()]
-#: a number (or one written as a string); never a bool
-Float = Annotated[float, BeforeValidator(_number_from_text), Strict()]
+#: a finite number (or one written as a string); never a bool, never inf or NaN (a
+#: non-finite rate or fraction would train nothing and report NaN)
+Float = Annotated[float, BeforeValidator(_number_from_text), Strict(), AllowInfNan(False)]
 #: true or false (YAML's true/false/yes/no); never a number or a string
 Bool = Annotated[bool, Strict()]
 

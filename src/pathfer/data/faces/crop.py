@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
 import cv2
 import numpy as np
+from pydantic import Field
 
 from pathfer.data.faces.align import face_roll
 from pathfer.data.faces.detect import (
@@ -20,9 +22,15 @@ from pathfer.data.faces.detect import (
     FaceDetector,
     default_detector,
 )
+from pathfer.runtime.validation import Float, Int
 
 #: the detector name for images that are already face crops
 WHOLE_IMAGE = "none"
+
+#: the crop's ranges, written once: every settings class with a crop field uses these
+MIN_SIZE, MAX_SIZE = 8, 512
+CropSize = Annotated[Int, Field(ge=MIN_SIZE, le=MAX_SIZE)]
+CropMargin = Annotated[Float, Field(ge=0, le=1)]
 
 
 @dataclass(frozen=True)
@@ -44,8 +52,10 @@ class CropSettings:
     align: bool = False
 
     def __post_init__(self) -> None:
-        if not 8 <= self.size <= 512:
-            raise ValueError(f"crop size must be between 8 and 512 pixels, not {self.size}")
+        if not MIN_SIZE <= self.size <= MAX_SIZE:
+            raise ValueError(
+                f"crop size must be between {MIN_SIZE} and {MAX_SIZE} pixels, not {self.size}"
+            )
         if not 0.0 <= self.margin <= 1.0:
             raise ValueError(
                 f"crop margin must be between 0 and 1 (a fraction of the box), not {self.margin}"
