@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from pathfer.models.pathnet import (
+    EngineSettings,
     EvolutionConfig,
     PathNet,
     PathNetConfig,
@@ -16,7 +17,9 @@ from pathfer.models.pathnet import (
     TaskStatus,
     stratified_split,
 )
+from pathfer.models.pathnet.recipes import get_recipe
 from pathfer.models.pathnet.toy import toy_task
+from pathfer.models.pathnet.training import restore, snapshot
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -33,11 +36,10 @@ EV = EvolutionConfig(
     patience=None,
     lr=1e-2,
     finish_steps=60,
-    finish_eval_every=20,
 )
-SMALL = dataclasses.replace(
-    EV, generations=3, steps_per_path=3, finish_steps=6, finish_eval_every=3
-)
+SMALL = dataclasses.replace(EV, generations=3, steps_per_path=3, finish_steps=6)
+#: the finish stage evaluates every 3 steps (an engine setting a recipe may change)
+EVERY3 = EngineSettings(finish_eval_every=3)
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +69,10 @@ def learnt(data, request):
     }
     head_a = {k: v.clone() for k, v in pn.net.heads["A"].state_dict().items()}
     after_freeze_proba = pn.predict_proba("A", data["A_test"][0])
-    res_b = pn.learn_task("B", *data["B"], 3, evolution=dataclasses.replace(EV, frozen_slots=1))
+    # no members seeded through A's copies: B's path runs through A's frozen modules
+    res_b = pn.learn_task(
+        "B", *data["B"], 3, evolution=dataclasses.replace(EV, seed_copy_fraction=0)
+    )
     return {
         "pn": pn,
         "res_a": res_a,
@@ -130,11 +135,10 @@ def test_freeze_keeps_a_bit_for_bit_after_training_b(learnt, data):
         assert all(torch.count_nonzero(t[rows]) == 0 for t in pn.opt.m[layer])
 
 
-def test_b_reuses_frozen_modules_and_learns(learnt, data):
+def test_b_learns_and_records_its_reuse(learnt, data):
     pn, res = learnt["pn"], learnt["res_b"]
-    # frozen_slots=1 pins one frozen module per layer on every path
-    assert res.frozen_reused >= CFG.layers
-    assert all(h["frozen_reused"] >= CFG.layers for h in res.history)
+    assert res.frozen_reused == pn.frozen_reused(pn.best_path("B"))
+    assert all(0 <= h["frozen_reused"] <= pn.frozen.sum() for h in res.history)
     assert pn.evaluate("B", *data["B_test"])["accuracy"] > 0.6
 
 
@@ -187,13 +191,15 @@ def test_task_statistics_adapt_frozen_modules_for_b_only(learnt, data):
         return
     assert list(stats) == ["B"]  # A was learnt before any freeze: it owns its statistics
     moved = 0
-    for layer, rows in enumerate(pn.best_path("B")):
+    for layer in range(CFG.layers):
         mine, mean, _ = stats["B"].layer(layer)
         assert torch.equal(mine, torch.from_numpy(pn.frozen[layer]))
         owner_mean = pn.net.layer_buffers(layer)[0]
-        for r in set(rows.tolist()) & set(np.flatnonzero(pn.frozen[layer]).tolist()):
+        for r in np.flatnonzero(pn.frozen[layer]):
             moved += not torch.equal(mean[r], owner_mean[r])
-    assert moved >= CFG.layers  # frozen_slots=1: every layer of B's path uses a frozen module
+    assert moved >= 1  # B's paths through A's frozen modules updated B's statistics only
+    if not pn.frozen_reused(pn.best_path("B")):
+        return
     # without its statistics B predicts otherwise: they are part of what it learnt
     own = pn.predict_proba("B", data["B_test"][0])
     saved = stats["B"]
@@ -212,13 +218,13 @@ def test_best_path_snapshot_restores_the_task_statistics(learnt, data):
         return
     geno = pn.best_path("B")
     before = pn.predict_proba("B", data["B_test"][0])
-    snap = pn._snapshot("B", geno)
+    snap = snapshot(pn, "B", geno)
     for layer in range(CFG.layers):
         _, mean, var = pn.net.task_stats["B"].layer(layer)
         mean.add_(1.0)
         var.mul_(2.0)
     assert not np.array_equal(pn.predict_proba("B", data["B_test"][0]), before)
-    pn._restore("B", geno, snap)
+    restore(pn, "B", geno, snap)
     assert np.array_equal(pn.predict_proba("B", data["B_test"][0]), before)
 
 
@@ -256,8 +262,8 @@ def test_same_seed_same_run_different_seed_differs(data):
     assert any(not torch.equal(w1[k], w3[k]) for k in w1)
 
 
-def test_sequential_mode_and_train_fitness_are_deterministic(data):
-    ev = dataclasses.replace(SMALL, pair_batched=False, fitness="train")
+def test_train_fitness_is_deterministic(data):
+    ev = dataclasses.replace(SMALL, fitness="train")
     results = []
     for _ in range(2):
         pn = PathNet(CFG, seed=3)
@@ -265,20 +271,6 @@ def test_sequential_mode_and_train_fitness_are_deterministic(data):
     (r1, w1), (r2, w2) = results
     assert _strip(r1.history) == _strip(r2.history)
     assert all(torch.equal(w1[k], w2[k]) for k in w1)
-    # pair-batched and sequential training are different (both valid) procedures
-    pn = PathNet(CFG, seed=3)
-    r3 = pn.learn_task("A", *data["A"], 3, evolution=dataclasses.replace(ev, pair_batched=True))
-    assert _strip(r3.history) != _strip(r1.history)
-
-
-def test_seeded_population_starts_from_frozen_path(data):
-    pn = PathNet(CFG, seed=2)
-    pn.learn_task("A", *data["A"], 3, evolution=SMALL)
-    pn.freeze("A")
-    ev = dataclasses.replace(SMALL, seed_frozen_fraction=1.0, generations=0, finish_steps=0)
-    res = pn.learn_task("B", *data["B"], 3, evolution=ev)
-    assert res.best_genotype == pn.best_path("A").tolist()
-    assert res.frozen_reused == int(pn.frozen.sum())
 
 
 def test_seeded_copies_start_from_the_source_network_through_trainable_copies(data):
@@ -317,25 +309,22 @@ def test_seeded_copies_start_from_the_source_network_through_trainable_copies(da
     assert transfer(1.0) == transfer(0.0)
 
 
-def test_target_fitness_and_patience_stop_early(data):
-    pn = PathNet(CFG, seed=0)
-    ev = dataclasses.replace(EV, generations=50, target_fitness=0.5, finish_steps=0)
-    res = pn.learn_task("A", *data["A"], 3, evolution=ev)
-    assert res.stop_reason == "target" and res.generations < 50
-    assert res.evolution_fitness >= 0.5
+def test_patience_stops_early(data):
     pn2 = PathNet(CFG, seed=0)
     ev2 = dataclasses.replace(SMALL, generations=50, patience=2, lr=1e-6, finish_steps=0)
     res2 = pn2.learn_task("A", *data["A"], 3, evolution=ev2)
     assert res2.stop_reason == "patience" and res2.generations < 50
 
 
-def test_explicit_validation_set_and_design_md_call_form(data):
+def test_explicit_validation_set_and_val_fraction(data):
     pn = PathNet(CFG, seed=0)
     x, y = data["A"]
-    res = pn.learn_task(
-        "A", train=(x[:200], y[:200]), val=(x[200:], y[200:]), n_classes=3, evolution=SMALL
-    )
+    res = pn.learn_task("A", x[:200], y[:200], 3, x_val=x[200:], y_val=y[200:], evolution=SMALL)
     assert res.n_train == 200 and res.n_val == 100
+    res = pn.learn_task("B", x, y, 3, evolution=SMALL, val_fraction=0.5)
+    assert res.n_train == res.n_val == 150
+    with pytest.raises(ValueError, match="val_fraction"):
+        pn.learn_task("C", x, y, 3, evolution=SMALL, val_fraction=0.0)
 
 
 def test_illegal_state_transitions(data):
@@ -395,112 +384,38 @@ def test_stratified_split_is_deterministic_and_stratified():
     assert np.bincount(y[va]).tolist() == [10, 6, 4]
 
 
-def test_compare_fresh_keeps_the_better_of_reuse_and_no_reuse_on_validation(data):
-    # free modules restart random, so a path without frozen modules starts from scratch
-    # (with the default free_init="copy" it would start as copies of A's modules)
-    cfg = PathNetConfig(
-        layers=3, modules=8, max_active=1, channels=8, input_size=16, free_init="random"
-    )
-    pn = PathNet(cfg, seed=0)
-    labels = ["h", "v", "d"]
-    pn.learn_task("A", *data["A"], 3, evolution=EV, labels=labels)
-    pn.freeze("A")
-    ev = dataclasses.replace(
-        SMALL, seed_frozen_fraction=0.5, frozen_slots=0, compare_fresh=True, generations=6
-    )
-    # B is A again, its head starts as A's: A's frozen path wins evolution; the best path
-    # without frozen modules is finished too
-    kw = {"evolution": ev, "labels": labels, "head_from": "A"}
-    res = pn.learn_task("B", *data["A"], 3, **kw)
-    check = res.fresh_check
-    assert check is not None and check["kept"] == "reuse"  # A's path is far better for A
-    assert check["reuse_val_accuracy"] > check["fresh_val_accuracy"] + 0.3
-    fresh = np.array(check["fresh_path"])
-    assert not pn.frozen[np.arange(cfg.layers)[:, None], fresh].any()
-    assert res.final_val_accuracy == pytest.approx(check["reuse_val_accuracy"])
-    assert res.frozen_reused == cfg.layers
-    assert np.array_equal(pn.best_path("B"), pn.best_path("A"))
-    # without the option there is no second finish
-    pn.forget("B")
-    kw["evolution"] = dataclasses.replace(ev, compare_fresh=False)
-    assert pn.learn_task("B", *data["A"], 3, **kw).fresh_check is None
-
-
-def test_head_from_frozen_starts_the_new_head_from_the_last_frozen_task(data):
+def test_head_from_starts_the_new_head_from_a_learnt_task(data):
     pn = PathNet(CFG_BN, seed=0)
     pn.learn_task("A", *data["A"], 3, evolution=SMALL, labels=["h", "v", "d"])
     pn.freeze("A")
     # no training at all: B's head is exactly what it started from
-    still = dataclasses.replace(SMALL, generations=0, finish_steps=0, head_from_frozen=True)
-    pn.learn_task("B", *data["A"], 3, evolution=still, labels=["d", "x", "h"])
+    still = dataclasses.replace(SMALL, generations=0, finish_steps=0)
+    pn.learn_task("B", *data["A"], 3, evolution=still, labels=["d", "x", "h"], head_from="A")
     a, b = pn.net.heads["A"].state_dict(), pn.net.heads["B"].state_dict()
     hidden, output = list(a)[:-2], list(a)[-2:]
     assert all(torch.equal(a[k], b[k]) for k in hidden)
     for k in output:  # B's "d" and "h" rows are A's; "x" (A has none) starts fresh
         assert torch.equal(b[k][0], a[k][2]) and torch.equal(b[k][2], a[k][0])
         assert not torch.equal(b[k][1], a[k][1])
-    # without the option the head starts fresh
-    off = dataclasses.replace(still, head_from_frozen=False)
-    pn.learn_task("C", *data["A"], 3, evolution=off, labels=["d", "x", "h"])
+    # without it the head starts fresh
+    pn.learn_task("C", *data["A"], 3, evolution=still, labels=["d", "x", "h"])
     c = pn.net.heads["C"].state_dict()
     assert not any(torch.equal(a[k], c[k]) for k in hidden)
     # class names are what it copies by
-    with pytest.raises(ValueError, match="head_from_frozen.*labels"):
-        pn.learn_task("D", *data["A"], 3, evolution=still)
+    with pytest.raises(ValueError, match="head_from='A' needs labels"):
+        pn.learn_task("D", *data["A"], 3, evolution=still, head_from="A")
 
 
-def test_finish_frozen_copy_fine_tunes_copies_and_leaves_the_source_alone(data):
-    pn = PathNet(CFG_BN, seed=0)
-    labels = ["h", "v", "d"]
-    pn.learn_task("A", *data["A"], 3, evolution=SMALL, labels=labels)
-    pn.freeze("A")
-    x_test = data["A_test"][0]
-    before = pn.predict_proba("A", x_test)
-    # B is A again, its population starts on A's path: evolution keeps A's modules
-    ev = dataclasses.replace(SMALL, seed_frozen_fraction=1.0, finish_frozen="copy")
-    res = pn.learn_task("B", *data["A"], 3, evolution=ev, labels=labels)
-    assert res.frozen_reused >= 1  # what evolution reused...
-    assert pn.frozen_reused(pn.best_path("B")) == 0  # ...the finish trained copies of
-    assert res.finish_steps > 0
-    assert np.array_equal(before, pn.predict_proba("A", x_test))  # A is bit-identical
-
-    # a copy computes what its frozen original does, on a path through the same modules
-    geno = pn.best_path("A")
-    copied = pn._copy_frozen(geno)
-    assert pn.frozen_reused(copied) == 0 and copied.shape == geno.shape
-    assert not np.isin(copied, geno).all()
-    pn.net.eval()
-    with torch.no_grad():
-        torch.testing.assert_close(
-            pn.net.forward_paths(x_test, copied, "A"), pn.net.forward_paths(x_test, geno, "A")
-        )
-
-
-def test_finish_frozen_copy_needs_the_owners_statistics(data):
-    pn = PathNet(CFG_TASK, seed=0)
-    ev = dataclasses.replace(SMALL, finish_frozen="copy")
-    with pytest.raises(ValueError, match="finish_frozen='copy'.*frozen_statistics='owner'"):
-        pn.learn_task("A", *data["A"], 3, evolution=ev)
-
-
-@pytest.mark.parametrize("baseline", ["evolved", "own"])
-def test_finish_baseline_decides_whether_the_evolved_weights_can_be_kept(data, baseline):
-    """A finish at a rate that wrecks the path: measured against the evolved accuracy it
-    never beats it and the evolved weights come back; measured against its own checkpoints
-    it ends on the best of them, below where evolution left off."""
-    ev = dataclasses.replace(
-        EV, generations=4, finish_lr=5.0, finish_patience=2, finish_baseline=baseline
-    )
+def test_the_finish_keeps_the_evolved_weights_unless_it_beats_them(data):
+    """A finish at a rate that wrecks the path never beats the evolved accuracy: after
+    ``finish_patience`` evaluations it stops and the evolved weights come back."""
+    ev = dataclasses.replace(EV, generations=4, finish_lr=5.0, finish_patience=2)
     pn = PathNet(CFG_BN, seed=0)
     res = pn.learn_task("A", *data["A"], 3, evolution=ev)
     vals = [h["val_accuracy"] for h in res.finish_history]
     assert max(vals) < res.evolution_val_accuracy  # the finish only did harm
-    if baseline == "evolved":  # patience 2: two checkpoints below the bar, then stop
-        assert len(vals) == 2
-        assert res.final_val_accuracy == res.evolution_val_accuracy and res.finish_gain == 0
-    else:  # the first checkpoint set the bar, and the best of them is kept
-        assert len(vals) >= 3
-        assert res.final_val_accuracy == pytest.approx(max(vals)) and res.finish_gain < 0
+    assert len(vals) == 2
+    assert res.final_val_accuracy == res.evolution_val_accuracy and res.finish_gain == 0
 
 
 def test_transfer_finish_lr_is_the_finish_rate_of_a_task_learnt_beside_frozen_modules(data):
@@ -511,9 +426,9 @@ def test_transfer_finish_lr_is_the_finish_rate_of_a_task_learnt_beside_frozen_mo
     def finishes(rate):
         ev = dataclasses.replace(SMALL, transfer_finish_lr=rate)
         pn = PathNet(CFG_BN, seed=0)
-        a = pn.learn_task("A", *data["A"], 3, evolution=ev)
+        a = pn.learn_task("A", *data["A"], 3, evolution=ev, engine=EVERY3)
         pn.freeze("A")
-        b = pn.learn_task("B", *data["B"], 3, evolution=ev)
+        b = pn.learn_task("B", *data["B"], 3, evolution=ev, engine=EVERY3)
         return [
             [(h["step"], h["val_accuracy"], h["val_loss"]) for h in r.finish_history]
             for r in (a, b)
@@ -527,4 +442,4 @@ def test_transfer_finish_lr_is_the_finish_rate_of_a_task_learnt_beside_frozen_mo
     assert b_same == b_none  # None: B finishes at finish_lr too
     assert [h[2] for h in b_wild] != [h[2] for h in b_none]  # 5.0: another finish
     assert EvolutionConfig().transfer_finish_lr == 1e-3
-    assert EvolutionConfig.reference().transfer_finish_lr is None  # the paper: no option
+    assert get_recipe("paper").evolution_config().transfer_finish_lr is None  # the paper

@@ -39,13 +39,9 @@ class DemoScale:
     folds: int = 2
     seeds: tuple[int, ...] = (0,)
     workers: int = 2
-    #: a short evolution and finish stage (the defaults are sized for real corpora)
-    evolution: tuple[tuple[str, Any], ...] = (
-        ("population", 8),
-        ("generations", 20),
-        ("steps_per_path", 10),
-        ("finish_steps", 200),
-    )
+    #: the PathNet recipe: a short evolution and finish stage (the defaults are sized for
+    #: real corpora)
+    recipe: str = "demo"
     train_max_steps: int = 400
     train_lrs: tuple[float, ...] = (3e-3, 1e-3)
 
@@ -58,7 +54,7 @@ QUICK = DemoScale(
     frames_sampled=3,
     folds=2,
     workers=1,
-    evolution=(("population", 4), ("generations", 4), ("steps_per_path", 5), ("finish_steps", 20)),
+    recipe="quick",
     train_max_steps=40,
     train_lrs=(3e-3,),
 )
@@ -97,7 +93,7 @@ def demo_configs(out: Path, scale: DemoScale) -> list[dict[str, Any]]:
         "preparation": {"frames": scale.frames_sampled},
         "split": {"kind": "group_kfold", "k": scale.folds},
         "train": {"max_steps": scale.train_max_steps, "lrs": list(scale.train_lrs)},
-        "evolution": dict(scale.evolution),
+        "recipe": scale.recipe,
     }
     return [
         {

@@ -37,19 +37,6 @@ def _channels(value: Any) -> Any:
 Channels = Annotated[Any, BeforeValidator(_channels)]
 
 
-#: settings added after checkpoints and run folders were written, with the value that
-#: computes what those did: one without the key is read with this value
-LEGACY_VALUES = {"relu": "layer", "frozen_statistics": "owner", "free_init": "random"}
-#: the same for :class:`EvolutionConfig` (checkpoints of evolving tasks, run folders)
-EVOLUTION_LEGACY_VALUES = {
-    "head_from_frozen": False,
-    "seed_copy_fraction": 0.0,
-    "finish_frozen": "keep",
-    "finish_baseline": "evolved",
-    "transfer_finish_lr": None,
-}
-
-
 @settings(frozen=True)
 class PathNetConfig:
     """Shape of the super-network.
@@ -61,15 +48,11 @@ class PathNetConfig:
 
     layers: Annotated[Int, Field(ge=1, le=16)] = 4
     modules: Annotated[Int, Field(ge=1, le=1024)] = 10
-    #: 1 with modules of the reference CNN's width (round 10 of docs/tuning.md): on choice
-    #: subjects of real photos, 3 seeds x 5 folds, PathNet transfer +2.5 points over N=3
-    #: modules of (16, 16, 32, 32) (validation +2.0, test +2.1) for 1.7x its CPU time, and
-    #: +1.5 over N=3 modules of this width for 0.65x. Modules summed before one ReLU add no
+    #: 1 with modules of the reference CNN's width: modules summed before one ReLU add no
     #: width to a path (see ``relu``), so one module per layer is the wide path's cheap form
     max_active: Annotated[Int, Field(ge=1)] = 1
     #: output channels of every module of a layer; an int (same for every layer) or one per
-    #: layer. (32, 32, 64, 64) is the reference CNN's width; (16, 16, 32, 32) was the default
-    #: until round 10 (with N=3)
+    #: layer. (32, 32, 64, 64) is the reference CNN's width
     channels: Channels = (32, 32, 64, 64)
     kernel: Annotated[Int, Field(ge=1, le=15)] = 3
     #: pooling (factor ``pool_size``) after every layer
@@ -107,9 +90,7 @@ class PathNetConfig:
     #: what the modules left free by a freeze start from: "random" (fresh weights, the
     #: paper) or "copy" (copies of the frozen modules of their layer, round robin, so a
     #: later task can use the source features frozen or fine-tune copies of them).
-    #: "copy" by default: on choice subjects of real photos, 3 seeds x 5 folds, PathNet
-    #: transfer +2.8 points, validation +2.5 (docs/tuning.md, round 6). A task learnt before
-    #: any freeze (the source, PathNet alone) is unaffected
+    #: A task learnt before any freeze (the source, PathNet alone) is unaffected
     free_init: Literal["random", "copy"] = "copy"
     input_size: Annotated[Int, Field(ge=1, le=4096)] = 48
     in_channels: Annotated[Int, Field(ge=1, le=64)] = 1
@@ -198,123 +179,41 @@ class EvolutionConfig:
 
     A *generation* is one binary tournament: two paths each train ``steps_per_path`` (T)
     mini-batches, are scored, and the fitter one overwrites (then mutates) the loser.
+    The defaults were chosen on held-out subjects of real faces; the measurements, and the
+    variants that tied or lost, are in docs/tuning.md#decisions.
     """
 
     population: Annotated[Int, Field(ge=2, le=100_000)] = 16
     #: T: mini-batches each path trains per tournament
-    #: 20 with 20 generations, not 10 with 40 (the same training steps, half the
-    #: tournaments): on choice subjects of real faces, 3 seeds x 5 folds, level in both
-    #: directions (transfer +0.2, +0.2; PathNet alone -0.5), transfer 10-15 % less CPU
-    #: (docs/tuning.md, round 15)
     steps_per_path: Annotated[Int, Field(ge=1, le=1_000_000)] = 20
-    batch_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 32
     #: generations (= tournaments) budget
     generations: Annotated[Int, Field(ge=0, le=10_000_000)] = 20
-    #: stop as soon as the best kept fitness reaches this (None: never)
-    target_fitness: Annotated[Float, Field(ge=0, le=1)] | None = None
-    #: stop after this many generations without a new best (None: never)
-    #: 20 on real faces: at 10 two of five folds stopped at generation 11 (docs/pathnet.md);
-    #: with 20 generations it only stops a longer evolution
+    #: stop after this many generations without a new best (None: never); with 20
+    #: generations it only stops a longer evolution
     patience: Annotated[Int, Field(ge=1, le=10_000_000)] | None = 20
-    #: Adam (or SGD) learning rate of the conv modules and of the task head
+    batch_size: Annotated[Int, Field(ge=1, le=1_000_000)] = 32
+    #: Adam learning rate of the conv modules and of the task head
     lr: Annotated[Float, Field(gt=0, le=10)] = 3e-3
-    head_lr: Annotated[Float, Field(gt=0, le=10)] | None = None
-    optimizer: Literal["adam", "sgd"] = "adam"
-    weight_decay: Annotated[Float, Field(ge=0, le=1)] = 0.0
     #: "val": accuracy on the validation part (ties broken by lower loss);
     #: "train": accuracy on the T training mini-batches (Fernando et al. 2017)
     fitness: Literal["val", "train"] = "val"
-    #: fraction of the training data held out (stratified) when no validation set is given
-    val_fraction: Annotated[Float, Field(gt=0, le=0.9)] = 0.2
-    #: train the two paths of a tournament together, batched as a grouped conv
-    pair_batched: Bool = True
-    #: random horizontal flips and shifts of up to ``augment_shift`` pixels
+    #: random horizontal flips and shifts (the engine's ``augment_shift`` pixels)
     augment: Bool = True
-    augment_shift: Annotated[Int, Field(ge=0, le=32)] = 2
-    #: "finish the winner": at most this many extra steps on the best path (0: off, as the paper)
-    #: 1000 with patience 8: +5 points of validation accuracy over 300 / 4 on real photos
+    #: "finish the winner": at most this many extra steps on the best path (0: off, as the
+    #: paper), with early stopping on the validation part
     finish_steps: Annotated[Int, Field(ge=0, le=10_000_000)] = 1000
-    finish_eval_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 25
     #: early stopping: evaluations without improvement before the finish stops
-    #: 16, not 8: on choice subjects of real photos, 3 seeds x 5 folds, transfer +2.9 and
-    #: PathNet alone +1.6 points; at 8 the finish often stopped before it gained anything
-    #: (docs/tuning.md, round 5)
     finish_patience: Annotated[Int, Field(ge=1, le=10_000_000)] = 16
+    #: the finish stage's rate for a first task (None: ``lr``)
     finish_lr: Annotated[Float, Field(gt=0, le=10)] | None = None
-    #: what the finish stage's early stopping must beat: "evolved" (the evolved path's
-    #: validation accuracy: the evolved weights are kept unless a checkpoint beats them) or
-    #: "own" (its own checkpoints only: it ends on the best of them). The evolved path's
-    #: accuracy is the best of every tournament's on the same validation part, flattered
-    #: by that selection, so "evolved" can stop the finish before it gains anything
-    finish_baseline: Literal["evolved", "own"] = "evolved"
-    # -- transfer options (all off = reference behaviour of Nguyen et al. / Fernando et al.;
-    # off by default too: on real faces forced reuse cost ~4 points and evolution decides
-    # reuse better on its own; chosen on validation subjects, see docs/pathnet.md)
-    #: fraction of the initial population set to the most recently frozen task's path
-    seed_frozen_fraction: Annotated[Float, Field(ge=0, le=1)] = 0.0
-    #: fraction of the initial population (the members after those, as many as are left)
-    #: set to that path through the trainable copies of its modules: such a member starts
-    #: as the source network, fine-tunes it as ``finetune`` does, and evolution may keep it,
-    #: mutate it or drop it. The copies are those made at the last freeze; with
-    #: ``PathNetConfig.free_init="random"`` there are none and nothing is seeded.
-    #: 0.5 by default: on choice subjects of real photos, 3 seeds x 5 folds, PathNet
-    #: transfer +1.2 points (0.25: +0.5), validation and test level (docs/tuning.md, round 7)
-    seed_copy_fraction: Annotated[Float, Field(ge=0, le=1)] = 0.5
-    #: gene slots per layer pinned to the frozen source path's modules (never mutated)
-    frozen_slots: Annotated[Int, Field(ge=0, le=1024)] = 0
-    #: learning-rate multiplier of the new (trainable) modules while frozen modules exist
-    transfer_lr_scale: Annotated[Float, Field(gt=0, le=10)] = 1.0
     #: the finish stage's rate for a task learnt while frozen modules exist (None:
-    #: ``finish_lr``, as a first task). 1e-3, the rate fine-tuning chooses: on choice
-    #: subjects of real photos, 3 seeds x 5 folds, PathNet transfer +1.4 points (validation
-    #: -0.2, test +0.5); the same rate for the source's finish too: +0.5 (docs/tuning.md,
-    #: round 13). A first task (the source, PathNet alone) finishes at ``finish_lr``
+    #: ``finish_lr``, as a first task); 1e-3 is the rate fine-tuning chooses
     transfer_finish_lr: Annotated[Float, Field(gt=0, le=10)] | None = 1e-3
-    #: safeguard against harmful reuse: half the initial population draws trainable modules
-    #: only; when the evolved best path uses frozen modules, the best path seen without any
-    #: is finished too, and the one more accurate on the validation part is kept
-    compare_fresh: Bool = False
-    #: the new task's head starts from the head of the most recently frozen task: its
-    #: hidden layer, and the class rows of the labels both tasks share (both need labels);
-    #: the other rows start fresh. The frozen task's path and head form its whole
-    #: classifier, so a path that reuses the source starts from the source's decision
-    head_from_frozen: Bool = False
-    #: what the finish stage does with the frozen modules on the evolved best path: "keep"
-    #: (train around them, the paper) or "copy" (each is copied into a free module of its
-    #: layer that the path does not use, and the path uses the copy: the finish stage
-    #: fine-tunes the source's features while the source task keeps its own; a layer with
-    #: no free module to spare keeps the rest frozen)
-    finish_frozen: Literal["keep", "copy"] = "keep"
-    #: evaluate in chunks of this many samples (how, not what: a run folder may change it)
-    eval_batch_size: Annotated[Int, Field(ge=1, le=10_000_000)] = EVAL_BATCH
-
-    @classmethod
-    def reference(cls, **overrides: Any) -> EvolutionConfig:
-        """The paper's procedure (Fernando et al. 2017 / Nguyen et al. 2018) as pathfer's
-        straightforward reference: population 20, T=50, tournaments one path after the
-        other, Adam 1e-3, no augmentation, no finish stage, no transfer options (frozen
-        modules are ordinary candidates). ``overrides`` replace any field."""
-        base = {
-            "population": 20,
-            "steps_per_path": 50,
-            "generations": 100,
-            "patience": None,
-            "lr": 1e-3,
-            "pair_batched": False,
-            "augment": False,
-            "finish_steps": 0,
-            "seed_frozen_fraction": 0.0,
-            "seed_copy_fraction": 0.0,
-            "frozen_slots": 0,
-            "transfer_lr_scale": 1.0,
-            "transfer_finish_lr": None,
-            "compare_fresh": False,
-        }
-        return cls(**{**base, **overrides})
-
-    @property
-    def effective_head_lr(self) -> float:
-        return self.lr if self.head_lr is None else self.head_lr
+    #: fraction of the initial population (the first members) set to the most recently
+    #: frozen task's path through the trainable copies of its modules: such a member starts
+    #: as the source network and fine-tunes it; evolution may keep, mutate or drop it. With
+    #: ``PathNetConfig.free_init="random"`` there are no copies and nothing is seeded
+    seed_copy_fraction: Annotated[Float, Field(ge=0, le=1)] = 0.5
 
     @property
     def effective_finish_lr(self) -> float:
@@ -329,13 +228,28 @@ class EvolutionConfig:
         return d if isinstance(d, cls) else cls(**dict(d))
 
 
-def check_compatible(pathnet: PathNetConfig, evolution: EvolutionConfig) -> None:
-    """Settings of the two configs that cannot go together (ValueError naming both)."""
-    if evolution.finish_frozen == "copy" and pathnet.frozen_statistics == "task":
-        raise ValueError(
-            "evolution.finish_frozen='copy' copies frozen modules with their owner's "
-            "statistics; it needs pathnet.frozen_statistics='owner'"
-        )
+@settings(frozen=True)
+class EngineSettings:
+    """How the engine computes, not what a user tunes: constants a recipe may change
+    (see :mod:`~pathfer.models.pathnet.recipes`). A task's run records them, so a resumed
+    run computes what the interrupted one did."""
+
+    #: augmentation shifts of up to this many pixels
+    augment_shift: Annotated[Int, Field(ge=0, le=32)] = 2
+    #: the finish stage evaluates on the validation part every this many steps
+    finish_eval_every: Annotated[Int, Field(ge=1, le=10_000_000)] = 25
+    #: evaluate in chunks of this many samples
+    eval_batch_size: Annotated[Int, Field(ge=1, le=10_000_000)] = EVAL_BATCH
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | EngineSettings | None) -> EngineSettings:
+        """Build (and validate) from a dict; an instance is returned as it is."""
+        if d is None:
+            return cls()
+        return d if isinstance(d, cls) else cls(**dict(d))
 
 
-__all__ = ["PathNetConfig", "EvolutionConfig", "check_compatible"]
+__all__ = ["PathNetConfig", "EvolutionConfig", "EngineSettings"]

@@ -51,8 +51,6 @@ def tournament(
     rng: np.random.Generator,
     score: Callable[[np.ndarray], list[Key]],
     modules: int,
-    *,
-    pinned: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Run one binary tournament in place.
 
@@ -67,7 +65,7 @@ def tournament(
     w_geno = population.genotypes[winner].copy()
     l_geno = population.genotypes[loser].copy()
     population.fitness[winner] = w_key[0]
-    population.genotypes[loser] = mutate(w_geno, modules, rng, pinned=pinned)
+    population.genotypes[loser] = mutate(w_geno, modules, rng)
     # the mutated copy inherits its parent's score until it is trained and scored itself
     population.fitness[loser] = w_key[0]
     return {
@@ -86,65 +84,9 @@ def stop_reason(
     """Why evolution should stop now (``None``: keep going)."""
     if generation >= evolution.generations:
         return "budget"
-    if (
-        evolution.target_fitness is not None
-        and best.key is not None
-        and best.fitness >= evolution.target_fitness
-    ):
-        return "target"
     if evolution.patience is not None and since_best >= evolution.patience:
         return "patience"
     return None
-
-
-def seed_population(
-    population: Population,
-    source: np.ndarray | None,
-    evolution: EvolutionConfig,
-    copies: np.ndarray | None = None,
-) -> np.ndarray | None:
-    """Apply the transfer options to a fresh population in place; return the pinned mask.
-
-    * ``seed_frozen_fraction``: that fraction of members (rounded, the first ones) become
-      copies of the frozen ``source`` path;
-    * ``seed_copy_fraction``: that fraction of members (rounded, the next ones) become
-      ``copies``, the source path through trainable copies of its modules (when given);
-    * ``frozen_slots = k``: in every member and layer, the first ``k`` genes are set to (up
-      to ``k`` distinct) modules of the source path and never mutate.
-    """
-    if source is None:
-        return None
-    n_seed = int(round(evolution.seed_frozen_fraction * len(population)))
-    for i in range(n_seed):
-        population.genotypes[i] = source
-    if copies is not None:
-        n_copy = int(round(evolution.seed_copy_fraction * len(population)))
-        for i in range(n_seed, min(n_seed + n_copy, len(population))):
-            population.genotypes[i] = copies
-    if evolution.frozen_slots == 0:
-        return None
-    L, N = source.shape
-    pinned = np.zeros((L, N), dtype=bool)
-    for layer in range(L):
-        distinct = list(dict.fromkeys(int(m) for m in source[layer]))
-        k = min(evolution.frozen_slots, N, len(distinct))
-        pinned[layer, :k] = True
-        population.genotypes[:, layer, :k] = distinct[:k]
-    return pinned
-
-
-def seed_fresh(population: Population, frozen: np.ndarray, rng: np.random.Generator) -> None:
-    """``compare_fresh``: the second half of a fresh population is redrawn from trainable
-    modules only (``frozen``: ``(L, M)`` bool), so paths without frozen modules compete
-    from the start (with ``M = 10, N = 3`` a random path avoids a frozen path of three
-    modules per layer in all four layers less than once in a hundred draws; with ``N = 1``
-    two times in three)."""
-    P, L, N = population.genotypes.shape
-    for i in range(P // 2, P):
-        for layer in range(L):
-            free = np.flatnonzero(~frozen[layer])
-            if len(free) >= N:
-                population.genotypes[i, layer] = rng.choice(free, size=N, replace=False)
 
 
 @dataclass

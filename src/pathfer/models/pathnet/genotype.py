@@ -66,18 +66,11 @@ def mutate(
     modules: int,
     rng: np.random.Generator,
     *,
-    pinned: np.ndarray | None = None,
     rate: float | None = None,
 ) -> np.ndarray:
-    """Return a mutated copy: shifted genes are clipped to ``[0, modules - 1]``.
-
-    ``pinned`` is an optional ``(L, N)`` bool mask of genes that never change (transfer
-    option ``frozen_slots``).
-    """
+    """Return a mutated copy: shifted genes are clipped to ``[0, modules - 1]``."""
     g = np.asarray(genotype, dtype=np.int64)
     deltas = mutation_deltas(g.shape, rng, rate)
-    if pinned is not None:
-        deltas = np.where(pinned, 0, deltas)
     return np.clip(g + deltas, 0, modules - 1)
 
 

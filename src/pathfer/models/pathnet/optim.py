@@ -23,12 +23,9 @@ def _adam_(
     v: torch.Tensor,
     t: torch.Tensor,
     lr: float,
-    weight_decay: float,
 ) -> None:
     """In-place Adam on already-selected tensors; ``t`` (new step counts) broadcasts on dim 0."""
     b1, b2 = BETAS
-    if weight_decay:
-        g = g + weight_decay * p
     m.mul_(b1).add_(g, alpha=1 - b1)
     v.mul_(b2).addcmul_(g, g, value=1 - b2)
     tt = t.to(p.dtype).view(-1, *([1] * (p.dim() - 1)))
@@ -38,7 +35,7 @@ def _adam_(
 
 
 class ModuleOptimizer:
-    """Adam (or plain SGD) over groups of ``(M, ...)`` parameters with per-row state."""
+    """Adam over groups of ``(M, ...)`` parameters with per-row state."""
 
     def __init__(self, groups: list[list[nn.Parameter]]) -> None:
         self.groups = groups
@@ -47,14 +44,7 @@ class ModuleOptimizer:
         self.steps = [torch.zeros(grp[0].shape[0], dtype=torch.long) for grp in groups]
 
     @torch.no_grad()
-    def step(
-        self,
-        group: int,
-        rows: torch.Tensor,
-        lr: float,
-        weight_decay: float = 0.0,
-        kind: str = "adam",
-    ) -> None:
+    def step(self, group: int, rows: torch.Tensor, lr: float) -> None:
         """Update the given (distinct) rows of one group from the parameters' ``.grad``."""
         if len(rows) == 0:
             return
@@ -65,14 +55,9 @@ class ModuleOptimizer:
                 continue
             g = p.grad[rows]
             pr = p.data[rows]
-            if kind == "sgd":
-                if weight_decay:
-                    g = g + weight_decay * pr
-                p.data[rows] = pr - lr * g
-                continue
             m = self.m[group][i][rows]
             v = self.v[group][i][rows]
-            _adam_(pr, g, m, v, t, lr, weight_decay)
+            _adam_(pr, g, m, v, t, lr)
             p.data[rows] = pr
             self.m[group][i][rows] = m
             self.v[group][i][rows] = v
@@ -112,19 +97,15 @@ class HeadOptimizer(ModuleOptimizer):
         self.steps = [torch.zeros(1, dtype=torch.long)]
 
     @torch.no_grad()
-    def step_all(self, lr: float, weight_decay: float = 0.0, kind: str = "adam") -> None:
+    def step_all(self, lr: float) -> None:
         self.steps[0] += 1
         t = self.steps[0]
         for i, p in enumerate(self.groups[0]):
             if p.grad is None:
                 continue
-            if kind == "sgd":
-                g = p.grad + weight_decay * p.data if weight_decay else p.grad
-                p.data.sub_(lr * g)
-                continue
             # viewed as a single row so the one step count broadcasts
             m, v = self.m[0][i].unsqueeze(0), self.v[0][i].unsqueeze(0)
-            _adam_(p.data.unsqueeze(0), p.grad.unsqueeze(0), m, v, t, lr, weight_decay)
+            _adam_(p.data.unsqueeze(0), p.grad.unsqueeze(0), m, v, t, lr)
 
     @torch.no_grad()
     def reset(self) -> None:

@@ -6,13 +6,15 @@ learnt and frozen on it: module 0 of every layer is the pretrained stage (frozen
 BatchNorm statistics fixed), the task's path is module 0 in every layer and its head is the
 pretrained classifier. The other modules of every layer are trainable, started as copies of
 the pretrained stage (``free_init="copy"``) or fresh (``"random"``). A new task evolves
-paths through both; with ``learn_task(..., head_from="fer2013")`` its head starts from the
-pretrained classifier's rows for the labels it shares with FER2013. The ``fer2013`` task's
+paths through both (recipe ``fer2013``, capped by :func:`cap_evolution`); with
+``learn_task(..., head_from="fer2013")`` its head starts from the pretrained classifier's
+rows for the labels it shares with FER2013. The ``fer2013`` task's
 predictions never change (it only uses frozen modules and its own head).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,6 +24,7 @@ from ..baselines.mini_xception import MiniXception
 from .config import EvolutionConfig, PathNetConfig
 from .model import PathNet
 from .optim import HeadOptimizer
+from .strategies.free_init import restart_free_modules
 from .tasks import Task, TaskStatus
 
 PRETRAINED_TASK = "fer2013"
@@ -74,38 +77,17 @@ def from_mini_xception(
     owner = pn.frozen_owner
     owner[:, 0] = task
     pn._set_frozen_owner(owner)
-    pn._restart_free_modules()
+    restart_free_modules(pn)
     return pn
 
 
-def fer_evolution(cap: EvolutionConfig | None = None, **overrides) -> EvolutionConfig:
-    """The evolution PathNet over the FER2013 modules uses by default: small population
-    and budget (a path of two modules per stage costs ~2.3x a mini-Xception fine-tuning
-    step), Adam 3e-4, and a finish stage of at most 600 steps at the same rate (patience
-    6: on real photos it beat 300 steps at 1e-4, patience 3, on validation subjects in
-    every fold measured); no pinning or seeding (evolution decides how much of FER2013 to
-    keep). See docs/pathnet.md and docs/tuning.md for the measurements.
-
-    ``cap``: an experiment's budget, which this one never exceeds (population, T, batch,
-    generations and finish steps are each the smaller of the two), so a quick experiment
-    stays quick."""
-    base = {
-        "population": 6,
-        "steps_per_path": 10,
-        "generations": 10,
-        "patience": None,
-        "lr": 3e-4,
-        "finish_lr": 3e-4,
-        "transfer_finish_lr": None,  # its target is learnt beside frozen FER2013: keep 3e-4
-        "finish_steps": 600,
-        "finish_eval_every": 25,
-        "finish_patience": 6,
-        "augment_shift": 3,
-        "seed_frozen_fraction": 0.0,
-        "seed_copy_fraction": 0.0,
-        "frozen_slots": 0,
-    }
-    if cap is not None:
-        for k in ("population", "steps_per_path", "batch_size", "generations", "finish_steps"):
-            base[k] = min(base.get(k, getattr(EvolutionConfig(), k)), getattr(cap, k))
-    return EvolutionConfig(**{**base, **overrides})
+def cap_evolution(evolution: EvolutionConfig, cap: EvolutionConfig | None) -> EvolutionConfig:
+    """``evolution`` (e.g. the ``fer2013`` recipe's) within an experiment's budget ``cap``:
+    population, T, batch, generations and finish steps are each the smaller of the two, so
+    a quick experiment stays quick."""
+    if cap is None:
+        return evolution
+    keys = ("population", "steps_per_path", "batch_size", "generations", "finish_steps")
+    return dataclasses.replace(
+        evolution, **{k: min(getattr(evolution, k), getattr(cap, k)) for k in keys}
+    )

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import EVOLUTION_LEGACY_VALUES, EvolutionConfig
+from .config import EngineSettings, EvolutionConfig
 from .evolution import BestKept
 from .genotype import Population
 
@@ -65,9 +65,6 @@ class TaskResult:
     wall_time: float
     history: list[dict[str, Any]] = field(default_factory=list)
     finish_history: list[dict[str, Any]] = field(default_factory=list)
-    #: ``compare_fresh``: validation accuracy of the finished best path with frozen modules
-    #: (``reuse``) and of the best one without (``fresh``), and which was ``kept``
-    fresh_check: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -84,9 +81,9 @@ class Run:
     """Everything needed to resume an interrupted ``learn_task``."""
 
     evolution: EvolutionConfig
+    engine: EngineSettings
     fingerprint: str
     population: Population
-    pinned: np.ndarray | None
     stage: str = "evolve"  # "evolve" -> "finish"
     generation: int = 0
     best: BestKept = field(default_factory=BestKept)
@@ -97,9 +94,6 @@ class Run:
     evolution_val: tuple[float, float] | None = None  # (acc, loss) of the evolved best
     #: copies of the best path's module rows and head, taken when it became the best
     snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
-    #: ``compare_fresh``: the best path seen that uses no frozen module, and its snapshot
-    fresh: BestKept = field(default_factory=BestKept)
-    fresh_snapshot: dict[str, torch.Tensor] = field(default_factory=dict)
 
 
 @dataclass
@@ -160,10 +154,10 @@ def _floats_in(values: list[float | None]) -> np.ndarray:
 def run_to_json(run: Run) -> dict[str, Any]:
     return {
         "evolution": run.evolution.as_dict(),
+        "engine": run.engine.as_dict(),
         "fingerprint": run.fingerprint,
         "population": run.population.genotypes.tolist(),
         "population_fitness": _floats_out(run.population.fitness),
-        "pinned": None if run.pinned is None else run.pinned.tolist(),
         "stage": run.stage,
         "generation": run.generation,
         "best_key": None if run.best.key is None else list(run.best.key),
@@ -174,46 +168,22 @@ def run_to_json(run: Run) -> dict[str, Any]:
         "wall": run.wall,
         "stop": run.stop,
         "evolution_val": None if run.evolution_val is None else list(run.evolution_val),
-        "fresh": _best_to_json(run.fresh),
     }
 
 
-def _best_to_json(best: BestKept) -> dict[str, Any] | None:
-    if best.key is None:
-        return None
-    return {
-        "key": list(best.key),
-        "genotype": best.genotype.tolist(),
-        "generation": best.generation,
-    }
-
-
-def _best_from_json(d: dict[str, Any] | None) -> BestKept:
-    best = BestKept()
-    if d is not None:
-        best.key = (float(d["key"][0]), float(d["key"][1]))
-        best.genotype = np.array(d["genotype"], dtype=np.int64)
-        best.generation = int(d["generation"])
-    return best
-
-
-def run_from_json(
-    d: dict[str, Any],
-    snapshot: dict[str, torch.Tensor],
-    fresh_snapshot: dict[str, torch.Tensor] | None = None,
-) -> Run:
+def run_from_json(d: dict[str, Any], snapshot: dict[str, torch.Tensor]) -> Run:
     best = BestKept()
     if d["best_key"] is not None:
         best.key = (float(d["best_key"][0]), float(d["best_key"][1]))
         best.genotype = np.array(d["best_genotype"], dtype=np.int64)
         best.generation = int(d["best_generation"])
     return Run(
-        evolution=EvolutionConfig.from_dict({**EVOLUTION_LEGACY_VALUES, **d["evolution"]}),
+        evolution=EvolutionConfig.from_dict(d["evolution"]),
+        engine=EngineSettings.from_dict(d["engine"]),
         fingerprint=d["fingerprint"],
         population=Population(
             np.array(d["population"], dtype=np.int64), _floats_in(d["population_fitness"])
         ),
-        pinned=None if d["pinned"] is None else np.array(d["pinned"], dtype=bool),
         stage=d["stage"],
         generation=int(d["generation"]),
         best=best,
@@ -223,8 +193,6 @@ def run_from_json(
         stop=d["stop"],
         evolution_val=None if d["evolution_val"] is None else tuple(d["evolution_val"]),
         snapshot=snapshot,
-        fresh=_best_from_json(d.get("fresh")),
-        fresh_snapshot=fresh_snapshot or {},
     )
 
 
@@ -241,11 +209,7 @@ def task_to_json(t: Task) -> dict[str, Any]:
     }
 
 
-def task_from_json(
-    entry: dict[str, Any],
-    snapshot: dict[str, torch.Tensor],
-    fresh_snapshot: dict[str, torch.Tensor] | None = None,
-) -> Task:
+def task_from_json(entry: dict[str, Any], snapshot: dict[str, torch.Tensor]) -> Task:
     return Task(
         name=entry["name"],
         n_classes=entry["n_classes"],
@@ -253,5 +217,5 @@ def task_from_json(
         status=TaskStatus(entry["status"]),
         genotype=None if entry["genotype"] is None else np.array(entry["genotype"], np.int64),
         result=None if entry["result"] is None else TaskResult(**entry["result"]),
-        run=None if entry["run"] is None else run_from_json(entry["run"], snapshot, fresh_snapshot),
+        run=None if entry["run"] is None else run_from_json(entry["run"], snapshot),
     )

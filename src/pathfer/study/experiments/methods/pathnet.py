@@ -23,18 +23,18 @@ def _pathnet_curve(res: Any) -> list[dict[str, Any]]:
     for rec in res.history:
         curve.append(
             {
-                "time_s": rec.get("wall_time", rec.get("time", 0.0)),
-                "step": rec.get("generation"),
-                "val_acc": rec.get("best_fitness"),
+                "time_s": rec["wall_time"],
+                "step": rec["generation"],
+                "val_acc": rec["best_fitness"],
             }
         )
     last = curve[-1]["time_s"] if curve else 0.0
     for rec in res.finish_history:
         curve.append(
             {
-                "time_s": last + rec.get("wall_time", rec.get("time", 0.0)),
-                "step": rec.get("step"),
-                "val_acc": rec.get("val_accuracy", rec.get("val_acc")),
+                "time_s": last + rec["wall_time"],
+                "step": rec["step"],
+                "val_acc": rec["val_accuracy"],
             }
         )
     return curve

@@ -12,7 +12,8 @@ import torch
 
 from pathfer.data import emotions
 from pathfer.models.pathnet import EvolutionConfig
-from pathfer.models.pathnet.pretrained import PRETRAINED_TASK, fer_evolution, from_mini_xception
+from pathfer.models.pathnet.pretrained import PRETRAINED_TASK, cap_evolution, from_mini_xception
+from pathfer.models.pathnet.recipes import get_recipe
 from pathfer.study.experiments.methods.base import (
     FER2013_CROP,
     FoldData,
@@ -34,12 +35,14 @@ def pathnet_fer(d: FoldData) -> MethodOutput:
     pn = from_mini_xception(bundle.model, fer_labels, seed=d.seed)
     t = d.target
     before = pn.predict_proba(PRETRAINED_TASK, t.test.x)
+    recipe = get_recipe("fer2013")
     res = pn.learn_task(
         "target",
         t.fit.x,
         t.fit.y,
         len(t.labels),
-        evolution=fer_evolution(cap=EvolutionConfig.from_dict(d.evolution)),
+        evolution=cap_evolution(recipe.evolution_config(), EvolutionConfig.from_dict(d.evolution)),
+        engine=recipe.engine_settings(),
         x_val=t.val.x,
         y_val=t.val.y,
         labels=t.labels,
