@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig, TaskStatus
+from pathfer.models.pathnet import (
+    EngineSettings,
+    EvolutionConfig,
+    PathNet,
+    PathNetConfig,
+    TaskStatus,
+)
+from pathfer.models.pathnet.checkpoint import upgrade_checkpoint_v1
 from pathfer.models.pathnet.toy import toy_task
+from pathfer.runtime.formats import CURRENT, FormatError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -37,13 +46,11 @@ EV = EvolutionConfig(
     patience=None,
     lr=1e-2,
     finish_steps=9,
-    finish_eval_every=3,
     augment=True,  # exercise the generator-driven augmentation too
-    seed_frozen_fraction=0.0,
-    seed_copy_fraction=0.0,  # B's best path must reuse frozen modules to call the safeguard
-    frozen_slots=0,
-    compare_fresh=True,  # B: a second finish, and a second snapshot to resume
+    seed_copy_fraction=0.0,
 )
+#: three finish evaluations to interrupt between (the engine's setting, saved with the run)
+ENG = EngineSettings(finish_eval_every=3)
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +97,9 @@ def _same_result(r1, r2):
 def _straight(data):
     (xa, ya), (xb, yb) = data
     pn = PathNet(CFG, seed=SEED)
-    ra = pn.learn_task("A", xa, ya, 3, evolution=EV)
+    ra = pn.learn_task("A", xa, ya, 3, evolution=EV, engine=ENG)
     pn.freeze("A")
-    rb = pn.learn_task("B", xb, yb, 3, evolution=EV)
+    rb = pn.learn_task("B", xb, yb, 3, evolution=EV, engine=ENG)
     return pn, ra, rb
 
 
@@ -100,11 +107,6 @@ def _straight(data):
 def straight(data):
     torch.set_num_threads(1)
     return _straight(data)
-
-
-def test_the_reference_run_exercises_the_safeguard(straight):
-    check = straight[2].fresh_check
-    assert check is not None and check["kept"] in ("reuse", "fresh")
 
 
 @pytest.mark.parametrize(
@@ -115,7 +117,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, data, straight, stage, a
     (xa, ya), (xb, yb) = data
     ck = tmp_path / "ck"
     pn = PathNet(CFG, seed=SEED)
-    ra = pn.learn_task("A", xa, ya, 3, evolution=EV)
+    ra = pn.learn_task("A", xa, ya, 3, evolution=EV, engine=ENG)
     pn.freeze("A")
     with pytest.raises(Killed):
         pn.learn_task(
@@ -124,6 +126,7 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, data, straight, stage, a
             yb,
             3,
             evolution=EV,
+            engine=ENG,
             checkpoint_path=ck,
             checkpoint_every=every,
             progress=_kill_at(stage, at),
@@ -146,10 +149,12 @@ def test_kill_and_resume_equals_uninterrupted(tmp_path, data, straight, stage, a
 def test_checkpointing_does_not_change_the_run(tmp_path, data, straight):
     (xa, ya), (xb, yb) = data
     pn = PathNet(CFG, seed=SEED)
-    pn.learn_task("A", xa, ya, 3, evolution=EV, checkpoint_path=tmp_path / "a", checkpoint_every=1)
+    pn.learn_task(
+        "A", xa, ya, 3, evolution=EV, engine=ENG, checkpoint_path=tmp_path / "a", checkpoint_every=1
+    )
     pn.freeze("A")
     rb = pn.learn_task(
-        "B", xb, yb, 3, evolution=EV, checkpoint_path=tmp_path / "b", checkpoint_every=2
+        "B", xb, yb, 3, evolution=EV, engine=ENG, checkpoint_path=tmp_path / "b", checkpoint_every=2
     )
     _same_result(rb, straight[2])
     # the final checkpoint holds the learnt task
@@ -160,7 +165,7 @@ def test_checkpointing_does_not_change_the_run(tmp_path, data, straight):
 def test_save_load_round_trip_then_continue_identically(tmp_path, data):
     (xa, ya), (xb, yb) = data
     pn = PathNet(CFG, seed=11)
-    pn.learn_task("A", xa, ya, 3, evolution=EV, labels=["x", "y", "z"])
+    pn.learn_task("A", xa, ya, 3, evolution=EV, engine=ENG, labels=["x", "y", "z"])
     pn.freeze("A")
     pn.save(tmp_path / "pn")
     loaded = PathNet.load(tmp_path / "pn")
@@ -170,44 +175,79 @@ def test_save_load_round_trip_then_continue_identically(tmp_path, data):
     assert np.array_equal(loaded.best_path("A"), pn.best_path("A"))
     assert np.array_equal(loaded.predict_proba("A", xb), pn.predict_proba("A", xb))
     _same_result(loaded.result("A"), pn.result("A"))
-    r1 = pn.learn_task("B", xb, yb, 3, evolution=EV)
-    r2 = loaded.learn_task("B", xb, yb, 3, evolution=EV)
+    r1 = pn.learn_task("B", xb, yb, 3, evolution=EV, engine=ENG)
+    r2 = loaded.learn_task("B", xb, yb, 3, evolution=EV, engine=ENG)
     _same_result(r1, r2)
 
 
-def test_checkpoint_from_before_relu_option_loads_as_it_was_saved(tmp_path, data):
-    """A checkpoint whose config has no ``relu`` (written before the option existed) combined
-    the modules before the ReLU: it loads with ``relu="layer"`` and predicts as saved."""
-    (xa, ya), (xb, _) = data
-    cfg = dataclasses.replace(CFG, relu="layer")
-    pn = PathNet(cfg, seed=3)
-    pn.learn_task("A", xa, ya, 3, evolution=EV)
-    pn.save(tmp_path / "old")
-    state_file = tmp_path / "old" / "state.json"
-    state = json.loads(state_file.read_text())
-    del state["config"]["relu"]
-    state_file.write_text(json.dumps(state))
-    loaded = PathNet.load(tmp_path / "old")
-    assert loaded.config.relu == "layer"
-    assert np.array_equal(loaded.predict_proba("A", xb), pn.predict_proba("A", xb))
+DATA = Path(__file__).parent / "data"
 
 
-def test_evolving_checkpoint_from_before_the_transfer_options_resumes(tmp_path, data):
-    """An interrupted task saved before ``head_from_frozen`` / ``finish_frozen`` /
-    ``finish_baseline`` existed evolved without them: it loads with them off and resumes
-    under today's config."""
+def _v1_data():
+    """The data the version-1 checkpoint in tests/models/data was written with."""
+    xa, ya = toy_task(24, size=12, n_classes=2, seed=1)
+    xb, yb = toy_task(24, size=12, n_classes=2, seed=2, offset=2)
+    return xa, ya, xb, yb
+
+
+def test_version_1_checkpoint_loads_and_resumes_as_it_would_have(tmp_path):
+    """A checkpoint written by pathfer 0.1 (no format_version): a frozen task A and a task B
+    interrupted after two generations. It loads, A predicts what 0.1 predicted, and B
+    resumes to what 0.1 reached (the probabilities 0.1 wrote beside it)."""
+    xa, ya, xb, yb = _v1_data()
+    expected = np.load(DATA / "pathnet_v1_expected.npz")
+    assert "format_version" not in json.loads((DATA / "pathnet_v1" / "state.json").read_text())
+    pn = PathNet.load(DATA / "pathnet_v1")
+    assert pn.config.relu == "layer" and pn.status("B") is TaskStatus.EVOLVING
+    assert np.array_equal(pn.predict_proba("A", xa), expected["A"])
+    pn.learn_task("B", xb, yb, 2)  # the saved settings: finish every 3 steps
+    assert np.array_equal(pn.predict_proba("B", xb), expected["B"])
+    pn.save(tmp_path / "now")
+    assert json.loads((tmp_path / "now" / "state.json").read_text())["format_version"] == CURRENT
+
+
+def _v1_state() -> dict:
+    return json.loads((DATA / "pathnet_v1" / "state.json").read_text())
+
+
+def test_upgrade_v1_fills_the_settings_added_since_and_moves_engine_settings():
+    state = _v1_state()
+    for key in ("relu", "frozen_statistics", "free_init"):
+        state["config"].pop(key)
+    del state["tasks"][1]["run"]["evolution"]["seed_copy_fraction"]
+    new = upgrade_checkpoint_v1(state)
+    assert {k: new["config"][k] for k in ("relu", "frozen_statistics", "free_init")} == {
+        "relu": "layer",
+        "frozen_statistics": "owner",
+        "free_init": "random",
+    }
+    run = new["tasks"][1]["run"]
+    assert EvolutionConfig.from_dict(run["evolution"]).seed_copy_fraction == 0.0
+    assert EngineSettings.from_dict(run["engine"]) == EngineSettings(finish_eval_every=3)
+    assert "pinned" not in run and "fresh" not in run
+    assert state["tasks"][1]["run"]["evolution"]["frozen_slots"] == 0  # input untouched
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [("frozen_slots", 1), ("compare_fresh", True), ("finish_frozen", "copy"), ("head_lr", 0.1)],
+)
+def test_upgrade_v1_refuses_an_interrupted_run_of_a_removed_variant(key, value):
+    state = _v1_state()
+    state["tasks"][1]["run"]["evolution"][key] = value
+    with pytest.raises(FormatError, match=f"evolution.{key}={value!r}.*pathfer 0.1"):
+        upgrade_checkpoint_v1(state)
+
+
+def test_a_checkpoint_of_a_newer_format_is_refused(tmp_path, data):
     (xa, ya), _ = data
-    pn = PathNet(CFG, seed=0)
-    kw = {"evolution": EV, "checkpoint_path": tmp_path / "c", "checkpoint_every": 1}
-    with pytest.raises(Killed):
-        pn.learn_task("A", xa, ya, 3, progress=_kill_at("evolve", 2), **kw)
+    PathNet(CFG, seed=0).save(tmp_path / "c")
     state_file = tmp_path / "c" / "state.json"
     state = json.loads(state_file.read_text())
-    for key in ("head_from_frozen", "finish_frozen", "finish_baseline"):
-        del state["tasks"][0]["run"]["evolution"][key]
+    state["format_version"] = CURRENT + 1
     state_file.write_text(json.dumps(state))
-    loaded = PathNet.load(tmp_path / "c")
-    assert loaded.learn_task("A", xa, ya, 3, evolution=EV).generations == EV.generations
+    with pytest.raises(FormatError, match=f"newer pathfer \\(format {CURRENT + 1}"):
+        PathNet.load(tmp_path / "c")
 
 
 def test_checkpoint_is_json_and_safetensors_only(tmp_path, data):
@@ -220,6 +260,7 @@ def test_checkpoint_is_json_and_safetensors_only(tmp_path, data):
             ya,
             3,
             evolution=EV,
+            engine=ENG,
             checkpoint_path=tmp_path / "c",
             checkpoint_every=1,
             progress=_kill_at("evolve", 2),
@@ -254,6 +295,7 @@ def test_resume_with_other_data_or_config_is_refused(tmp_path, data):
             ya,
             3,
             evolution=EV,
+            engine=ENG,
             checkpoint_path=tmp_path / "c",
             checkpoint_every=1,
             progress=_kill_at("evolve", 1),
@@ -263,3 +305,5 @@ def test_resume_with_other_data_or_config_is_refused(tmp_path, data):
         loaded.learn_task("A", xb, yb, 3)
     with pytest.raises(ValueError, match="different EvolutionConfig"):
         loaded.learn_task("A", xa, ya, 3, evolution=dataclasses.replace(EV, lr=0.5))
+    with pytest.raises(ValueError, match="different EngineSettings"):
+        loaded.learn_task("A", xa, ya, 3, engine=EngineSettings(augment_shift=3))

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
-from pathfer.models.pathnet.evolution import (
-    BestKept,
-    seed_fresh,
-    seed_population,
-    stop_reason,
-    tournament,
-)
+from pathfer.models.pathnet.evolution import BestKept, stop_reason, tournament
 from pathfer.models.pathnet.genotype import (
     MAX_SHIFT,
     Population,
@@ -25,6 +21,7 @@ from pathfer.models.pathnet.genotype import (
     mutation_deltas,
     random_genotype,
 )
+from pathfer.models.pathnet.strategies.seeding import seed_copies
 
 shapes = st.tuples(
     st.integers(1, 6),  # L
@@ -57,19 +54,6 @@ def test_mutation_stays_in_range_and_shifts_at_most_two(shape, seed, rounds):
         # at most N distinct active modules per layer, whatever the repeats
         assert all(len(a) <= N for a in active_modules(new))
         g = new
-
-
-@given(shapes, st.integers(0, 2**32 - 1))
-@settings(max_examples=30, deadline=None)
-def test_pinned_genes_never_mutate(shape, seed):
-    L, M, N = shape
-    rng = np.random.default_rng(seed)
-    g = random_genotype(L, M, N, rng)
-    pinned = np.zeros((L, N), dtype=bool)
-    pinned[:, 0] = True
-    for _ in range(50):
-        new = mutate(g, M, rng, pinned=pinned, rate=1.0)
-        assert (new[:, 0] == g[:, 0]).all()
 
 
 @pytest.mark.parametrize("L,N", [(4, 3), (2, 2), (6, 1)])
@@ -162,42 +146,26 @@ def test_best_kept_keeps_first_on_ties():
 
 
 def test_stop_reasons():
-    ev = EvolutionConfig(generations=10, target_fitness=0.9, patience=3)
+    ev = EvolutionConfig(generations=10, patience=3)
     b = BestKept()
     assert stop_reason(ev, 0, b, 0) is None
     assert stop_reason(ev, 10, b, 0) == "budget"
     b.offer((0.95, 0.0), np.zeros((1, 1)), 1)
-    assert stop_reason(ev, 2, b, 0) == "target"
+    assert stop_reason(ev, 2, b, 0) is None
     b2 = BestKept()
     b2.offer((0.5, 0.0), np.zeros((1, 1)), 1)
     assert stop_reason(ev, 5, b2, 3) == "patience"
 
 
-def test_seed_population_transfer_options():
+def test_seed_copies_sets_the_first_members_to_the_source_through_its_copies():
     rng = np.random.default_rng(0)
-    source = np.array([[1, 2, 2], [0, 4, 3]])
-    pop = Population.random(8, 2, 6, 3, rng)
-    ev = EvolutionConfig(seed_frozen_fraction=0.25, frozen_slots=2)
-    pinned = seed_population(pop, source, ev)
-    assert (pop.genotypes[0] == source).all() and (pop.genotypes[1] == source).all()
-    # layer 0 has only two distinct source modules (1, 2); layer 1 pins 0 and 4
-    assert pinned.tolist() == [[True, True, False], [True, True, False]]
-    assert (pop.genotypes[:, 0, :2] == [1, 2]).all()
-    assert (pop.genotypes[:, 1, :2] == [0, 4]).all()
-    assert seed_population(pop, None, ev) is None
-    # seed_copy_fraction: the members after the frozen seeds take the path through copies
     pop = Population.random(8, 2, 6, 3, rng)
     copies = np.array([[3, 4, 4], [5, 1, 2]])
-    ev = EvolutionConfig(seed_frozen_fraction=0.25, seed_copy_fraction=0.5)
-    assert seed_population(pop, source, ev, copies=copies) is None
-    assert all((pop.genotypes[i] == source).all() for i in (0, 1))
-    assert all((pop.genotypes[i] == copies).all() for i in (2, 3, 4, 5))
-    assert not any((pop.genotypes[i] == copies).all() for i in (6, 7))
-    # the fractions overlap: the copies fill what the frozen seeds leave
-    ev = EvolutionConfig(seed_frozen_fraction=0.75, seed_copy_fraction=0.5)
-    seed_population(pop, source, ev, copies=copies)
-    assert all((pop.genotypes[i] == source).all() for i in range(6))
-    assert all((pop.genotypes[i] == copies).all() for i in (6, 7))
+    seed_copies(pop, copies, 0.5)
+    assert all((pop.genotypes[i] == copies).all() for i in range(4))
+    assert not any((pop.genotypes[i] == copies).all() for i in range(4, 8))
+    seed_copies(pop, copies, 1.0)
+    assert all((pop.genotypes[i] == copies).all() for i in range(8))
 
 
 @pytest.mark.parametrize(
@@ -227,9 +195,7 @@ def test_pathnet_config_validation(kwargs, field):
         ({"steps_per_path": 0}, "steps_per_path"),
         ({"lr": 0.0}, "lr"),
         ({"fitness": "test"}, "fitness"),
-        ({"val_fraction": 0.0}, "val_fraction"),
-        ({"target_fitness": 1.5}, "target_fitness"),
-        ({"seed_frozen_fraction": 2.0}, "seed_frozen_fraction"),
+        ({"frozen_slots": 1}, "frozen_slots"),  # a removed setting: an unknown key
         ({"seed_copy_fraction": -0.1}, "seed_copy_fraction"),
         ({"patience": 0}, "patience"),
     ],
@@ -242,42 +208,27 @@ def test_evolution_config_validation(kwargs, field):
 def test_configs_round_trip_through_dicts():
     c = PathNetConfig(channels=(4, 8, 8, 8))
     assert PathNetConfig.from_dict(c.as_dict()) == c
-    e = EvolutionConfig(target_fitness=0.8, head_lr=0.01)
+    e = EvolutionConfig(patience=None, finish_lr=0.01)
     assert EvolutionConfig.from_dict(e.as_dict()) == e
     assert c.feature_dim == 8 * 3 * 3
 
 
-def test_reference_config_is_the_paper_procedure():
-    ref = EvolutionConfig.reference()
-    assert (ref.population, ref.steps_per_path, ref.lr) == (20, 50, 1e-3)
-    assert not ref.pair_batched and not ref.augment and ref.finish_steps == 0
-    assert ref.patience is None
-    # no transfer options: frozen modules are ordinary candidates
-    assert (ref.seed_frozen_fraction, ref.frozen_slots, ref.transfer_lr_scale) == (0.0, 0, 1.0)
-    assert EvolutionConfig.reference(generations=7).generations == 7
-    assert EvolutionConfig.from_dict(ref.as_dict()) == ref
-    # the defaults chosen on real faces (docs/pathnet.md): evolution decides reuse (no
-    # pinning, no seeding) but the tournaments are pair-batched, augmented and finished
+def test_evolution_config_holds_the_settings_a_user_changes():
+    assert [f.name for f in dataclasses.fields(EvolutionConfig)] == [
+        "population", "steps_per_path", "generations", "patience", "batch_size", "lr",
+        "fitness", "augment", "finish_steps", "finish_patience", "finish_lr",
+        "transfer_finish_lr", "seed_copy_fraction",
+    ]  # fmt: skip
     d = EvolutionConfig()
-    assert d.frozen_slots == 0 and d.seed_frozen_fraction == 0 and d.finish_steps > 0
-    assert d.pair_batched and d.augment and not ref.pair_batched and not ref.augment
+    assert (d.population, d.steps_per_path, d.generations, d.patience) == (16, 20, 20, 20)
+    assert (d.batch_size, d.lr, d.fitness, d.augment) == (32, 3e-3, "val", True)
+    assert (d.finish_steps, d.finish_patience, d.finish_lr) == (1000, 16, None)
+    assert (d.transfer_finish_lr, d.seed_copy_fraction) == (1e-3, 0.5)
 
 
-def test_default_transfer_options_leave_a_first_task_alone():
+def test_seed_copies_without_copies_leaves_the_population_alone():
     rng = np.random.default_rng(0)
     pop = Population.random(8, 2, 6, 3, rng)
     before = pop.genotypes.copy()
-    assert seed_population(pop, None, EvolutionConfig()) is None
+    seed_copies(pop, None, 1.0)
     assert (pop.genotypes == before).all()
-
-
-def test_seed_fresh_draws_the_second_half_from_trainable_modules_only():
-    rng = np.random.default_rng(0)
-    pop = Population.random(6, 3, 5, 2, rng)
-    frozen = np.zeros((3, 5), dtype=bool)
-    frozen[:, :3] = True
-    first = pop.genotypes[:3].copy()
-    seed_fresh(pop, frozen, rng)
-    assert (pop.genotypes[:3] == first).all()
-    assert (pop.genotypes[3:] >= 3).all()  # modules 3 and 4: the trainable ones
-    assert all(len(set(row)) == 2 for g in pop.genotypes[3:] for row in g)

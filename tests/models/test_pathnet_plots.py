@@ -33,7 +33,7 @@ def two_tasks():
     x, y = toy_task(60, size=8, seed=0)
     ra = pn.learn_task("A", x, y, 3, evolution=ev)
     pn.freeze("A")
-    rb = pn.learn_task("B", x, y, 3, evolution=dataclasses.replace(ev, frozen_slots=1))
+    rb = pn.learn_task("B", x, y, 3, evolution=dataclasses.replace(ev, seed_copy_fraction=0))
     return pn, ra, rb
 
 

@@ -12,7 +12,8 @@ from pathfer.data.faces import CropSettings
 from pathfer.models.architectures import ARCHITECTURES, architecture_name
 from pathfer.models.baselines.mini_xception import MiniXceptionPath
 from pathfer.models.pathnet import EvolutionConfig, PathNet, TaskStatus
-from pathfer.models.pathnet.pretrained import PRETRAINED_TASK, fer_evolution, from_mini_xception
+from pathfer.models.pathnet.pretrained import PRETRAINED_TASK, cap_evolution, from_mini_xception
+from pathfer.models.pathnet.recipes import get_recipe
 from pathfer.models.pathnet.toy import toy_task
 from pathfer.use.bundle import default_bundle_path, load_bundle, save_bundle
 
@@ -26,7 +27,6 @@ TINY = EvolutionConfig(
     patience=None,
     lr=3e-4,
     finish_steps=4,
-    finish_eval_every=2,
 )
 LABELS = ["happiness", "surprise", "anger"]  # a subset of FER2013's, in another order
 
@@ -159,8 +159,10 @@ def test_save_and_load_keep_both_tasks(learnt, data, tmp_path):
         assert np.array_equal(again.predict_proba(task, x), pn.predict_proba(task, x))
 
 
-def test_fer_evolution_never_exceeds_the_experiment_budget():
-    ev = fer_evolution(cap=EvolutionConfig(population=4, generations=3, finish_steps=10))
-    assert (ev.population, ev.generations, ev.finish_steps) == (4, 3, 10)
-    assert ev.lr == 3e-4 and ev.frozen_slots == 0
-    assert fer_evolution().generations == 10
+def test_the_fer2013_recipe_never_exceeds_the_experiment_budget():
+    fer = get_recipe("fer2013").evolution_config()
+    ev = cap_evolution(fer, EvolutionConfig(population=4, generations=3, finish_steps=10))
+    assert (ev.population, ev.generations, ev.finish_steps, ev.steps_per_path) == (4, 3, 10, 10)
+    assert ev.lr == 3e-4 and ev.seed_copy_fraction == 0
+    assert fer.generations == 10 and cap_evolution(fer, None) == fer
+    assert get_recipe("fer2013").engine_settings().augment_shift == 3

@@ -14,6 +14,7 @@ from hypothesis.extra import numpy as hnp
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
 from pathfer.models.pathnet.optim import HeadOptimizer, ModuleOptimizer
 from pathfer.models.pathnet.supernet import SuperNet
+from pathfer.models.pathnet.training import train_paths
 
 
 @pytest.fixture(autouse=True)
@@ -217,7 +218,7 @@ def test_training_leaves_inactive_and_frozen_modules_untouched(norm):
     genos = np.array([[[0, 1], [3, 2], [4, 4]], [[1, 5], [3, 0], [4, 2]]])
     before = [[p.detach().clone() for p in pn.net.layer_state(lay)] for lay in range(3)]
     ev = EvolutionConfig(batch_size=4)
-    pn._train("T", genos, x, y, 3, ev, 0.05, 0.05)
+    train_paths(pn, "T", genos, x, y, 3, ev, 0.05)
     for layer in range(3):
         active = set(np.unique(genos[:, layer]).tolist()) - ({3} if layer == 1 else set())
         # BatchNorm statistics too: a frozen module's never move

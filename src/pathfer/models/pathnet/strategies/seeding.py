@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..config import EvolutionConfig
 from ..genotype import Population
 from .free_init import source_through_copies
@@ -16,11 +18,17 @@ if TYPE_CHECKING:
 
 
 def initial_population(pn: PathNet, ev: EvolutionConfig) -> Population:
+    """Random paths from ``pn.rng``, seeded through the source's copies."""
     cfg = pn.config
     population = Population.random(ev.population, cfg.layers, cfg.modules, cfg.max_active, pn.rng)
-    copies = source_through_copies(pn, pn._source_path())
-    if copies is not None:
-        n_copy = int(round(ev.seed_copy_fraction * len(population)))
-        for i in range(min(n_copy, len(population))):
-            population.genotypes[i] = copies
+    seed_copies(population, source_through_copies(pn, pn._source_path()), ev.seed_copy_fraction)
     return population
+
+
+def seed_copies(population: Population, copies: np.ndarray | None, fraction: float) -> None:
+    """Set the first ``round(fraction * P)`` members to ``copies`` (none when ``None``)."""
+    if copies is None:
+        return
+    n_copy = int(round(fraction * len(population)))
+    for i in range(min(n_copy, len(population))):
+        population.genotypes[i] = copies
