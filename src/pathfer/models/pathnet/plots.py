@@ -60,20 +60,29 @@ def supernet_figure(
     cfg = pn.config
     L, M = cfg.layers, cfg.modules
     paths = _task_paths(pn, tasks)
-    frozen = pn.frozen
-    origins = pn.copy_origins
-    copies_drawn = False
     fig = Figure(figsize=(0.45 * M + 1.3, 0.5 * L + 1.6))
     ax = fig.add_subplot()
-    users: dict[tuple[int, int], list[int]] = {}
+    _draw_lines(ax, paths, L)
+    copies_drawn = _draw_modules(ax, pn, paths)
+    _legend(ax, paths, copies_drawn)
+    ax.set_xlim(-0.6, M - 0.4)
+    ax.set_ylim(-0.6, L - 0.4)
+    ax.set_aspect("equal")
+    ax.set_xticks(range(M))
+    ax.set_yticks(range(L))
+    ax.set_yticklabels([f"layer {i}" for i in range(L)], fontsize=FONT - 1)
+    ax.tick_params(axis="x", labelsize=FONT - 1)
+    ax.set_xlabel("module", fontsize=FONT - 1)
+    ax.set_title(title or f"PathNet (L={L}, M={M}, N={cfg.max_active})", fontsize=FONT)
+    return fig
+
+
+def _draw_lines(ax: Any, paths: dict[str, np.ndarray], layers: int) -> None:
+    """Each path's lines between its modules of consecutive layers (under the modules)."""
     for ti, g in enumerate(paths.values()):
-        for layer, rows in enumerate(active_modules(g)):
-            for m in rows:
-                users.setdefault((layer, int(m)), []).append(ti)
-    for ti, g in enumerate(paths.values()):  # lines first, under the modules
         act = active_modules(g)
         off = (ti - (len(paths) - 1) / 2) * 0.06
-        for layer in range(L - 1):
+        for layer in range(layers - 1):
             for a in act[layer]:
                 for b in act[layer + 1]:
                     ax.plot(
@@ -83,8 +92,19 @@ def supernet_figure(
                         lw=1.0,
                         alpha=0.6,
                     )
-    for layer in range(L):
-        for m in range(M):
+
+
+def _draw_modules(ax: Any, pn: PathNet, paths: dict[str, np.ndarray]) -> bool:
+    """Every module, in wedges of the tasks using it; True when a copy's origin was drawn."""
+    frozen, origins = pn.frozen, pn.copy_origins
+    users: dict[tuple[int, int], list[int]] = {}
+    for ti, g in enumerate(paths.values()):
+        for layer, rows in enumerate(active_modules(g)):
+            for m in rows:
+                users.setdefault((layer, int(m)), []).append(ti)
+    copies_drawn = False
+    for layer in range(pn.config.layers):
+        for m in range(pn.config.modules):
             who = users.get((layer, m), [])
             edge = "black" if frozen[layer, m] else "0.6"
             lw = 2.5 if frozen[layer, m] else 0.8
@@ -101,17 +121,13 @@ def supernet_figure(
                 wedge.set_facecolor(COLOURS[ti % len(COLOURS)])
                 ax.add_patch(wedge)
             if origins[layer, m] >= 0:
-                ax.text(
-                    m,
-                    layer,
-                    str(origins[layer, m]),
-                    ha="center",
-                    va="center",
-                    fontsize=FONT - 2,
-                    color="white",
-                    fontweight="bold",
-                )
+                ax.text(m, layer, str(origins[layer, m]), ha="center", va="center",
+                        fontsize=FONT - 2, color="white", fontweight="bold")  # fmt: skip
                 copies_drawn = True
+    return copies_drawn
+
+
+def _legend(ax: Any, paths: dict[str, np.ndarray], copies_drawn: bool) -> None:
     handles: list[Any] = [
         mpatches.Patch(color=COLOURS[i % len(COLOURS)], label=n) for i, n in enumerate(paths)
     ]
@@ -127,16 +143,6 @@ def supernet_figure(
         ncols=min(len(handles), 4),
         fontsize=FONT - 1,
     )
-    ax.set_xlim(-0.6, M - 0.4)
-    ax.set_ylim(-0.6, L - 0.4)
-    ax.set_aspect("equal")
-    ax.set_xticks(range(M))
-    ax.set_yticks(range(L))
-    ax.set_yticklabels([f"layer {i}" for i in range(L)], fontsize=FONT - 1)
-    ax.tick_params(axis="x", labelsize=FONT - 1)
-    ax.set_xlabel("module", fontsize=FONT - 1)
-    ax.set_title(title or f"PathNet (L={L}, M={M}, N={cfg.max_active})", fontsize=FONT)
-    return fig
 
 
 def plot_supernet(

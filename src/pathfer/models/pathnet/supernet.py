@@ -1,3 +1,4 @@
+# Over 400 lines: one class, whose forward over gathered, folded module rows is one computation.
 """The PathNet super-network: L layers of M conv modules, run one or several paths at once.
 
 Layer ``l`` stores the weights of all its modules in single tensors:
