@@ -25,6 +25,7 @@ from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
 from pathfer.models.pathnet.genotype import random_genotype
 from pathfer.models.pathnet.optim import HeadOptimizer
 from pathfer.models.pathnet.toy import toy_task
+from pathfer.models.pathnet.training import evaluate_paths, train_paths
 
 SIZES = {
     "small (8 ch) GN": PathNetConfig(channels=8),
@@ -75,14 +76,14 @@ def _bench_size(name: str, cfg: PathNetConfig, reps: int, batch: int) -> dict:
     cnn_step = _cnn_step(cnn, x, y, batch)
 
     def path_step():
-        pn._train("T", g1, x, y, 1, ev, 1e-3, 1e-3)
+        train_paths(pn, "T", g1, x, y, 1, ev, 1e-3)
 
     def pair_step():
-        pn._train("T", g2, x, y, 1, ev, 1e-3, 1e-3)
+        train_paths(pn, "T", g2, x, y, 1, ev, 1e-3)
 
     def two_steps():
-        pn._train("T", g2[:1], x, y, 1, ev, 1e-3, 1e-3)
-        pn._train("T", g2[1:], x, y, 1, ev, 1e-3, 1e-3)
+        train_paths(pn, "T", g2[:1], x, y, 1, ev, 1e-3)
+        train_paths(pn, "T", g2[1:], x, y, 1, ev, 1e-3)
 
     fns = {"cnn": cnn_step, "path": path_step, "pair": pair_step, "two": two_steps}
     for f in fns.values():  # warm-up
@@ -111,8 +112,8 @@ def bench_path_vs_cnn(reps: int, batch: int) -> list[dict]:
 
 
 def bench_generations(n_train: int, gens: int, reps: int = 2) -> list[dict]:
-    """Median seconds per generation over ``reps`` interleaved runs of ``gens`` generations
-    (pair-batched and sequential alternate, after a warm-up run)."""
+    """Median seconds per generation (a pair-batched tournament) over ``reps`` runs of
+    ``gens`` generations, after a warm-up run."""
     rows = []
     x, y = toy_task(n_train, size=48, n_classes=7, seed=1)
     settings = [
@@ -120,27 +121,23 @@ def bench_generations(n_train: int, gens: int, reps: int = 2) -> list[dict]:
         ("reference L4 M10 N3 P20 T50", *REFERENCE),
     ]
     for label, cfg, ev in settings:
-        per_gen: dict[bool, list[float]] = {True: [], False: []}
+        per_gen: list[float] = []
         warm = dataclasses.replace(ev, generations=1, finish_steps=0)
         PathNet(cfg, seed=0).learn_task("T", x, y, 7, evolution=warm)
         for rep in range(reps):
-            for pair in (True, False):
-                e = dataclasses.replace(ev, generations=gens, finish_steps=0, pair_batched=pair)
-                res = PathNet(cfg, seed=rep).learn_task("T", x, y, 7, evolution=e)
-                wall = [0.0] + [h["wall_time"] for h in res.history]
-                per_gen[pair] += [b - a for a, b in zip(wall, wall[1:], strict=False)]
-        for pair in (True, False):
-            med = statistics.median(per_gen[pair])
-            rows.append(
-                {
-                    "config": label,
-                    "pair_batched": pair,
-                    "T": ev.steps_per_path,
-                    "s/generation": med,
-                    "generations/min": 60 / med,
-                    "pair speed-up": statistics.median(per_gen[False]) / med if pair else 1.0,
-                }
-            )
+            e = dataclasses.replace(ev, generations=gens, finish_steps=0)
+            res = PathNet(cfg, seed=rep).learn_task("T", x, y, 7, evolution=e)
+            wall = [0.0] + [h["wall_time"] for h in res.history]
+            per_gen += [b - a for a, b in zip(wall, wall[1:], strict=False)]
+        med = statistics.median(per_gen)
+        rows.append(
+            {
+                "config": label,
+                "T": ev.steps_per_path,
+                "s/generation": med,
+                "generations/min": 60 / med,
+            }
+        )
     return rows
 
 
@@ -162,8 +159,8 @@ def bench_fer_step(reps: int, batch: int) -> list[dict]:
     mx_step = _cnn_step(mx, x, y, batch, lr=1e-4)
     fns = {
         "mini-Xception fine-tune": mx_step,
-        "FER PathNet path (2 modules/layer)": lambda: pn._train("T", g1, x, y, 1, ev, 1e-4, 1e-4),
-        "FER PathNet pair": lambda: pn._train("T", g2, x, y, 1, ev, 1e-4, 1e-4),
+        "FER PathNet path (2 modules/layer)": lambda: train_paths(pn, "T", g1, x, y, 1, ev, 1e-4),
+        "FER PathNet pair": lambda: train_paths(pn, "T", g2, x, y, 1, ev, 1e-4),
     }
     times: dict[str, list[float]] = {k: [] for k in fns}
     for f in fns.values():
@@ -214,9 +211,9 @@ def bench_fold(reps: int, batch: int, n_val: int = 270) -> list[dict]:
         def f():
             pn.net.fold_modules = fold
             if train:
-                pn._train("T", g2, x, y, T, ev, 1e-3, 1e-3)
+                train_paths(pn, "T", g2, x, y, T, ev, 1e-3)
             if chunk:
-                pn._evaluate("T", g2, xv, yv, chunk)
+                evaluate_paths(pn, "T", g2, xv, yv, chunk)
 
         return f
 
@@ -288,7 +285,7 @@ def bench_layout(reps: int, batch: int) -> list[dict]:
     def path_step(genos: np.ndarray, last: bool):
         def step():
             SuperNet.channels_last = last
-            pn._train("T", genos, x, y, 1, ev, 1e-3, 1e-3)
+            train_paths(pn, "T", genos, x, y, 1, ev, 1e-3)
 
         return step
 
@@ -340,7 +337,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=15, help="interleaved repetitions per step")
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--n-train", type=int, default=600, help="48x48 samples for generations")
-    ap.add_argument("--generations", type=int, default=4, help="per run (2 runs per mode)")
+    ap.add_argument("--generations", type=int, default=4, help="per run")
     ap.add_argument("--skip-steps", action="store_true")
     ap.add_argument("--skip-generations", action="store_true")
     ap.add_argument("--skip-fer", action="store_true")
