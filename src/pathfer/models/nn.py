@@ -1,3 +1,4 @@
+# Over 400 lines: the plain networks and helpers every model family shares, kept in one place.
 """Pieces every model shares: input scaling, weight init, augmentation, and the plain CNN
 with exactly the architecture of one PathNet path.
 
