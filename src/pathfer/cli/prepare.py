@@ -13,7 +13,8 @@ from rich.markup import escape
 from pathfer.cli.choices import one_of
 
 if TYPE_CHECKING:
-    from pathfer.data.datasets import PreparePlan, PrepareReport
+    from pathfer.data.datasets import PrepareReport
+    from pathfer.data.datasets.pipeline import PreparePlan
     from pathfer.data.faces import CropSettings
 
 MAX_LISTED = 20
@@ -96,7 +97,8 @@ def prepare(
 ) -> None:
     """Turn a corpus into a cached face dataset (reused when the settings match)."""
     from pathfer.data.corpora import CorpusError
-    from pathfer.data.datasets import PrepareError, plan_preparation, prepare_corpus
+    from pathfer.data.datasets import PrepareError, prepare_corpus
+    from pathfer.data.datasets.pipeline import plan_preparation
     from pathfer.data.video import FrameSampling
 
     console = Console()

@@ -10,12 +10,7 @@ from pathfer.data.datasets.cache import (
     is_complete,
 )
 from pathfer.data.datasets.dataset import DatasetError, FaceDataset, concat
-from pathfer.data.datasets.pipeline import (
-    PreparePlan,
-    corpus_crop,
-    plan_preparation,
-    prepare_corpus,
-)
+from pathfer.data.datasets.pipeline import corpus_crop, prepare_corpus
 from pathfer.data.datasets.splits import (
     Split,
     SplitError,
@@ -30,7 +25,6 @@ __all__ = [
     "DatasetError",
     "FaceDataset",
     "PrepareError",
-    "PreparePlan",
     "PrepareReport",
     "Split",
     "SplitError",
@@ -43,7 +37,6 @@ __all__ = [
     "is_complete",
     "loso",
     "corpus_crop",
-    "plan_preparation",
     "prepare_corpus",
     "stratified_clips",
 ]
