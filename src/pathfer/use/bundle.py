@@ -1,15 +1,19 @@
 """Model bundles: one ``.safetensors`` file holding weights and pathfer metadata.
 
-Format (version 1): a standard safetensors file. Its tensors are the model's
-``state_dict``; its header metadata (a ``str -> str`` map) holds
+Format (version 2, :data:`pathfer.runtime.formats.CURRENT`): a standard safetensors file.
+Its tensors are the model's ``state_dict``; its header metadata (a ``str -> str`` map) holds
 
 - ``"format": "pt"`` (the safetensors convention),
-- ``"pathfer.use.bundle": "1"`` (marks a pathfer bundle; the format version),
+- ``"pathfer.use.bundle": "2"`` (marks a pathfer bundle; the format version),
 - ``"pathfer.meta"``: a JSON object with ``labels`` (canonical emotion names in class
-  order), ``crop`` (:class:`~pathfer.data.faces.CropSettings` fields: size, margin, equalize,
-  detector), ``architecture`` (registry name), ``factory`` (``"module:callable"`` import
-  hint), ``arch_kwargs`` (constructor kwargs), ``output`` (always ``"logits"``),
-  ``pathnet_path`` (or null), ``pathfer_version``, ``created`` and ``provenance``.
+  order), ``crop`` (:meth:`~pathfer.data.faces.CropSettings.as_dict`: size, margin,
+  equalize, detector, align), ``architecture`` (registry name), ``factory``
+  (``"module:callable"`` import hint), ``arch_kwargs`` (constructor kwargs), ``output``
+  (always ``"logits"``), ``pathnet_path`` (or null), ``pathfer_version``, ``created``,
+  ``provenance`` and ``format_version``.
+
+Version-1 bundles (pathfer 0.1) are read through :func:`upgrade_bundle_v1`; a bundle of a
+newer version is refused with a :class:`BundleFormatError`.
 
 Loading never unpickles: tensors come from safetensors, settings from JSON, and the
 module is rebuilt by calling a *registered* architecture factory with ``arch_kwargs``.
@@ -45,7 +49,8 @@ import pathfer
 from pathfer.data.emotions import canonical
 from pathfer.data.faces import CropSettings
 from pathfer.models.architectures import Factory
-from pathfer.models.nn import EVAL_BATCH
+from pathfer.models.nn import EVAL_BATCH, predict_proba
+from pathfer.runtime import formats
 from pathfer.runtime.files import atomic_write_bytes
 from pathfer.use.factory import (
     TRUSTED_MODULE_PREFIXES,
@@ -61,6 +66,7 @@ __all__ = [
     "TRUSTED_MODULE_PREFIXES",
     "Bundle",
     "BundleError",
+    "BundleFormatError",
     "available_architectures",
     "default_bundle_path",
     "get_architecture",
@@ -68,9 +74,9 @@ __all__ = [
     "read_meta",
     "register_architecture",
     "save_bundle",
+    "upgrade_bundle_v1",
 ]
 
-BUNDLE_FORMAT_VERSION = 1
 META_KEY = "pathfer.meta"
 MARK_KEY = "pathfer.use.bundle"
 DEFAULT_BUNDLE_NAME = "fer2013_mini_xception.safetensors"
@@ -78,6 +84,10 @@ DEFAULT_BUNDLE_NAME = "fer2013_mini_xception.safetensors"
 
 class BundleError(RuntimeError):
     """A bundle that cannot be saved or loaded; the message names the file."""
+
+
+class BundleFormatError(BundleError, formats.FormatError):
+    """A bundle of a format version this pathfer cannot read (a newer one)."""
 
 
 def get_architecture(
@@ -105,20 +115,14 @@ class Bundle:
         return str(self.meta.get("architecture", ""))
 
     def predict_proba(self, crops: np.ndarray, batch_size: int = EVAL_BATCH) -> np.ndarray:
-        """Class probabilities ``(N, C)`` for uint8 crops ``(N, S, S)``."""
+        """Class probabilities ``(N, C)`` (float32) for uint8 crops ``(N, S, S)``, computed
+        on the device the model lives on; no crops give ``(0, C)``."""
         crops = np.asarray(crops)
         if crops.ndim == 2:
             crops = crops[None]
-        out = []
-        device = next(self.model.parameters()).device  # the model may live on a GPU
-        with torch.inference_mode():
-            for i in range(0, len(crops), batch_size):
-                x = torch.from_numpy(np.array(crops[i : i + batch_size]))  # a writable copy
-                x = x.to(device).to(torch.float32).unsqueeze(1) / 255.0
-                out.append(torch.softmax(self.model(x), dim=1).cpu().numpy())
-        if not out:
+        if len(crops) == 0:
             return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return np.concatenate(out).astype(np.float32, copy=False)
+        return predict_proba(self.model, np.array(crops), batch_size)  # a writable copy
 
 
 def _jsonable(obj: Any) -> Any:
@@ -195,7 +199,6 @@ def save_bundle(
     _check_outputs(model, crop, labels, path)
 
     meta = {
-        "format_version": BUNDLE_FORMAT_VERSION,
         "pathfer_version": pathfer.__version__,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "architecture": architecture,
@@ -208,7 +211,8 @@ def save_bundle(
         "pathnet_path": _jsonable(pathnet_path),
         "provenance": _jsonable(provenance or {}),
     }
-    header = {"format": "pt", MARK_KEY: str(BUNDLE_FORMAT_VERSION), META_KEY: json.dumps(meta)}
+    meta = formats.stamp(meta)
+    header = {"format": "pt", MARK_KEY: str(formats.CURRENT), META_KEY: json.dumps(meta)}
     # bytes, not safetensors' save_file: that one creates files with mode 0600
     atomic_write_bytes(path, save_bytes(state, metadata=header))
     if write_card:
@@ -294,13 +298,38 @@ def read_meta(path: str | Path) -> dict[str, Any]:
             meta[key]  # noqa: B018 - presence check
     except (ValueError, KeyError, TypeError) as exc:
         raise BundleError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
-    version = int(meta.get("format_version", 1))
-    if version > BUNDLE_FORMAT_VERSION:
-        raise BundleError(
-            f"{path}: bundle format {version} is newer than this pathfer understands "
-            f"({BUNDLE_FORMAT_VERSION}); upgrade pathfer"
-        )
-    return meta
+    try:
+        version = formats.check_not_newer(meta, path, "bundle")
+    except formats.FormatError as exc:
+        message = str(exc) if str(exc).startswith(str(path)) else f"{path}: {exc}"
+        raise BundleFormatError(message) from None
+    return upgrade_bundle_v1(meta) if version == 1 else meta
+
+
+#: modules that held an architecture when version-1 bundles recorded it as a factory hint
+MOVED_MODULES = {
+    "pathfer.baselines.mini_xception": "pathfer.models.baselines.mini_xception",
+    "pathfer.baselines.cnn": "pathfer.models.nn",
+    "pathfer.models.baselines.cnn": "pathfer.models.nn",
+}
+#: constructor arguments version-1 bundles left out when they held these values
+#: (``PlainCNN.arch_kwargs`` writes them only when they differ)
+V1_OMITTED_KWARGS = {"plain_cnn": {"head_hidden": 0, "relu": "layer"}}
+
+
+def upgrade_bundle_v1(meta: dict[str, Any]) -> dict[str, Any]:
+    """A version-1 bundle's metadata as this version writes it: the factory hint names
+    today's module, and the constructor arguments it left out are written out (the same
+    model is built); ``format_version`` becomes the current one."""
+    meta = dict(meta)
+    hint = meta.get("factory")
+    if isinstance(hint, str):
+        module, sep, name = hint.partition(":")
+        meta["factory"] = MOVED_MODULES.get(module, module) + sep + name
+    omitted = V1_OMITTED_KWARGS.get(str(meta.get("architecture")), {})
+    if omitted and isinstance(meta.get("arch_kwargs", {}), dict):
+        meta["arch_kwargs"] = {**omitted, **meta.get("arch_kwargs", {})}
+    return formats.stamp(meta)
 
 
 def _short(exc: BaseException) -> str:
@@ -349,7 +378,7 @@ def load_bundle(
         ) from None
     try:
         labels = [canonical(str(x)) for x in meta["labels"]]
-        crop = CropSettings(**meta["crop"])
+        crop = CropSettings.from_dict(meta["crop"])
     except (ValueError, TypeError) as exc:
         raise BundleError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
     _check_outputs(model, crop, labels, path)

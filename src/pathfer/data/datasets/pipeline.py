@@ -22,7 +22,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +30,7 @@ import cv2
 import numpy as np
 
 from pathfer import __version__
+from pathfer.data.corpora import scan_target
 from pathfer.data.corpora.base import CorpusScan
 from pathfer.data.datasets.cache import (
     COMPLETE,
@@ -151,6 +152,63 @@ def corpus_crop(scan: CorpusScan, crop: CropSettings) -> CropSettings:
     if scan.detector is None or scan.detector == crop.detector:
         return crop
     return dataclasses.replace(crop, detector=scan.detector)
+
+
+#: where ``prepare`` jobs may run
+EXECUTORS = ("local", "inline", "ray")
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparePlan:
+    """A corpus argument and its options resolved into the arguments of
+    :func:`prepare_corpus` (with the frame sampling, progress and tracking)."""
+
+    scan: CorpusScan
+    #: the crop asked for, with the corpus' own detector when it names one
+    crop: CropSettings
+    cache_root: Path
+    executor: Executor | str
+    workers: int | None = None
+    #: the corpus names a detector other than the one asked for, and it is used
+    corpus_detector: bool = False
+
+
+def plan_preparation(
+    target: str,
+    root: str | Path | None = None,
+    *,
+    crop: CropSettings,
+    labels: Sequence[str] = (),
+    executor: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    cache_root: str | Path | None = None,
+) -> PreparePlan:
+    """Scan ``target`` (a corpus name with its folder ``root``, or a YAML spec whose root
+    ``root`` overrides), keep only ``labels`` (all when empty), and choose the executor
+    (``ray`` connects to ``address``) and the cache root (:func:`default_cache_root` when
+    None). Raises ``CorpusError`` or ``ValueError`` with a message for the user."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"unknown executor {executor!r}; use local, inline or ray")
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be >= 1, not {workers}")
+    scan = scan_target(target, root)
+    if labels:
+        scan = scan.restrict(list(labels))
+    ex: Executor | str = executor
+    if executor == "ray":
+        try:
+            ex = get_executor("ray", workers=workers, address=address)
+        except ImportError as exc:
+            raise ValueError(f"the ray executor is not available ({exc})") from None
+    return PreparePlan(
+        scan=scan,
+        crop=corpus_crop(scan, crop),
+        cache_root=Path(cache_root) if cache_root is not None else default_cache_root(),
+        executor=ex,
+        workers=workers,
+        corpus_detector=scan.detector is not None and scan.detector != crop.detector,
+    )
 
 
 def prepare_corpus(

@@ -3,9 +3,9 @@ rotated so the eyes are level), and the choice of one face per frame of a clip."
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from typing import Annotated
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Annotated, Any
 
 import cv2
 import numpy as np
@@ -74,6 +74,56 @@ class CropSettings:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CropSettings:
+        """The settings :meth:`as_dict` wrote (a bundle's ``crop``, a card), checked.
+
+        Keys left out take their defaults (bundles written before ``align`` existed have
+        none). An unknown key or a value of the wrong type is a ``ValueError`` naming it;
+        ranges are checked as for any :class:`CropSettings`.
+        """
+        if not isinstance(data, Mapping):
+            raise ValueError(f"crop settings must be a mapping, not {type(data).__name__}")
+        known = [f.name for f in fields(cls)]
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ValueError(
+                f"unknown crop setting(s) {', '.join(map(repr, unknown))}; known: "
+                f"{', '.join(known)}"
+            )
+        for key, value in data.items():
+            if not _CROP_TYPES[key](value):
+                raise ValueError(f"crop setting {key!r}: {_CROP_KINDS[key]}, not {value!r}")
+        values = dict(data)
+        if "margin" in values:
+            values["margin"] = float(values["margin"])
+        return cls(**values)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return _is_int(v) or isinstance(v, float)
+
+
+#: the type each crop setting holds in a dict (JSON), and how an error names it
+_CROP_TYPES = {
+    "size": _is_int,
+    "margin": _is_number,
+    "equalize": lambda v: isinstance(v, bool),
+    "detector": lambda v: v is None or isinstance(v, str),
+    "align": lambda v: isinstance(v, bool),
+}
+_CROP_KINDS = {
+    "size": "an integer number of pixels",
+    "margin": "a number",
+    "equalize": "true or false",
+    "detector": "a detector name",
+    "align": "true or false",
+}
 
 
 def to_grey(frame: np.ndarray) -> np.ndarray:

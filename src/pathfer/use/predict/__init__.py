@@ -7,7 +7,7 @@ and face.
 folders, globs, worker processes), ``annotate`` (boxes and labels drawn on the frames),
 ``results`` (the :class:`Predictions` frame, summary, files), ``timeline`` (emotions over
 time as a PNG), ``progress`` (the progress bar), ``live`` (a camera window or rows as they
-come), ``device`` (cpu, cuda, mps).
+come), ``device`` (cpu, cuda, mps), ``job`` (a ``pathfer predict`` job from typed options).
 """
 
 from pathfer.use.predict.annotate import Annotator, draw

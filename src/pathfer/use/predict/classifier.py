@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from pathfer.data.faces import CropSettings, resize_face
+from pathfer.models.nn import predict_proba
 from pathfer.use.predict import sources
 from pathfer.use.predict.device import model_device, resolve_device
 
@@ -53,22 +54,18 @@ class FaceClassifier:
 
     def classify(self, crops: np.ndarray) -> np.ndarray:
         """Probabilities ``(N, C)`` (float32) for prepared uint8 face crops ``(N, S, S)``."""
-        crops = np.asarray(crops)
+        crops = np.ascontiguousarray(crops, dtype=np.uint8)
         if len(crops) == 0:
             return np.zeros((0, len(self.labels)), np.float32)
-        x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.uint8))
-        x = x.to(self.device, non_blocking=True).to(torch.float32).unsqueeze(1).div_(255.0)
         previous = torch.get_num_threads()
         change = self.threads is not None and self.threads != previous
         if change:
             torch.set_num_threads(self.threads)
-        try:
-            with torch.inference_mode():
-                p = torch.softmax(self._infer(x), dim=1)
+        try:  # one model call: the caller sized the batch
+            return predict_proba(self._infer, crops, batch_size=len(crops))
         finally:
             if change:
                 torch.set_num_threads(previous)
-        return p.to("cpu").numpy().astype(np.float32, copy=False)
 
     def prepare_face(self, image: Any, color: str = "bgr") -> np.ndarray:
         """An image that is a face already, as this model's input: grey, resized to the crop

@@ -51,7 +51,6 @@ from pathfer.use.predict.device import resolve_device
 from pathfer.use.predict.progress import Advance, frame_progress
 from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
 
-#: the detector name of bundles trained on images that are faces already (no detection)
 #: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
 #: 240 px Haar's smallest face (10% of the shorter side) is the same as at full size.
 SEARCH_SIDE = 240

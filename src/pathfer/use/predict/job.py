@@ -1,0 +1,178 @@
+"""A prediction job from typed options (what ``pathfer predict`` runs): check the outputs,
+load the model, predict over files or a camera, write the results.
+
+The command line parses the options into :class:`PredictOptions` and reports; every step
+here raises ``ValueError`` (or ``OSError``, ``VideoError``, ``BundleError``) with a message
+for the user, and nothing here prints.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import TextIO
+
+import pandas as pd
+
+from pathfer.use.predict.recognizer import Recognizer
+from pathfer.use.predict.results import (
+    PredictInterrupted,
+    Predictions,
+    check_format,
+    check_writable,
+    summarize,
+    write_results,
+)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    """What to predict on, with which model, and where the results go.
+
+    ``inputs`` (files, folders, globs) or ``camera`` (an index such as ``"0"`` or a stream
+    URL), not both; the output paths that are ``None`` are not written. ``threads=0``
+    keeps torch's default thread count.
+    """
+
+    inputs: Sequence[str] = ()
+    camera: str | None = None
+    model: Path | None = None
+    out: Path | None = None
+    summary: Path | None = None
+    timeline: Path | None = None
+    annotate: Path | None = None
+    max_frames: int | None = None
+    every: int = 1
+    all_faces: bool = False
+    detector: str | None = None
+    track: bool = True
+    device: str = "cpu"
+    workers: int = 1
+    batch_size: int = 64
+    threads: int = 1
+    progress: bool = True
+
+    @property
+    def live(self) -> bool:
+        return self.camera is not None
+
+    @property
+    def camera_source(self) -> int | str | None:
+        """The camera as OpenCV opens it: an index, else a URL or path."""
+        if self.camera is None:
+            return None
+        return int(self.camera) if self.camera.strip().isdigit() else self.camera
+
+
+@dataclass
+class PredictRun:
+    """What a job predicted: every row (the rows so far when ``interrupted``) and the
+    recogniser that made them."""
+
+    recognizer: Recognizer
+    frames: Predictions
+    interrupted: bool = False
+
+    @property
+    def labels(self) -> list[str]:
+        return self.recognizer.labels
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """One row per input (:func:`~pathfer.use.predict.results.summarize`)."""
+        return summarize(self.frames, self.labels)
+
+
+def check_options(options: PredictOptions) -> None:
+    """Refuse a job with nothing to do, or with an output that cannot be written (before
+    the model is loaded or a frame is read)."""
+    if not options.inputs and not options.live:
+        raise ValueError("nothing to predict: give INPUT files or folders, or --camera 0")
+    if options.inputs and options.live:
+        raise ValueError("give INPUT files or --camera, not both")
+    for path, what in ((options.out, "results"), (options.summary, "summary")):
+        if path is not None:
+            check_writable(check_format(path, what))
+    if options.timeline is not None:
+        if options.timeline.suffix.lower() != ".png":
+            raise ValueError(f"{options.timeline}: the timeline is a PNG; name it with .png")
+        check_writable(options.timeline)
+    if options.annotate is not None:
+        annotate = options.annotate
+        check_writable(annotate, folder=annotate.suffix == "" or annotate.is_dir())
+
+
+def load_recognizer(options: PredictOptions) -> Recognizer:
+    """The model bundle of ``options`` (the built-in one by default) with its detector."""
+    return Recognizer.from_bundle(
+        options.model,
+        threads=options.threads or None,
+        device=options.device,
+        detector=options.detector,
+        track=options.track,
+    )
+
+
+def run_predict(
+    rec: Recognizer,
+    options: PredictOptions,
+    on_skip: Callable[[str, str], None] | None = None,
+    rows_out: TextIO | None = None,
+) -> PredictRun:
+    """Predict over the inputs (or the camera). Ctrl-C keeps the rows done
+    (``interrupted``). A camera without a display writes its rows as CSV to ``rows_out``
+    (default: standard output) as frames arrive."""
+    try:
+        if options.live:
+            frames = _live(rec, options, rows_out)
+        else:
+            frames = rec.predict_paths(
+                list(options.inputs),
+                every=options.every,
+                all_faces=options.all_faces,
+                batch_size=options.batch_size,
+                annotate=options.annotate,
+                workers=options.workers,
+                progress=options.progress,
+                on_skip=on_skip,
+            )
+    except PredictInterrupted as exc:
+        return PredictRun(rec, exc.partial, interrupted=True)
+    return PredictRun(rec, frames)
+
+
+def _live(rec: Recognizer, options: PredictOptions, rows_out: TextIO | None) -> Predictions:
+    from pathfer.use.predict.live import CsvRows, has_display, run_live
+
+    window = has_display()
+    rows = None if window else CsvRows(rows_out or sys.stdout)
+    return run_live(
+        rec,
+        options.camera_source,
+        every=options.every,
+        all_faces=options.all_faces,
+        window=window,
+        on_rows=rows,
+        max_frames=options.max_frames,
+    )
+
+
+def write_outputs(run: PredictRun, options: PredictOptions) -> list[str]:
+    """Write the results the options ask for; one line per file written, saying what it
+    holds."""
+    written = []
+    df = run.frames
+    if options.out is not None:
+        written.append(f"per-frame results ({len(df)} rows) -> {write_results(df, options.out)}")
+    if options.summary is not None:
+        summary = run.summary
+        written.append(
+            f"summary ({len(summary)} rows) -> {write_results(summary, options.summary)}"
+        )
+    if options.timeline is not None and not df.empty:
+        df.plot_timeline(options.timeline)
+        written.append(f"timeline -> {options.timeline}")
+    return written
