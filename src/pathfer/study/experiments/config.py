@@ -11,7 +11,10 @@ settings are all this shape:
 
 Every section is a validated settings class (:mod:`pathfer.runtime.validation`: unknown
 keys refused with the allowed ones listed, numeric strings read as numbers), and so are
-``pathnet:`` and ``evolution:`` (:class:`PathNetConfig`, :class:`EvolutionConfig`). A bad
+``pathnet:`` and ``evolution:`` (:class:`PathNetConfig`, :class:`EvolutionConfig`). PathNet's
+settings start from a named recipe (``recipe: default``, see
+:mod:`pathfer.models.pathnet.recipes`): ``pathnet:`` and ``evolution:`` change some of its
+keys, ``source_evolution:`` only those that differ for the source. A bad
 value fails in :func:`load_config`, before any preparation, with one line naming the file,
 the key path and what is allowed. A section is one class, so a method-specific section
 (its own ``preparation``, say) is one more field of the same type.
@@ -30,8 +33,11 @@ from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model
 from pathfer.data import emotions
 from pathfer.data.corpora import available_corpora, is_spec
 from pathfer.data.faces import CropSettings, available_detectors, default_detector
+from pathfer.data.faces.crop import CropMargin, CropSize
 from pathfer.data.video import FrameSampling
 from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig, check_compatible
+from pathfer.models.pathnet.recipes import RECIPES, get_recipe
+from pathfer.runtime import formats
 from pathfer.runtime.validation import (
     Bool,
     Float,
@@ -140,14 +146,13 @@ class Preparation:
     frames: Annotated[Int, Field(ge=1)] = 16
     sampling: Literal["uniform", "every", "all"] = "uniform"
     every: Annotated[Int, Field(ge=1)] = 5
-    size: Annotated[Int, Field(ge=8, le=512)] = 48
-    #: margin and equalisation chosen on real photos' validation subjects (docs/tuning.md)
-    margin: Annotated[Float, Field(ge=0, le=1)] = 0.1
-    equalize: Bool = False
-    #: a registered face detector; None: the default (yunet where installed, else haar),
-    #: resolved to its name at load, so the run's config records the detector it used
+    size: CropSize = CropSettings.size
+    margin: CropMargin = CropSettings.margin
+    equalize: Bool = CropSettings.equalize
+    #: a registered face detector; None: the default (:func:`default_detector`), resolved
+    #: to its name at load, so the run's config records the detector it used
     detector: str | None = Field(default=None, validate_default=True)
-    align: Bool = False
+    align: Bool = CropSettings.align
 
     @field_validator("detector")
     @classmethod
@@ -248,8 +253,8 @@ class CropOverride:
     sampling are the experiment's (every method sees the same frames and faces). The
     resolved config lists every method's crop in full."""
 
-    size: Annotated[Int, Field(ge=8, le=512)] | None = None
-    margin: Annotated[Float, Field(ge=0, le=1)] | None = None
+    size: CropSize | None = None
+    margin: CropMargin | None = None
     equalize: Bool | None = None
 
 
@@ -282,11 +287,17 @@ class ExperimentConfig:
     budgets: dict[str, MethodBudget] = dataclasses.field(default_factory=dict)
     #: per-method face crops (override the method's registered crop and ``preparation:``)
     crops: dict[str, CropOverride] = dataclasses.field(default_factory=dict)
+    #: the named PathNet settings (:data:`~pathfer.models.pathnet.recipes.RECIPES`) that
+    #: ``pathnet:``, ``evolution:`` and ``source_evolution:`` change some keys of
+    recipe: str = "default"
+    #: the recipe's network with these keys changed (resolved in full)
     pathnet: PathNetConfig = dataclasses.field(default_factory=PathNetConfig)
+    #: the recipe's evolution with these keys changed (resolved in full)
     evolution: EvolutionConfig = dataclasses.field(default_factory=EvolutionConfig)
-    #: how the source PathNet is evolved: ``evolution:`` with these keys changed (e.g.
-    #: ``{generations: 80}``). The source model is trained once per seed and serves every
-    #: fold, so a larger budget here costs little; the resolved config holds it in full
+    #: how the source PathNet is evolved: ``evolution:`` with the recipe's source keys and
+    #: these changed (e.g. ``{generations: 80}``). The source model is trained once per
+    #: seed and serves every fold, so a larger budget here costs little; the resolved
+    #: config holds it in full
     source_evolution: Annotated[Any, BeforeValidator(_overrides)] = dataclasses.field(
         default_factory=dict
     )
@@ -308,6 +319,12 @@ class ExperimentConfig:
                 f"allowed: {', '.join(METHODS.list())}"
             )
         return _unique([METHODS.key(m) for m in v], "method")
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, v: str) -> str:
+        get_recipe(v)  # a ValueError naming the known recipes
+        return v
 
     @field_validator("seeds")
     @classmethod
@@ -465,10 +482,41 @@ def _same_source_crops(cfg: ExperimentConfig) -> None:
 _ADAPTER = TypeAdapter(ExperimentConfig)
 
 
+def _with_recipe(data: dict[str, Any]) -> dict[str, Any]:
+    """``pathnet:``, ``evolution:`` and ``source_evolution:`` over the recipe's keys (an
+    unknown recipe is left to the field's check; a settings object is taken as it is)."""
+    name = data.setdefault("recipe", "default")
+    if not isinstance(name, str) or name not in RECIPES:
+        return data
+    recipe = get_recipe(name)
+    for key, base in (
+        ("pathnet", recipe.pathnet),
+        ("evolution", recipe.evolution),
+        ("source_evolution", recipe.source_evolution),
+    ):
+        given = data.get(key)
+        if given is None or isinstance(given, dict):
+            data[key] = {**base, **(given or {})}
+    return data
+
+
 def _prepare_raw(data: dict[str, Any]) -> dict[str, Any]:
-    """Spellings that need the whole mapping: ``source:`` (one source, singular) and
-    PathNet's ``input_size``, which is the crop size unless given."""
+    """Spellings that need the whole mapping: the recipe, ``source:`` (one source,
+    singular) and PathNet's ``input_size``, which is the crop size unless given. A
+    recorded config's ``format_version`` is checked and dropped (a run folder's
+    ``config.yaml`` is a config too)."""
     data = dict(data)
+    if formats.KEY in data:
+        try:
+            version = formats.version_of(data)
+        except formats.FormatError as exc:
+            raise ConfigError(str(exc)) from None
+        if version > formats.CURRENT:
+            raise ConfigError(
+                f"written by a newer pathfer (format {version}); upgrade pathfer to read it"
+            )
+        del data[formats.KEY]
+    data = _with_recipe(data)
     if "source" in data:
         data["sources"] = _as_list(data.get("sources")) + [data.pop("source")]
     prep = data.get("preparation")
