@@ -44,9 +44,9 @@ from pathfer.runtime.validation import (
     Int,
     ValidationError,
     explain,
-    positive,
     settings,
 )
+from pathfer.study.experiments.budgets import MethodBudget, TrainBudget, as_list
 from pathfer.study.experiments.methods import FER2013_CROP, METHODS
 
 #: the built-in methods (the registry, ``METHODS.list()``, also has any registered later)
@@ -55,16 +55,6 @@ ALL_METHODS = tuple(METHODS.list())
 
 class ConfigError(ValueError):
     """A bad configuration value; the message names the file, the key and what is allowed."""
-
-
-def _as_list(value: Any) -> Any:
-    """A single value where a list is expected is a list of one (``seeds: 1``,
-    ``methods: cnn_scratch``)."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
 
 
 def _corpus_ref(value: Any) -> Any:
@@ -201,49 +191,9 @@ class WithinConfig:
     by: Literal["subjects", "classes"] = "subjects"
     a_fraction: Annotated[Float, Field(gt=0, lt=1)] = 0.5  # share of subjects in task A
     #: the classes of task A, when ``by: classes``
-    a_classes: Annotated[list[Emotion], BeforeValidator(_as_list)] = dataclasses.field(
+    a_classes: Annotated[list[Emotion], BeforeValidator(as_list)] = dataclasses.field(
         default_factory=list
     )
-
-
-@settings
-class TrainBudget:
-    """The budget every gradient-trained method shares; each method scales it by its own
-    recipe (``register_method(..., recipe=Recipe(...))``) and ``budgets:`` overrides one
-    method's.
-
-    ``lrs`` are *base* learning rates: a method trains with ``lr * recipe.lr_scale`` for each
-    (the pretrained mini-Xception's scale is 0.3, so the default base 1e-3 gives it 3e-4).
-    One rate is the default; a list is a grid, each rate trained and the best on the
-    validation subjects kept. ``max_epochs`` / ``patience`` left out: each method's own.
-    """
-
-    lrs: Annotated[list[positive(Float)], BeforeValidator(_as_list), Field(min_length=1)] = (
-        dataclasses.field(default_factory=lambda: [1e-3])
-    )
-    batch_size: Annotated[Int, Field(ge=1)] = 32
-    #: a cap on the optimiser steps of one training run, whatever the epochs
-    max_steps: Annotated[Int, Field(ge=1)] = 1500
-    #: epochs of one training run (None: each method's own, see its recipe)
-    max_epochs: Annotated[Int, Field(ge=1)] | None = None
-    #: early stopping: epochs (one validation pass each) without a better validation
-    #: accuracy (None: each method's own)
-    patience: Annotated[Int, Field(ge=1)] | None = None
-    weight_decay: Annotated[Float, Field(ge=0)] = 1e-4
-
-
-@settings
-class MethodBudget:
-    """One method's training budget (``budgets: {method: {...}}``); a field left out comes
-    from ``train:`` and the method's recipe. The resolved config lists every trained
-    method's budget in full."""
-
-    #: absolute learning rates (a list is a grid chosen on validation subjects)
-    lrs: Annotated[list[positive(Float)], BeforeValidator(_as_list), Field(min_length=1)] | None = (
-        None
-    )
-    max_epochs: Annotated[Int, Field(ge=1)] | None = None
-    patience: Annotated[Int, Field(ge=1)] | None = None
 
 
 @settings
@@ -263,15 +213,15 @@ class ExperimentConfig:
     name: Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$")] = "experiment"
     kind: Literal["single", "within", "transfer"] = "transfer"
     target: Annotated[CorpusRef | None, BeforeValidator(_corpus_ref)] = None
-    sources: Annotated[list[CorpusField], BeforeValidator(_as_list)] = dataclasses.field(
+    sources: Annotated[list[CorpusField], BeforeValidator(as_list)] = dataclasses.field(
         default_factory=list
     )
     labels: Annotated[Any, BeforeValidator(_labels)] = "shared"
-    methods: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)] = (
+    methods: Annotated[list[str], BeforeValidator(as_list), Field(min_length=1)] = (
         dataclasses.field(default_factory=lambda: METHODS.list())
     )
-    seeds: Annotated[list[Seed], BeforeValidator(_as_list), Field(min_length=1)] = (
-        dataclasses.field(default_factory=lambda: [0])
+    seeds: Annotated[list[Seed], BeforeValidator(as_list), Field(min_length=1)] = dataclasses.field(
+        default_factory=lambda: [0]
     )
     cache: Annotated[str, Field(min_length=1)] = "pathfer_cache"
     executor: Literal["local", "inline", "ray"] = "local"
@@ -305,7 +255,7 @@ class ExperimentConfig:
     max_folds: Annotated[Int, Field(ge=1)] | None = None
     #: learning curve: also run every method with only this many target training subjects
     #: per fold (e.g. [1, 2, 4]); results are named ``method@Nsubj``
-    target_subjects: Annotated[list[Annotated[Int, Field(ge=1)]], BeforeValidator(_as_list)] = (
+    target_subjects: Annotated[list[Annotated[Int, Field(ge=1)]], BeforeValidator(as_list)] = (
         dataclasses.field(default_factory=list)
     )
 
@@ -518,7 +468,7 @@ def _prepare_raw(data: dict[str, Any]) -> dict[str, Any]:
         del data[formats.KEY]
     data = _with_recipe(data)
     if "source" in data:
-        data["sources"] = _as_list(data.get("sources")) + [data.pop("source")]
+        data["sources"] = as_list(data.get("sources")) + [data.pop("source")]
     prep = data.get("preparation")
     size = prep.get("size", Preparation.size) if isinstance(prep, dict) else Preparation.size
     pathnet = data.get("pathnet")
