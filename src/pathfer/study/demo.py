@@ -22,8 +22,8 @@ from typing import Any
 from pathfer.data import synthetic
 from pathfer.study.experiments.config import config_from_dict
 from pathfer.study.experiments.provenance import JobsFailedError
-from pathfer.study.experiments.runner import run_experiment
 from pathfer.study.report import ReportPaths, merge_reports
+from pathfer.study.run import run_and_report
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,9 @@ class DemoScale:
     frames_sampled: int = 4
     folds: int = 2
     seeds: tuple[int, ...] = (0,)
+    #: PathNet's settings (:data:`pathfer.models.pathnet.recipes.RECIPES`): a short
+    #: evolution and finish stage (the defaults are sized for real corpora)
+    recipe: str = "demo"
     workers: int = 2
     #: a short evolution and finish stage (the defaults are sized for real corpora)
     evolution: tuple[tuple[str, Any], ...] = (
@@ -57,6 +60,7 @@ QUICK = DemoScale(
     frames_generated=8,
     frames_sampled=3,
     folds=2,
+    recipe="quick",
     workers=1,
     evolution=(("population", 4), ("generations", 4), ("steps_per_path", 5), ("finish_steps", 20)),
     train_max_steps=40,
@@ -97,7 +101,7 @@ def demo_configs(out: Path, scale: DemoScale) -> list[dict[str, Any]]:
         "preparation": {"frames": scale.frames_sampled},
         "split": {"kind": "group_kfold", "k": scale.folds},
         "train": {"max_steps": scale.train_max_steps, "lrs": list(scale.train_lrs)},
-        "evolution": dict(scale.evolution),
+        "recipe": scale.recipe,
     }
     return [
         {
@@ -131,7 +135,7 @@ def run_demo(
         cfg = config_from_dict(raw)
         log(f"== {cfg.name} ==")
         try:
-            run_dir = run_experiment(cfg, out / "runs" / cfg.name, command=command, log=log)
+            run_dir = run_and_report(cfg, out / "runs" / cfg.name, command=command, log=log)
         except JobsFailedError as exc:  # the other experiment and the report still run
             run_dir = exc.run_dir
             failed += [{**f, "job": f"{cfg.name}: {f['job']}"} for f in exc.failed]
