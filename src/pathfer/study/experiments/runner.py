@@ -118,6 +118,7 @@ class FoldJob:
             tag=f"{self.name}__{split.name}__seed{seed}",
             budget=cfg.budgets.get(self.method),
             source_evolution=cfg.source_evolution,
+            recipe=cfg.recipe,
         )
         import torch
 

@@ -68,6 +68,7 @@ def train_model(
             sources=sources,
             budget=cfg.budgets.get(method),
             source_evolution=cfg.source_evolution,
+            recipe=cfg.recipe,
         )
     )
     if result.model is None:

@@ -64,6 +64,8 @@ class FoldData:
     budget: MethodBudget | None = None
     #: how the source PathNet was evolved (``source_evolution:`` resolved)
     source_evolution: EvolutionConfig | None = None
+    #: the experiment's recipe (its engine settings apply to the PathNet methods)
+    recipe: str = "default"
 
 
 @dataclass(frozen=True)
