@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 import pathfer
 from pathfer.cli import app
 from pathfer.data import synthetic
+from pathfer.runtime import formats
 from pathfer.study.experiments.config import config_from_dict
 from pathfer.study.experiments.methods import METHODS, register_method
 from pathfer.study.experiments.provenance import RunMismatchError
@@ -129,7 +130,7 @@ def test_run_folder_records_package_versions_and_commit(corpus, tmp_path):
         assert sessions[0]["git"]["commit"] == head
     # the recorded config is the resolved one: every default written out
     recorded = yaml.safe_load((run / "config.yaml").read_text())
-    assert recorded == cfg.to_dict()
+    assert recorded == formats.stamp(cfg.to_dict())
     assert recorded["pathnet"]["layers"] == cfg.pathnet.layers and recorded["threads"] == 1
 
 
@@ -310,75 +311,17 @@ def test_readme_tables_are_generated_from_run_folders(corpus, tmp_path):
     assert tables.main([*argv, "--check"]) == 0
 
 
-def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
-    """A run folder written before ``pathnet.relu`` existed computed what ``relu="layer"``
-    computes: resuming it under that value is no change; under another value it is."""
+def test_a_key_only_one_side_has_is_a_change_and_the_format_version_is_none():
+    """Settings are compared key by key: one the recorded config lacks is a change (a
+    folder of an older format is refused before any comparison); the recorded
+    ``format_version`` is the folder's, not a setting."""
+    from pathfer.runtime import formats
     from pathfer.study.experiments.provenance import config_changes
 
-    recorded = {"name": "x", "pathnet": {"layers": 4}}
-    same = {"name": "x", "pathnet": {"layers": 4, "relu": "layer", "frozen_statistics": "owner"}}
-    assert config_changes(recorded, same) == []
-    other = {"name": "x", "pathnet": {"layers": 4, "relu": "module"}}
-    assert config_changes(recorded, other) == ["pathnet.relu: layer -> module"]
-    # split.choice_fraction: absent means no choice subjects (0)
-    split = {"name": "x", "split": {"k": 5}}
-    assert config_changes(split, {"name": "x", "split": {"k": 5, "choice_fraction": 0.0}}) == []
-    assert config_changes(split, {"name": "x", "split": {"k": 5, "choice_fraction": 0.2}}) == [
-        "split.choice_fraction: 0.0 -> 0.2"
-    ]
-    # the transfer options added to evolution: absent means off
-    ev = {"name": "x", "evolution": {"lr": 0.003}}
-    off = {"head_from_frozen": False, "finish_frozen": "keep", "finish_baseline": "evolved"}
-    assert config_changes(ev, {"name": "x", "evolution": {"lr": 0.003, **off}}) == []
-    assert config_changes(
-        ev, {"name": "x", "evolution": {"lr": 0.003, "finish_frozen": "copy"}}
-    ) == ["evolution.finish_frozen: keep -> copy"]
-    # a key nobody knows stays a change
+    recorded = formats.stamp({"name": "x", "pathnet": {"layers": 4}})
+    assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4}}) == []
     assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4, "new": 1}}) == [
         'pathnet.new: "(absent)" -> 1'
-    ]
-
-
-def test_how_a_job_evaluates_may_change_on_resume_what_it_computes_may_not():
-    """Run folders recorded with PathNet evaluating in chunks of 512 (the default before
-    the chunk became 64) resume under today's default; the learning rate stays a change."""
-    from pathfer.models.pathnet import EvolutionConfig
-    from pathfer.study.experiments.provenance import config_changes
-
-    recorded = {"name": "x", "evolution": {"lr": 0.003, "eval_batch_size": 512}}
-    today = EvolutionConfig().eval_batch_size
-    assert today != 512
-    assert (
-        config_changes(
-            recorded, {"name": "x", "evolution": {"lr": 0.003, "eval_batch_size": today}}
-        )
-        == []
-    )
-    assert config_changes(
-        recorded, {"name": "x", "evolution": {"lr": 0.001, "eval_batch_size": today}}
-    ) == ["evolution.lr: 0.003 -> 0.001"]
-
-
-def test_a_run_recorded_before_source_evolution_resumes_when_the_source_evolved_alike():
-    """A run folder recorded before ``source_evolution:`` existed evolved its source by
-    ``evolution:``: resuming it with the same evolution for both is no change; a source
-    evolved otherwise is one, named key by key; settings added since read as what those
-    runs did, in both evolutions."""
-    from pathfer.models.pathnet import EvolutionConfig
-    from pathfer.study.experiments.provenance import config_changes
-
-    today = EvolutionConfig().as_dict()
-    recorded = {"name": "x", "evolution": {**today, "transfer_finish_lr": 0.001}}
-    current = {"name": "x", "evolution": today, "source_evolution": today}
-    assert config_changes(recorded, current) == []
-    longer = {**current, "source_evolution": {**today, "generations": 80}}
-    assert config_changes(recorded, longer) == [
-        f"source_evolution.generations: {today['generations']} -> 80"
-    ]
-    old = {k: v for k, v in today.items() if k != "transfer_finish_lr"}
-    assert config_changes({"name": "x", "evolution": old}, current) == [
-        "evolution.transfer_finish_lr: null -> 0.001",
-        "source_evolution.transfer_finish_lr: null -> 0.001",
     ]
 
 
