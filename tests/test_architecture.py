@@ -129,3 +129,45 @@ def test_the_graph_sees_lazy_and_relative_imports():
     graph = _graph()
     assert "pathfer.runtime.ray" in graph["pathfer.runtime"]  # imported inside get_executor
     assert "pathfer.models.pathnet.config" in graph["pathfer.models.pathnet.model"]  # relative
+
+
+def _reachable(start: str, graph: dict[str, set[str]]) -> set[str]:
+    """Every module importing ``start`` loads: its imports, theirs, and the packages
+    holding each (a package's ``__init__`` runs before its submodules)."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        mod = todo.pop()
+        if mod in seen:
+            continue
+        seen.add(mod)
+        parents = [mod.rsplit(".", k)[0] for k in range(1, mod.count(".") + 1)]
+        todo += [m for m in [*graph.get(mod, ()), *parents] if m in graph]
+    return seen
+
+
+def test_the_runner_does_not_import_the_report():
+    """Every job imports the runner: the report's statistics and figures stay out of it."""
+    graph = _graph()
+    for runner in ("pathfer.study.experiments.runner", "pathfer.study.experiments.train"):
+        bad = sorted(m for m in _reachable(runner, graph) if m.startswith("pathfer.study.report"))
+        assert not bad, f"{runner} loads {', '.join(bad)}"
+
+
+def test_models_import_no_data_code():
+    """Networks see tensors, never corpora, videos or faces: no module of ``models`` loads
+    ``pathfer.data``, directly or through another module."""
+    graph = _graph()
+    bad = [
+        f"{m} loads {', '.join(sorted(t for t in _reachable(m, graph) if _stage(t) == 'data'))}"
+        for m in graph
+        if _stage(m) == "models" and any(_stage(t) == "data" for t in _reachable(m, graph))
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_reachability_sees_imports_of_imports():
+    """Guards the two tests above: what a module's imports import is reached too."""
+    reached = _reachable("pathfer.study.run", _graph())
+    assert "pathfer.study.report.stats" in reached  # run -> report -> ... -> stats
+    assert "pathfer.study" in reached  # a package's __init__

@@ -204,9 +204,9 @@ def test_experiment_grid_on_ray_equals_inline(ray_ex, tmp_path, monkeypatch):
         )
 
     logs: list[str] = []
-    run_experiment(cfg("inline", "c1"), tmp_path / "inline", log=logs.append, report=False)
+    run_experiment(cfg("inline", "c1"), tmp_path / "inline", log=logs.append)
     # separate caches: the Ray run also prepares the corpus on Ray
-    run_experiment(cfg("ray", "c2"), tmp_path / "ray", log=logs.append, report=False)
+    run_experiment(cfg("ray", "c2"), tmp_path / "ray", log=logs.append)
     assert not [line for line in logs if "FAILED" in line], logs
     ref, got = load_results(tmp_path / "inline"), load_results(tmp_path / "ray")
     assert len(ref) == len(got) == 4  # 2 methods x 2 folds x 1 seed

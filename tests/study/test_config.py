@@ -193,3 +193,54 @@ def test_pathnet_configs_validate_on_construction_and_replace():
         dataclasses.replace(EvolutionConfig(), lr=0)
     assert PathNetConfig(layers="2", channels=[4, 4]).layers == 2
     assert EvolutionConfig.from_dict(EvolutionConfig().as_dict()) == EvolutionConfig()
+
+
+def test_the_recipe_names_pathnets_settings_and_the_config_changes_some(tmp_path):
+    from pathfer.models.pathnet.recipes import RECIPES, get_recipe
+
+    plain = config_from_dict(BASE)
+    assert plain.recipe == "default"
+    assert plain.evolution == get_recipe("default").evolution_config()
+    assert plain.source_evolution == plain.evolution
+    paper = get_recipe("paper")
+    cfg = _load(tmp_path, "recipe: paper\nevolution: {generations: 3}\n")
+    assert cfg.evolution == paper.evolution_config(generations=3)
+    assert cfg.pathnet == paper.pathnet_config(input_size=cfg.preparation.size)
+    # source_evolution: only what differs for the source, over evolution:
+    cfg = _load(
+        tmp_path, "recipe: paper\nevolution: {generations: 3}\nsource_evolution: {lr: 0.01}\n"
+    )
+    assert cfg.source_evolution == paper.evolution_config(generations=3, lr=0.01)
+    # the recorded config names the recipe and holds the settings in full; read again, the same
+    recorded = cfg.to_dict()
+    assert recorded["recipe"] == "paper" and recorded["evolution"]["population"] == 20
+    assert config_from_dict(recorded).to_dict() == recorded
+    with pytest.raises(ConfigError) as info:
+        _load(tmp_path, "recipe: papr\n")
+    msg = str(info.value)
+    assert "recipe: unknown recipe 'papr'" in msg and "\n" not in msg
+    assert all(name in msg for name in RECIPES)
+
+
+def test_a_recipes_source_keys_sit_between_evolution_and_source_evolution(monkeypatch):
+    from pathfer.models.pathnet import recipes
+
+    base = recipes.get_recipe("default")
+    fake = dataclasses.replace(base, name="src", source_evolution={"generations": 7, "lr": 0.02})
+    monkeypatch.setitem(recipes.RECIPES, "src", fake)
+    cfg = config_from_dict({**BASE, "recipe": "src", "source_evolution": {"lr": 0.5}})
+    assert cfg.source_evolution.generations == 7 and cfg.source_evolution.lr == 0.5
+    assert cfg.evolution == EvolutionConfig()
+
+
+def test_the_crop_fields_share_the_crop_settings_ranges_and_defaults():
+    from pathfer.data.faces import CropSettings
+
+    cfg = config_from_dict(BASE)
+    assert (cfg.preparation.size, cfg.preparation.margin) == (
+        CropSettings.size,
+        CropSettings.margin,
+    )
+    for section in ({"preparation": {"size": 4}}, {"crops": {"cnn_scratch": {"size": 1024}}}):
+        with pytest.raises(ConfigError, match="size: should be"):
+            config_from_dict({**BASE, **section})

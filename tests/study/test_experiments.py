@@ -19,13 +19,13 @@ from pathfer.study.experiments.runner import make_plan, run_experiment, validati
 from pathfer.study.experiments.train import train_model
 from pathfer.study.report.metrics import score
 from pathfer.study.results import load_results
+from pathfer.study.run import run_and_report
 
 TINY_EVOLUTION = {
     "population": 2,
     "generations": 2,
     "steps_per_path": 2,
     "finish_steps": 4,
-    "finish_eval_every": 2,
     "batch_size": 16,
 }
 TINY_PATHNET = {"modules": 4, "max_active": 2, "channels": [4, 8, 8, 8]}
@@ -77,7 +77,7 @@ def _single_cfg(corpora, target: Path, **over):
 def test_transfer_experiment_runs_every_method_on_the_same_folds(corpora, tmp_path):
     cfg = _cfg(corpora)
     logs: list[str] = []
-    run_experiment(cfg, tmp_path / "run", command="pathfer test", log=logs.append)
+    run_and_report(cfg, tmp_path / "run", command="pathfer test", log=logs.append)
     records = load_results(tmp_path / "run")
     assert not [line for line in logs if "FAILED" in line], logs
     assert sorted({r["method"] for r in records}) == sorted(ALL_METHODS)
@@ -111,7 +111,7 @@ def test_transfer_experiment_runs_every_method_on_the_same_folds(corpora, tmp_pa
     # a restarted run keeps every finished result and recomputes nothing
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run" / "results").iterdir()}
     logs.clear()
-    run_experiment(cfg, tmp_path / "run", command="pathfer test", log=logs.append)
+    run_and_report(cfg, tmp_path / "run", command="pathfer test", log=logs.append)
     after = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "run" / "results").iterdir()}
     assert before == after
     assert not [line for line in logs if " done" in line]
@@ -119,12 +119,12 @@ def test_transfer_experiment_runs_every_method_on_the_same_folds(corpora, tmp_pa
 
 def test_resume_runs_only_missing_jobs(corpora, tmp_path):
     cfg = _cfg(corpora, methods=["cnn_scratch", "mini_xception_zeroshot"])
-    run_experiment(cfg, tmp_path / "run", log=lambda s: None, report=False)
+    run_experiment(cfg, tmp_path / "run", log=lambda s: None)
     files = sorted((tmp_path / "run" / "results").iterdir())
     assert len(files) == 4
     files[0].unlink()  # as if the run had been killed before this job finished
     logs: list[str] = []
-    run_experiment(cfg, tmp_path / "run", log=logs.append, report=False)
+    run_and_report(cfg, tmp_path / "run", log=logs.append)
     assert len([line for line in logs if " done" in line]) == 1
     assert len(list((tmp_path / "run" / "results").iterdir())) == 4
 
@@ -236,6 +236,8 @@ def test_train_rejects_bad_requests(corpora, tmp_path):
         train_model(cfg, "pathnet_transfer", tmp_path / "m.safetensors", log=lambda s: None)
     with pytest.raises(ConfigError, match="must end in .safetensors"):
         train_model(cfg, "cnn_scratch", tmp_path / "m.pt", log=lambda s: None)
+    with pytest.raises(ConfigError, match="mini_xception_zeroshot trains nothing"):
+        train_model(cfg, "mini_xception_zeroshot", tmp_path / "m.safetensors", log=print)
 
 
 def test_learning_curve_over_target_training_subjects(corpora, tmp_path):
@@ -243,7 +245,7 @@ def test_learning_curve_over_target_training_subjects(corpora, tmp_path):
     ent = synthetic.make_enterface(tmp_path / "ent", subjects=3, sentences=2, frames=3, seed=5)
     cfg = _single_cfg(corpora, ent, target_subjects=[1], split={"kind": "loso"}, max_folds=2)
     logs: list[str] = []
-    run_experiment(cfg, tmp_path / "run", log=logs.append)
+    run_and_report(cfg, tmp_path / "run", log=logs.append)
     assert not [line for line in logs if "FAILED" in line], logs
     records = load_results(tmp_path / "run")
     assert sorted({r["method"] for r in records}) == ["cnn_scratch", "cnn_scratch@1subj"]
@@ -278,7 +280,7 @@ def test_choice_subjects_are_held_out_from_every_method(corpora, tmp_path):
     assert choice_cut(ds, split.train_idx, 0.0, 0)[1] is None
     three = split.train_idx[np.isin(ds.groups[split.train_idx], list(subjects["rest"]))]
     assert choice_cut(ds, three, 0.25, 0)[1] is None
-    run_experiment(cfg, tmp_path / "run", command="pathfer test", log=lambda s: None)
+    run_and_report(cfg, tmp_path / "run", command="pathfer test", log=lambda s: None)
     (rec,) = load_results(tmp_path / "run")
     n = rec["extra"]["choice_n"]
     assert n == len(choice)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from pathfer.models.pathnet import EvolutionConfig, PathNetConfig
+from pathfer.study.experiments.budgets import TrainBudget
 from pathfer.study.experiments.methods.base import FoldData, Part, TaskData
 from pathfer.study.experiments.methods.cnn import _from_source, family_model
 
@@ -19,13 +21,14 @@ from pathfer.study.experiments.methods.cnn import _from_source, family_model
 def _fold(n_classes: int, size: int = 48) -> FoldData:
     part = Part(torch.zeros(2, 1, size, size), torch.zeros(2, dtype=torch.long))
     labels = [f"c{i}" for i in range(n_classes)]
-    return FoldData(TaskData("target", labels, part, part, part), 0, {}, {}, None, Path("."))
+    target = TaskData("target", labels, part, part, part)
+    return FoldData(target, 0, PathNetConfig(), EvolutionConfig(), TrainBudget(), Path("."))
 
 
 @pytest.mark.parametrize(("family", "kept_hidden"), [("cnn", False), ("reference_cnn", True)])
 def test_finetuning_starts_from_the_source_body_with_a_new_head(family, kept_hidden):
     torch.manual_seed(0)
-    source = family_model(family, {}, 7, 48)
+    source = family_model(family, PathNetConfig(), 7, 48)
     state = source.state_dict()
     torch.manual_seed(1)
     model = _from_source(family, state, _fold(6))()

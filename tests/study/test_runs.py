@@ -19,10 +19,12 @@ from typer.testing import CliRunner
 import pathfer
 from pathfer.cli import app
 from pathfer.data import synthetic
+from pathfer.runtime import formats
 from pathfer.study.experiments.config import config_from_dict
 from pathfer.study.experiments.methods import METHODS, register_method
 from pathfer.study.experiments.provenance import RunMismatchError
 from pathfer.study.experiments.runner import run_experiment
+from pathfer.study.run import run_and_report
 
 
 def quiet(_: str) -> None:
@@ -58,19 +60,19 @@ def _files(run: Path) -> dict[str, bytes]:
 
 def test_resume_with_another_config_is_refused_naming_what_differs(corpus, tmp_path):
     run = tmp_path / "run"
-    run_experiment(config_from_dict(_raw(corpus)), run, log=quiet, report=False)
+    run_experiment(config_from_dict(_raw(corpus)), run, log=quiet)
     results, recorded = _files(run), (run / "config.yaml").read_text()
 
     changed = config_from_dict(_raw(corpus, preparation={"frames": 3}, train={"max_steps": 7}))
     with pytest.raises(RunMismatchError) as info:
-        run_experiment(changed, run, log=quiet, report=False)
+        run_experiment(changed, run, log=quiet)
     msg = str(info.value)
     assert "preparation.frames: 2 -> 3" in msg and "train.max_steps: 6 -> 7" in msg
     assert str(run) in msg and "--new-run" in msg and "\n" not in msg
     assert _files(run) == results and (run / "config.yaml").read_text() == recorded
 
     # asked for: a new run folder beside it, the old one untouched
-    new = run_experiment(changed, run, log=quiet, report=False, new_run=True)
+    new = run_experiment(changed, run, log=quiet, new_run=True)
     assert new == tmp_path / "run-2"
     assert yaml.safe_load((new / "config.yaml").read_text())["preparation"]["frames"] == 3
     assert len(_files(new)) == 2
@@ -79,13 +81,13 @@ def test_resume_with_another_config_is_refused_naming_what_differs(corpus, tmp_p
     # where jobs run is not part of the identity, and the grid may grow: same run, resumed
     logs: list[str] = []
     grown = config_from_dict(_raw(corpus, workers=3, seeds=[0, 1]))
-    assert run_experiment(grown, run, log=logs.append, report=False) == run
+    assert run_experiment(grown, run, log=logs.append) == run
     assert "resuming: 2 finished runs kept" in logs
     assert {k: v for k, v in _files(run).items() if k in results} == results
     assert len(_files(run)) == 4
     # but not shrink: the folder's results of seed 1 would be reported under seeds [0]
     with pytest.raises(RunMismatchError, match=r"seeds: \[0, 1\] -> \[0\]"):
-        run_experiment(config_from_dict(_raw(corpus)), run, log=quiet, report=False)
+        run_experiment(config_from_dict(_raw(corpus)), run, log=quiet)
 
 
 def test_cli_resume_refuses_or_starts_a_new_run(corpus, tmp_path):
@@ -108,8 +110,8 @@ def test_cli_resume_refuses_or_starts_a_new_run(corpus, tmp_path):
 def test_run_folder_records_package_versions_and_commit(corpus, tmp_path):
     run = tmp_path / "run"
     cfg = config_from_dict(_raw(corpus))
-    run_experiment(cfg, run, log=quiet, report=False, command="pathfer test one")
-    run_experiment(cfg, run, log=quiet, report=False, command="pathfer test two")
+    run_experiment(cfg, run, log=quiet, command="pathfer test one")
+    run_experiment(cfg, run, log=quiet, command="pathfer test two")
     sessions = json.loads((run / "environment.json").read_text())["sessions"]
     assert [s["command"] for s in sessions] == ["pathfer test one", "pathfer test two"]
     packages = sessions[0]["packages"]
@@ -128,7 +130,7 @@ def test_run_folder_records_package_versions_and_commit(corpus, tmp_path):
         assert sessions[0]["git"]["commit"] == head
     # the recorded config is the resolved one: every default written out
     recorded = yaml.safe_load((run / "config.yaml").read_text())
-    assert recorded == cfg.to_dict()
+    assert recorded == formats.stamp(cfg.to_dict())
     assert recorded["pathnet"]["layers"] == cfg.pathnet.layers and recorded["threads"] == 1
 
 
@@ -191,12 +193,12 @@ def test_a_failed_source_model_fails_its_methods(corpus, tmp_path, monkeypatch):
     from pathfer.study.experiments import runner as R
     from pathfer.study.experiments.provenance import JobsFailedError
 
-    def broken(spec):
+    def broken(job):
         raise RuntimeError("source training broke")
 
-    monkeypatch.setattr(R, "run_source_job", broken)
+    monkeypatch.setattr(R.SourceJob, "run", broken)
     with pytest.raises(JobsFailedError) as info:
-        run_experiment(config_from_dict(raw), tmp_path / "run", log=quiet)
+        run_and_report(config_from_dict(raw), tmp_path / "run", log=quiet)
     failed = {f["job"]: f["error"] for f in info.value.failed}
     assert failed["source cnn seed 0"].startswith("RuntimeError: source training broke")
     no_source = "its source model (cnn, seed 0) failed"
@@ -218,16 +220,16 @@ def test_runs_without_a_source_share_the_first_stage_with_the_source_models(
 
     calls: list[str] = []
 
-    def source(spec):
-        calls.append(f"source {spec['family']}")
+    def source(job):
+        calls.append(f"source {job.family}")
         return {}
 
-    def fold(spec):
-        calls.append(spec["method"])
-        return {"method": spec["method"], "fold": spec["split"].name, "seed": 0}
+    def fold(job):
+        calls.append(job.method)
+        return {"method": job.method, "fold": job.split.name, "seed": 0}
 
-    monkeypatch.setattr(R, "run_source_job", source)
-    monkeypatch.setattr(R, "run_fold_job", fold)
+    monkeypatch.setattr(R.SourceJob, "run", source)
+    monkeypatch.setattr(R.FoldJob, "run", fold)
     # the inline executor runs a stage's jobs in order; the source model "exists" once built
     real_exists = Path.exists
     monkeypatch.setattr(
@@ -236,7 +238,7 @@ def test_runs_without_a_source_share_the_first_stage_with_the_source_models(
         lambda p: ("source cnn" in calls and p.name == "cnn_seed0.json") or real_exists(p),
     )
     lines: list[str] = []
-    run_experiment(config_from_dict(raw), tmp_path / "run", log=lines.append, report=False)
+    run_experiment(config_from_dict(raw), tmp_path / "run", log=lines.append)
     assert calls == ["source cnn", *["mini_xception_zeroshot"] * 2, *["feature_extraction"] * 2]
     stage1 = [x for x in lines if x.startswith("[") and "/3]" in x]
     stage2 = [x for x in lines if x.startswith("[") and "/2]" in x]
@@ -258,13 +260,12 @@ def test_numbers_do_not_depend_on_workers_or_job_order(corpus, tmp_path):
         "train": {"max_steps": 6, "lrs": [0.003], "batch_size": 16},
     }
     inline = run_experiment(
-        config_from_dict(_raw(corpus, **common)), tmp_path / "inline", log=quiet, report=False
+        config_from_dict(_raw(corpus, **common)), tmp_path / "inline", log=quiet
     )
     pooled = run_experiment(
         config_from_dict(_raw(corpus, **common, executor="local", workers=2)),
         tmp_path / "pool",
         log=quiet,
-        report=False,
     )
     a, b = _files(inline), _files(pooled)
     assert sorted(a) == sorted(b) and len(a) == 4
@@ -290,7 +291,6 @@ def test_readme_tables_are_generated_from_run_folders(corpus, tmp_path):
                 config_from_dict(_raw(corpus, split={"kind": "group_kfold", "k": k})),
                 tmp_path / f"k{k}",
                 log=quiet,
-                report=False,
                 command=f"pathfer experiment run k{k}.yaml",
             )
         )
@@ -311,75 +311,17 @@ def test_readme_tables_are_generated_from_run_folders(corpus, tmp_path):
     assert tables.main([*argv, "--check"]) == 0
 
 
-def test_a_setting_added_later_resumes_older_runs_only_at_their_value():
-    """A run folder written before ``pathnet.relu`` existed computed what ``relu="layer"``
-    computes: resuming it under that value is no change; under another value it is."""
+def test_a_key_only_one_side_has_is_a_change_and_the_format_version_is_none():
+    """Settings are compared key by key: one the recorded config lacks is a change (a
+    folder of an older format is refused before any comparison); the recorded
+    ``format_version`` is the folder's, not a setting."""
+    from pathfer.runtime import formats
     from pathfer.study.experiments.provenance import config_changes
 
-    recorded = {"name": "x", "pathnet": {"layers": 4}}
-    same = {"name": "x", "pathnet": {"layers": 4, "relu": "layer", "frozen_statistics": "owner"}}
-    assert config_changes(recorded, same) == []
-    other = {"name": "x", "pathnet": {"layers": 4, "relu": "module"}}
-    assert config_changes(recorded, other) == ["pathnet.relu: layer -> module"]
-    # split.choice_fraction: absent means no choice subjects (0)
-    split = {"name": "x", "split": {"k": 5}}
-    assert config_changes(split, {"name": "x", "split": {"k": 5, "choice_fraction": 0.0}}) == []
-    assert config_changes(split, {"name": "x", "split": {"k": 5, "choice_fraction": 0.2}}) == [
-        "split.choice_fraction: 0.0 -> 0.2"
-    ]
-    # the transfer options added to evolution: absent means off
-    ev = {"name": "x", "evolution": {"lr": 0.003}}
-    off = {"head_from_frozen": False, "finish_frozen": "keep", "finish_baseline": "evolved"}
-    assert config_changes(ev, {"name": "x", "evolution": {"lr": 0.003, **off}}) == []
-    assert config_changes(
-        ev, {"name": "x", "evolution": {"lr": 0.003, "finish_frozen": "copy"}}
-    ) == ["evolution.finish_frozen: keep -> copy"]
-    # a key nobody knows stays a change
+    recorded = formats.stamp({"name": "x", "pathnet": {"layers": 4}})
+    assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4}}) == []
     assert config_changes(recorded, {"name": "x", "pathnet": {"layers": 4, "new": 1}}) == [
         'pathnet.new: "(absent)" -> 1'
-    ]
-
-
-def test_how_a_job_evaluates_may_change_on_resume_what_it_computes_may_not():
-    """Run folders recorded with PathNet evaluating in chunks of 512 (the default before
-    the chunk became 64) resume under today's default; the learning rate stays a change."""
-    from pathfer.models.pathnet import EvolutionConfig
-    from pathfer.study.experiments.provenance import config_changes
-
-    recorded = {"name": "x", "evolution": {"lr": 0.003, "eval_batch_size": 512}}
-    today = EvolutionConfig().eval_batch_size
-    assert today != 512
-    assert (
-        config_changes(
-            recorded, {"name": "x", "evolution": {"lr": 0.003, "eval_batch_size": today}}
-        )
-        == []
-    )
-    assert config_changes(
-        recorded, {"name": "x", "evolution": {"lr": 0.001, "eval_batch_size": today}}
-    ) == ["evolution.lr: 0.003 -> 0.001"]
-
-
-def test_a_run_recorded_before_source_evolution_resumes_when_the_source_evolved_alike():
-    """A run folder recorded before ``source_evolution:`` existed evolved its source by
-    ``evolution:``: resuming it with the same evolution for both is no change; a source
-    evolved otherwise is one, named key by key; settings added since read as what those
-    runs did, in both evolutions."""
-    from pathfer.models.pathnet import EvolutionConfig
-    from pathfer.study.experiments.provenance import config_changes
-
-    today = EvolutionConfig().as_dict()
-    recorded = {"name": "x", "evolution": {**today, "transfer_finish_lr": 0.001}}
-    current = {"name": "x", "evolution": today, "source_evolution": today}
-    assert config_changes(recorded, current) == []
-    longer = {**current, "source_evolution": {**today, "generations": 80}}
-    assert config_changes(recorded, longer) == [
-        f"source_evolution.generations: {today['generations']} -> 80"
-    ]
-    old = {k: v for k, v in today.items() if k != "transfer_finish_lr"}
-    assert config_changes({"name": "x", "evolution": old}, current) == [
-        "evolution.transfer_finish_lr: null -> 0.001",
-        "source_evolution.transfer_finish_lr: null -> 0.001",
     ]
 
 

@@ -63,7 +63,7 @@ def run(
     from pathfer.runtime import get_executor
     from pathfer.study.experiments.config import config_from_dict, load_config
     from pathfer.study.experiments.provenance import JobsFailedError
-    from pathfer.study.experiments.runner import run_experiment
+    from pathfer.study.run import run_and_report
 
     console = Console()
     try:
@@ -77,7 +77,7 @@ def run(
             kwargs = {"address": address, "progress": console.print}
         ex = get_executor(cfg.executor, cfg.workers, **kwargs)
         run_dir = out or Path("runs") / cfg.name
-        run_dir = run_experiment(cfg, run_dir, executor=ex, log=console.print, new_run=new_run)
+        run_dir = run_and_report(cfg, run_dir, executor=ex, log=console.print, new_run=new_run)
     except JobsFailedError as exc:
         _fail(str(exc), code=1)
     except _user_errors() as exc:

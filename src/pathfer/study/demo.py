@@ -22,8 +22,8 @@ from typing import Any
 from pathfer.data import synthetic
 from pathfer.study.experiments.config import config_from_dict
 from pathfer.study.experiments.provenance import JobsFailedError
-from pathfer.study.experiments.runner import run_experiment
 from pathfer.study.report import ReportPaths, merge_reports
+from pathfer.study.run import run_and_report
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def run_demo(
         cfg = config_from_dict(raw)
         log(f"== {cfg.name} ==")
         try:
-            run_dir = run_experiment(cfg, out / "runs" / cfg.name, command=command, log=log)
+            run_dir = run_and_report(cfg, out / "runs" / cfg.name, command=command, log=log)
         except JobsFailedError as exc:  # the other experiment and the report still run
             run_dir = exc.run_dir
             failed += [{**f, "job": f"{cfg.name}: {f['job']}"} for f in exc.failed]

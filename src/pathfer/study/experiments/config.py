@@ -11,7 +11,10 @@ settings are all this shape:
 
 Every section is a validated settings class (:mod:`pathfer.runtime.validation`: unknown
 keys refused with the allowed ones listed, numeric strings read as numbers), and so are
-``pathnet:`` and ``evolution:`` (:class:`PathNetConfig`, :class:`EvolutionConfig`). A bad
+``pathnet:`` and ``evolution:`` (:class:`PathNetConfig`, :class:`EvolutionConfig`). PathNet's
+settings start from a named recipe (``recipe: default``, see
+:mod:`pathfer.models.pathnet.recipes`): ``pathnet:`` and ``evolution:`` change some of its
+keys, ``source_evolution:`` only those that differ for the source. A bad
 value fails in :func:`load_config`, before any preparation, with one line naming the file,
 the key path and what is allowed. A section is one class, so a method-specific section
 (its own ``preparation``, say) is one more field of the same type.
@@ -30,17 +33,20 @@ from pydantic import BeforeValidator, Field, TypeAdapter, field_validator, model
 from pathfer.data import emotions
 from pathfer.data.corpora import available_corpora, is_spec
 from pathfer.data.faces import CropSettings, available_detectors, default_detector
+from pathfer.data.faces.crop import CropMargin, CropSize
 from pathfer.data.video import FrameSampling
-from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig, check_compatible
+from pathfer.models.pathnet.config import EvolutionConfig, PathNetConfig
+from pathfer.models.pathnet.recipes import RECIPES, get_recipe
+from pathfer.runtime import formats
 from pathfer.runtime.validation import (
     Bool,
     Float,
     Int,
     ValidationError,
     explain,
-    positive,
     settings,
 )
+from pathfer.study.experiments.budgets import MethodBudget, TrainBudget, as_list
 from pathfer.study.experiments.methods import FER2013_CROP, METHODS
 
 #: the built-in methods (the registry, ``METHODS.list()``, also has any registered later)
@@ -49,16 +55,6 @@ ALL_METHODS = tuple(METHODS.list())
 
 class ConfigError(ValueError):
     """A bad configuration value; the message names the file, the key and what is allowed."""
-
-
-def _as_list(value: Any) -> Any:
-    """A single value where a list is expected is a list of one (``seeds: 1``,
-    ``methods: cnn_scratch``)."""
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    return [value]
 
 
 def _corpus_ref(value: Any) -> Any:
@@ -140,14 +136,13 @@ class Preparation:
     frames: Annotated[Int, Field(ge=1)] = 16
     sampling: Literal["uniform", "every", "all"] = "uniform"
     every: Annotated[Int, Field(ge=1)] = 5
-    size: Annotated[Int, Field(ge=8, le=512)] = 48
-    #: margin and equalisation chosen on real photos' validation subjects (docs/tuning.md)
-    margin: Annotated[Float, Field(ge=0, le=1)] = 0.1
-    equalize: Bool = False
-    #: a registered face detector; None: the default (yunet where installed, else haar),
-    #: resolved to its name at load, so the run's config records the detector it used
+    size: CropSize = CropSettings.size
+    margin: CropMargin = CropSettings.margin
+    equalize: Bool = CropSettings.equalize
+    #: a registered face detector; None: the default (:func:`default_detector`), resolved
+    #: to its name at load, so the run's config records the detector it used
     detector: str | None = Field(default=None, validate_default=True)
-    align: Bool = False
+    align: Bool = CropSettings.align
 
     @field_validator("detector")
     @classmethod
@@ -196,49 +191,9 @@ class WithinConfig:
     by: Literal["subjects", "classes"] = "subjects"
     a_fraction: Annotated[Float, Field(gt=0, lt=1)] = 0.5  # share of subjects in task A
     #: the classes of task A, when ``by: classes``
-    a_classes: Annotated[list[Emotion], BeforeValidator(_as_list)] = dataclasses.field(
+    a_classes: Annotated[list[Emotion], BeforeValidator(as_list)] = dataclasses.field(
         default_factory=list
     )
-
-
-@settings
-class TrainBudget:
-    """The budget every gradient-trained method shares; each method scales it by its own
-    recipe (``register_method(..., recipe=Recipe(...))``) and ``budgets:`` overrides one
-    method's.
-
-    ``lrs`` are *base* learning rates: a method trains with ``lr * recipe.lr_scale`` for each
-    (the pretrained mini-Xception's scale is 0.3, so the default base 1e-3 gives it 3e-4).
-    One rate is the default; a list is a grid, each rate trained and the best on the
-    validation subjects kept. ``max_epochs`` / ``patience`` left out: each method's own.
-    """
-
-    lrs: Annotated[list[positive(Float)], BeforeValidator(_as_list), Field(min_length=1)] = (
-        dataclasses.field(default_factory=lambda: [1e-3])
-    )
-    batch_size: Annotated[Int, Field(ge=1)] = 32
-    #: a cap on the optimiser steps of one training run, whatever the epochs
-    max_steps: Annotated[Int, Field(ge=1)] = 1500
-    #: epochs of one training run (None: each method's own, see its recipe)
-    max_epochs: Annotated[Int, Field(ge=1)] | None = None
-    #: early stopping: epochs (one validation pass each) without a better validation
-    #: accuracy (None: each method's own)
-    patience: Annotated[Int, Field(ge=1)] | None = None
-    weight_decay: Annotated[Float, Field(ge=0)] = 1e-4
-
-
-@settings
-class MethodBudget:
-    """One method's training budget (``budgets: {method: {...}}``); a field left out comes
-    from ``train:`` and the method's recipe. The resolved config lists every trained
-    method's budget in full."""
-
-    #: absolute learning rates (a list is a grid chosen on validation subjects)
-    lrs: Annotated[list[positive(Float)], BeforeValidator(_as_list), Field(min_length=1)] | None = (
-        None
-    )
-    max_epochs: Annotated[Int, Field(ge=1)] | None = None
-    patience: Annotated[Int, Field(ge=1)] | None = None
 
 
 @settings
@@ -248,8 +203,8 @@ class CropOverride:
     sampling are the experiment's (every method sees the same frames and faces). The
     resolved config lists every method's crop in full."""
 
-    size: Annotated[Int, Field(ge=8, le=512)] | None = None
-    margin: Annotated[Float, Field(ge=0, le=1)] | None = None
+    size: CropSize | None = None
+    margin: CropMargin | None = None
     equalize: Bool | None = None
 
 
@@ -258,15 +213,15 @@ class ExperimentConfig:
     name: Annotated[str, Field(min_length=1, pattern=r"^[^/\\]+$")] = "experiment"
     kind: Literal["single", "within", "transfer"] = "transfer"
     target: Annotated[CorpusRef | None, BeforeValidator(_corpus_ref)] = None
-    sources: Annotated[list[CorpusField], BeforeValidator(_as_list)] = dataclasses.field(
+    sources: Annotated[list[CorpusField], BeforeValidator(as_list)] = dataclasses.field(
         default_factory=list
     )
     labels: Annotated[Any, BeforeValidator(_labels)] = "shared"
-    methods: Annotated[list[str], BeforeValidator(_as_list), Field(min_length=1)] = (
+    methods: Annotated[list[str], BeforeValidator(as_list), Field(min_length=1)] = (
         dataclasses.field(default_factory=lambda: METHODS.list())
     )
-    seeds: Annotated[list[Seed], BeforeValidator(_as_list), Field(min_length=1)] = (
-        dataclasses.field(default_factory=lambda: [0])
+    seeds: Annotated[list[Seed], BeforeValidator(as_list), Field(min_length=1)] = dataclasses.field(
+        default_factory=lambda: [0]
     )
     cache: Annotated[str, Field(min_length=1)] = "pathfer_cache"
     executor: Literal["local", "inline", "ray"] = "local"
@@ -282,11 +237,17 @@ class ExperimentConfig:
     budgets: dict[str, MethodBudget] = dataclasses.field(default_factory=dict)
     #: per-method face crops (override the method's registered crop and ``preparation:``)
     crops: dict[str, CropOverride] = dataclasses.field(default_factory=dict)
+    #: the named PathNet settings (:data:`~pathfer.models.pathnet.recipes.RECIPES`) that
+    #: ``pathnet:``, ``evolution:`` and ``source_evolution:`` change some keys of
+    recipe: str = "default"
+    #: the recipe's network with these keys changed (resolved in full)
     pathnet: PathNetConfig = dataclasses.field(default_factory=PathNetConfig)
+    #: the recipe's evolution with these keys changed (resolved in full)
     evolution: EvolutionConfig = dataclasses.field(default_factory=EvolutionConfig)
-    #: how the source PathNet is evolved: ``evolution:`` with these keys changed (e.g.
-    #: ``{generations: 80}``). The source model is trained once per seed and serves every
-    #: fold, so a larger budget here costs little; the resolved config holds it in full
+    #: how the source PathNet is evolved: ``evolution:`` with the recipe's source keys and
+    #: these changed (e.g. ``{generations: 80}``). The source model is trained once per
+    #: seed and serves every fold, so a larger budget here costs little; the resolved
+    #: config holds it in full
     source_evolution: Annotated[Any, BeforeValidator(_overrides)] = dataclasses.field(
         default_factory=dict
     )
@@ -294,7 +255,7 @@ class ExperimentConfig:
     max_folds: Annotated[Int, Field(ge=1)] | None = None
     #: learning curve: also run every method with only this many target training subjects
     #: per fold (e.g. [1, 2, 4]); results are named ``method@Nsubj``
-    target_subjects: Annotated[list[Annotated[Int, Field(ge=1)]], BeforeValidator(_as_list)] = (
+    target_subjects: Annotated[list[Annotated[Int, Field(ge=1)]], BeforeValidator(as_list)] = (
         dataclasses.field(default_factory=list)
     )
 
@@ -308,6 +269,12 @@ class ExperimentConfig:
                 f"allowed: {', '.join(METHODS.list())}"
             )
         return _unique([METHODS.key(m) for m in v], "method")
+
+    @field_validator("recipe")
+    @classmethod
+    def _known_recipe(cls, v: str) -> str:
+        get_recipe(v)  # a ValueError naming the known recipes
+        return v
 
     @field_validator("seeds")
     @classmethod
@@ -356,8 +323,6 @@ class ExperimentConfig:
         object.__setattr__(self, "budgets", _resolve_budgets(self))
         _same_source_crops(self)
         object.__setattr__(self, "source_evolution", _source_evolution(self))
-        for evolution in (self.evolution, self.source_evolution):
-            check_compatible(self.pathnet, evolution)
         if self.pathnet.input_size != self.preparation.size:
             raise ValueError(
                 f"pathnet.input_size ({self.pathnet.input_size}) differs from "
@@ -465,12 +430,43 @@ def _same_source_crops(cfg: ExperimentConfig) -> None:
 _ADAPTER = TypeAdapter(ExperimentConfig)
 
 
+def _with_recipe(data: dict[str, Any]) -> dict[str, Any]:
+    """``pathnet:``, ``evolution:`` and ``source_evolution:`` over the recipe's keys (an
+    unknown recipe is left to the field's check; a settings object is taken as it is)."""
+    name = data.setdefault("recipe", "default")
+    if not isinstance(name, str) or name not in RECIPES:
+        return data
+    recipe = get_recipe(name)
+    for key, base in (
+        ("pathnet", recipe.pathnet),
+        ("evolution", recipe.evolution),
+        ("source_evolution", recipe.source_evolution),
+    ):
+        given = data.get(key)
+        if given is None or isinstance(given, dict):
+            data[key] = {**base, **(given or {})}
+    return data
+
+
 def _prepare_raw(data: dict[str, Any]) -> dict[str, Any]:
-    """Spellings that need the whole mapping: ``source:`` (one source, singular) and
-    PathNet's ``input_size``, which is the crop size unless given."""
+    """Spellings that need the whole mapping: the recipe, ``source:`` (one source,
+    singular) and PathNet's ``input_size``, which is the crop size unless given. A
+    recorded config's ``format_version`` is checked and dropped (a run folder's
+    ``config.yaml`` is a config too)."""
     data = dict(data)
+    if formats.KEY in data:
+        try:
+            version = formats.version_of(data)
+        except formats.FormatError as exc:
+            raise ConfigError(str(exc)) from None
+        if version > formats.CURRENT:
+            raise ConfigError(
+                f"written by a newer pathfer (format {version}); upgrade pathfer to read it"
+            )
+        del data[formats.KEY]
+    data = _with_recipe(data)
     if "source" in data:
-        data["sources"] = _as_list(data.get("sources")) + [data.pop("source")]
+        data["sources"] = as_list(data.get("sources")) + [data.pop("source")]
     prep = data.get("preparation")
     size = prep.get("size", Preparation.size) if isinstance(prep, dict) else Preparation.size
     pathnet = data.get("pathnet")

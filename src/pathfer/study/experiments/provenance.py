@@ -6,10 +6,12 @@ default written out). Running into a folder that holds results of another config
 refused, naming what differs, unless asked to start a new folder beside it; only the keys
 that say where jobs run (:data:`EXECUTION_KEYS`) may change, and those that choose the
 grid of jobs (:data:`GRID_KEYS`) may grow, with the crop and budget of each added method
-(:data:`PER_METHOD_KEYS`), and how a job evaluates (:data:`EXECUTION_SETTINGS`) may
-change. ``environment.json`` records, per session, the package versions and the git
-commit of pathfer's source (when it is a git checkout); ``failures.json`` lists the jobs
-that failed in the last session (absent when none did).
+(:data:`PER_METHOD_KEYS`). ``config.yaml`` and ``environment.json`` record the folder's
+format version (:mod:`pathfer.runtime.formats`); a folder of an older format (version 1:
+written by pathfer 0.1, no version recorded) is not resumed, and the report still reads
+it. ``environment.json`` records, per session, the package versions and the git commit of
+pathfer's source (when it is a git checkout); ``failures.json`` lists the jobs that failed
+in the last session (absent when none did).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any
 import yaml
 
 import pathfer
-from pathfer.models.pathnet.config import EVOLUTION_LEGACY_VALUES, LEGACY_VALUES
+from pathfer.runtime import formats
 from pathfer.runtime.files import atomic_write_json, atomic_write_text
 from pathfer.study.experiments.config import ConfigError
 
@@ -38,24 +40,11 @@ ENVIRONMENT = "environment.json"
 FAILURES = "failures.json"
 #: where and by whom jobs run, not what they compute: a resume may change them
 EXECUTION_KEYS = ("executor", "workers", "cache")
-#: the evolutions a config resolves in full (``source_evolution:`` is ``evolution:`` with
-#: some keys changed; a run recorded before it existed evolved its source by ``evolution:``)
-EVOLUTIONS = ("evolution", "source_evolution")
-#: settings of how a job computes, not of what (evaluation in chunks): a resume may change
-#: them, as pathfer's defaults may
-EXECUTION_SETTINGS = tuple(f"{e}.eval_batch_size" for e in EVOLUTIONS)
 #: which (method, fold, seed) jobs make the run: a resume may add to them
 GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 #: settings kept per method (its resolved crop and budget): a method added on a resume
 #: adds its entry; an entry of a method already run may not change
 PER_METHOD_KEYS = ("crops", "budgets")
-#: settings added after runs were made, with the value that computes what those runs did:
-#: a run folder recorded without the key resumes under that value, and only that value
-ADDED_SETTINGS = {
-    **{f"pathnet.{k}": v for k, v in LEGACY_VALUES.items()},
-    **{f"{e}.{k}": v for e in EVOLUTIONS for k, v in EVOLUTION_LEGACY_VALUES.items()},
-    "split.choice_fraction": 0.0,
-}
 #: distributions whose versions can change a result
 PACKAGES = (
     "torch",
@@ -72,6 +61,10 @@ PACKAGES = (
 
 class RunMismatchError(ConfigError):
     """The run folder holds results of another config."""
+
+
+class RunFormatError(RunMismatchError, formats.FormatError):
+    """The run folder was written in another format version than this pathfer's."""
 
 
 # ----------------------------------------------------------------------------- identity
@@ -97,12 +90,8 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
     """What differs between a run folder's config and ``current``, as ``key: old -> new``
     (execution keys ignored; grid keys only when something was removed). Methods left out
     make one line, not one per setting they kept (their budgets and crops)."""
-    if (
-        "source_evolution" in current
-        and "source_evolution" not in recorded
-        and "evolution" in recorded
-    ):
-        recorded = {**recorded, "source_evolution": recorded["evolution"]}
+    recorded = {k: v for k, v in recorded.items() if k != formats.KEY}
+    current = {k: v for k, v in current.items() if k != formats.KEY}
     old, new = _flat(recorded), _flat(current)
     was, now = recorded.get("methods"), current.get("methods")
     dropped = (
@@ -116,9 +105,9 @@ def config_changes(recorded: dict[str, Any], current: dict[str, Any]) -> list[st
         )
     for key in sorted(set(old) | set(new), key=lambda k: (k.split(".")[0], k)):
         top, *rest = key.split(".")
-        if top in EXECUTION_KEYS or key in EXECUTION_SETTINGS:
+        if top in EXECUTION_KEYS:
             continue
-        a, b = old.get(key, ADDED_SETTINGS.get(key, "(absent)")), new.get(key, "(absent)")
+        a, b = old.get(key, "(absent)"), new.get(key, "(absent)")
         if a == b or (top in GRID_KEYS and _grows(a, b, top)):
             continue
         if top in PER_METHOD_KEYS and a == "(absent)":  # a method added to the grid
@@ -157,9 +146,24 @@ def beside(run_dir: Path) -> Path:
     return run_dir.parent / f"{run_dir.name}-{k}"
 
 
+def check_format(run_dir: Path, recorded: dict[str, Any]) -> None:
+    """A :class:`RunFormatError` unless ``recorded`` (a run folder's config) is of this
+    pathfer's format version: results of another version are not added to."""
+    try:
+        version = formats.check_not_newer(recorded, run_dir / RUN_CONFIG, "run folder")
+    except formats.FormatError as exc:
+        raise RunFormatError(str(exc)) from None
+    if version < formats.CURRENT:
+        raise RunFormatError(
+            f"{run_dir}: written by pathfer 0.1 (format {version}): start a new run folder, "
+            "or finish it with pathfer 0.1"
+        )
+
+
 def claim(run_dir: Path, config: dict[str, Any], *, new_run: bool = False) -> Path:
     """The folder to run ``config`` into: ``run_dir`` when it is empty or holds this config,
-    else (``new_run``) a new folder beside it; a :class:`RunMismatchError` otherwise."""
+    else (``new_run``) a new folder beside it; a :class:`RunMismatchError` otherwise (a
+    :class:`RunFormatError` for a folder of another format version)."""
     recorded_path = run_dir / RUN_CONFIG
     if not holds_work(run_dir):
         return run_dir
@@ -169,8 +173,16 @@ def claim(run_dir: Path, config: dict[str, Any], *, new_run: bool = False) -> Pa
         except (yaml.YAMLError, UnicodeError, OSError) as exc:
             first = " ".join(str(exc).split())
             recorded, changes = None, [f"its {RUN_CONFIG} is unreadable ({first})"]
-        if recorded is not None:
+        if isinstance(recorded, dict):
+            try:
+                check_format(run_dir, recorded)
+            except RunFormatError:
+                if new_run:
+                    return beside(run_dir)
+                raise
             changes = config_changes(recorded, config)
+        elif recorded is not None:
+            changes = [f"its {RUN_CONFIG} is not a mapping"]
     else:
         changes = [f"it has results but no {RUN_CONFIG}, so its config is unknown"]
     if not changes:
@@ -199,7 +211,8 @@ def open_run(
     if chosen != run_dir:
         log(f"{run_dir} holds results of another config: starting a new run in {chosen}")
     chosen.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(chosen / RUN_CONFIG, yaml.safe_dump(config, sort_keys=False))
+    recorded = formats.stamp(config)
+    atomic_write_text(chosen / RUN_CONFIG, yaml.safe_dump(recorded, sort_keys=False))
     atomic_write_text(chosen / "command.txt", command + "\n")
     changed = record_environment(chosen, command)
     if changed:
@@ -279,7 +292,7 @@ def record_environment(run_dir: Path, command: str) -> list[str]:
     env = environment()
     started = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     sessions.append({"started": started, "command": command, "argv": sys.argv[1:], **env})
-    atomic_write_json(path, {"sessions": sessions}, indent=1, sort_keys=False)
+    atomic_write_json(path, formats.stamp({"sessions": sessions}), indent=1, sort_keys=False)
     first = sessions[0]
     old, new = first.get("packages", {}), env["packages"]
     changed = [f"{k} {old[k]} -> {new.get(k)}" for k in old if old[k] != new.get(k)]

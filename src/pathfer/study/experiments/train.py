@@ -16,11 +16,14 @@ import numpy as np
 import torch
 
 from pathfer import __version__
+from pathfer.data.datasets.splits import Split
 from pathfer.models.architectures import architecture_name
 from pathfer.models.nn import set_job_numerics
+from pathfer.models.pathnet.recipes import get_recipe
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig
 from pathfer.study.experiments.plan import (
+    Plan,
     _task,
     family_budget,
     make_plan,
@@ -40,17 +43,7 @@ def train_model(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Train ``method`` on the config's target (after its sources) and save a bundle."""
-    if method not in M.METHODS:
-        raise ConfigError(f"unknown method {method!r}; available: {', '.join(M.METHODS.list())}")
-    method = M.METHODS.key(method)
-    if method == "mini_xception_zeroshot":
-        raise ConfigError("the zero-shot model needs no training: use the default bundle")
-    out = Path(out)
-    if out.suffix != ".safetensors":
-        raise ConfigError(f"{out}: a bundle file name must end in .safetensors")
-    family = M.needs_source(method)
-    if family and cfg.kind == "single":  # before any preparation
-        raise ConfigError(f"{method} needs a source: use kind within or transfer")
+    method, out = _checked(cfg, method, out)
     seed = cfg.seeds[0]
     set_job_numerics(cfg.threads)  # part of what the seed fixes, as in experiment jobs
     torch.manual_seed(seed)
@@ -58,23 +51,8 @@ def train_model(
     key = config_key(cfg.to_dict())
     cfg = _only(cfg, method)  # prepare only the crops this method (and its source) need
     plan = make_plan(cfg, log)
-    work = Path(work_dir) if work_dir else out.parent / f".{out.stem}.work"
-    work = work / key
-    sources: list[M.TaskData] = []
-    if family:
-        sources = [source_task(v, cfg, seed) for v in plan.sources_for(family)]
-        if not (work / "sources" / f"{family}_seed{seed}.json").exists():
-            log(f"training the {family} source model on {', '.join(s.name for s in sources)}")
-            M.train_sources(
-                family,
-                sources,
-                seed,
-                cfg.pathnet.as_dict(),
-                cfg.source_evolution.as_dict(),
-                cfg.train,
-                work / "sources",
-                budget=family_budget(cfg, family),
-            )
+    work = (Path(work_dir) if work_dir else out.parent / f".{out.stem}.work") / key
+    sources = _source_model(cfg, plan, method, seed, work, log)
     view = plan.target_for(method)
     ds = view.load()
     cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, seed)
@@ -84,21 +62,72 @@ def train_model(
         M.FoldData(
             target=target,
             seed=seed,
-            pathnet=cfg.pathnet.as_dict(),
-            evolution=cfg.evolution.as_dict(),
+            pathnet=cfg.pathnet,
+            evolution=cfg.evolution,
             train=cfg.train,
             source_dir=work / "sources",
             sources=sources,
             budget=cfg.budgets.get(method),
+            source_evolution=cfg.source_evolution,
+            recipe=cfg.recipe,
         )
     )
     if result.model is None:
         raise RuntimeError(f"{method} returned no model to save")
-    model = M.unwrap(result.model).eval()
-    kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
-    arch = architecture_name(model)
     val_acc = float((result.proba.argmax(1) == target.test.y.numpy()).mean())
-    provenance: dict[str, Any] = {
+    _save(cfg, method, result, target.labels, out, _provenance(cfg, method, seed, cut, val_acc))
+    log(f"saved {out} (validation accuracy {val_acc:.3f})")
+    return out
+
+
+def _checked(cfg: ExperimentConfig, method: str, out: str | Path) -> tuple[str, Path]:
+    """The method's registered name and the bundle path, or a :class:`ConfigError`."""
+    if method not in M.METHODS:
+        raise ConfigError(f"unknown method {method!r}; available: {', '.join(M.METHODS.list())}")
+    method = M.METHODS.key(method)
+    if not M.trains(method):
+        raise ConfigError(
+            f"{method} trains nothing on the target (it uses a model as it is): use the "
+            "default bundle"
+        )
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise ConfigError(f"{out}: a bundle file name must end in .safetensors")
+    if M.needs_source(method) and cfg.kind == "single":  # before any preparation
+        raise ConfigError(f"{method} needs a source: use kind within or transfer")
+    return method, out
+
+
+def _source_model(
+    cfg: ExperimentConfig, plan: Plan, method: str, seed: int, work: Path, log: Callable
+) -> list[M.TaskData]:
+    """The source tasks of ``method`` (none without a source), its source model trained
+    into ``work`` unless there already."""
+    family = M.needs_source(method)
+    if not family:
+        return []
+    sources = [source_task(v, cfg, seed) for v in plan.sources_for(family)]
+    if not (work / "sources" / f"{family}_seed{seed}.json").exists():
+        log(f"training the {family} source model on {', '.join(s.name for s in sources)}")
+        M.train_sources(
+            family,
+            sources,
+            seed,
+            cfg.pathnet,
+            cfg.source_evolution,
+            cfg.train,
+            work / "sources",
+            budget=family_budget(cfg, family),
+            engine=get_recipe(cfg.recipe).engine_settings(),
+        )
+    return sources
+
+
+def _provenance(
+    cfg: ExperimentConfig, method: str, seed: int, cut: Split, val_acc: float
+) -> dict[str, Any]:
+    """What a bundle records of how it was trained."""
+    return {
         "method": method,
         "experiment": cfg.name,
         "target": cfg.target.key() if cfg.target else None,
@@ -112,18 +141,28 @@ def train_model(
         "environment": environment(),
         "config": cfg.to_dict(),
     }
+
+
+def _save(
+    cfg: ExperimentConfig,
+    method: str,
+    result: M.MethodOutput,
+    labels: list[str],
+    out: Path,
+    provenance: dict[str, Any],
+) -> None:
+    model = M.unwrap(result.model).eval()
+    kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
     save_bundle(
         model,
         out,
-        architecture=arch,
+        architecture=architecture_name(model),
         arch_kwargs=kwargs,
-        labels=target.labels,
+        labels=labels,
         crop=cfg.method_preparation(method).crop_settings(),
         provenance=provenance,
         pathnet_path=result.extra.get("best_path"),
     )
-    log(f"saved {out} (validation accuracy {val_acc:.3f})")
-    return out
 
 
 def _only(cfg: ExperimentConfig, method: str) -> ExperimentConfig:

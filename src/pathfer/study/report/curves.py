@@ -55,9 +55,9 @@ def accuracy_at(
 
 
 def record_curve(record: Mapping[str, Any]) -> list[dict[str, Any]] | None:
-    """The learning curve of a record (``extra['learning_curve']``, alias ``extra['curve']``)."""
+    """The learning curve of a record (``extra['learning_curve']``)."""
     extra = record.get("extra") or {}
-    return extra.get("learning_curve") or extra.get("curve") or None
+    return extra.get("learning_curve") or None
 
 
 def common_budget(records: Iterable[Mapping[str, Any]], key: str | None = None) -> float | None:

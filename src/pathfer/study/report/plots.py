@@ -174,10 +174,6 @@ def learning_curves_figure(panels: Sequence[Panel], key: str | None) -> bytes:
     return _png(fig)
 
 
-def _generation(point: Mapping[str, Any], index: int) -> Any:
-    return point.get("generation", point.get("gen", point.get("step", index)))
-
-
 def evolution_figure(runs: Mapping[str, list[Mapping[str, Any]]], title: str) -> bytes:
     """One PathNet method's evolution, ``{run label: history}``: fitness (0-1) on the
     top axis, the population's distinct paths and the frozen modules its best path
@@ -192,7 +188,7 @@ def evolution_figure(runs: Mapping[str, list[Mapping[str, Any]]], title: str) ->
         for field, name in fields:
             color = next(colors)
             for j, hist in enumerate(runs.values()):
-                pts = [(_generation(p, i), p[field]) for i, p in enumerate(hist) if field in p]
+                pts = [(p["generation"], p[field]) for p in hist if field in p]
                 if pts:
                     xs, ys = zip(*pts, strict=True)
                     style = styles[j % len(styles)]

@@ -20,7 +20,6 @@ from pathfer.study.report.formatting import experiment_heading, mean_std
 
 MAX_ARTIFACT_IMAGES = 60
 BUDGET_FRACTIONS = (0.25, 0.5, 1.0)
-HISTORY_KEYS = ("history", "evolution_history", "evolution")
 
 
 def _curve_key(curves: Mapping[str, list[list[dict[str, Any]]]]) -> str | None:
@@ -98,7 +97,7 @@ def _equal_budget(r: Report, runs: Sequence[str], key: str | None) -> None:
 
 def _history(rec: Mapping[str, Any]) -> list[dict[str, Any]] | None:
     extra = rec.get("extra") or {}
-    hist = next((extra[k] for k in HISTORY_KEYS if extra.get(k)), None)
+    hist = extra.get("history")
     ok = isinstance(hist, list) and hist and isinstance(hist[0], Mapping)
     return hist if ok else None
 

@@ -36,6 +36,7 @@ from pathfer.study.experiments.methods.base import (
     needs_source,
     register_method,
     source_info,
+    trains,
     tuned_fit,
 )
 from pathfer.study.experiments.methods.fer import LabelSubset, unwrap
@@ -57,6 +58,7 @@ __all__ = [
     "register_method",
     "source_info",
     "train_sources",
+    "trains",
     "tuned_fit",
     "unwrap",
 ]

@@ -3,12 +3,12 @@ learning-rate-tuned training loop the baselines use."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -16,9 +16,10 @@ import torch
 from torch import nn
 
 from pathfer.models.baselines.training import evaluate, fit
-from pathfer.models.nn import EVAL_BATCH, PlainCNN
-from pathfer.models.pathnet import PathNetConfig
+from pathfer.models.nn import PlainCNN, predict_proba
+from pathfer.models.pathnet import EvolutionConfig, PathNetConfig
 from pathfer.runtime.registry import Registry
+from pathfer.study.experiments.budgets import MethodBudget, TrainBudget
 
 
 @dataclass
@@ -45,18 +46,26 @@ class TaskData:
 
 @dataclass
 class FoldData:
+    """What a method gets: the fold's target, the seed and the experiment's resolved
+    settings."""
+
     target: TaskData
     seed: int
-    pathnet: dict[str, Any]
-    evolution: dict[str, Any]
-    train: Any  # TrainBudget: batch size, weight decay, step cap
+    pathnet: PathNetConfig
+    evolution: EvolutionConfig
+    #: the experiment's ``train:``: batch size, weight decay, step cap
+    train: TrainBudget
     source_dir: Path  # where train_sources left the source models
     sources: list[TaskData] = field(default_factory=list)  # for forgetting
     artifacts: Path | None = None
     tag: str = ""
-    #: this method's resolved training budget (config.MethodBudget: lrs, max_epochs,
-    #: patience); None for methods that do not train with :func:`tuned_fit`
-    budget: Any = None
+    #: this method's resolved training budget (lrs, max_epochs, patience); None for
+    #: methods that do not train with :func:`tuned_fit`
+    budget: MethodBudget | None = None
+    #: how the source PathNet was evolved (``source_evolution:`` resolved)
+    source_evolution: EvolutionConfig | None = None
+    #: the experiment's recipe (its engine settings apply to the PathNet methods)
+    recipe: str = "default"
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,8 @@ class Recipe:
 
 
 #: the recipe of the CNNs trained from random weights (or a source CNN): the reference
-#: CNN's. Patience 8 (was 6): on choice subjects of real photos, 3 seeds x 5 folds,
-#: ``cnn_scratch`` +1.3, ``finetune`` +0.5 and ``feature_extraction`` +1.0 points, each
-#: higher on validation and test too, for ~1.4x their CPU time (docs/tuning.md, round 13)
+#: CNN's, up to 30 epochs with patience 8, which on held-out subjects of real photos beat
+#: a shorter patience for every CNN method (see docs/tuning.md#decisions)
 CNN_RECIPE = Recipe()
 
 
@@ -100,8 +108,9 @@ Method = Callable[[FoldData], MethodOutput]
 #: transfer method needs trained before the folds: ``"pathnet"``, ``"cnn"``,
 #: ``"reference_cnn"`` or None), ``cost`` (a rough rank, dearest highest, so parallel runs
 #: start the long jobs first and no worker is left alone with one long job at the end),
-#: ``crop`` (the face crop the method wants, see :func:`register_method`) and ``recipe``
-#: (its :class:`Recipe` when it trains with :func:`tuned_fit`, else None)
+#: ``crop`` (the face crop the method wants, see :func:`register_method`), ``recipe``
+#: (its :class:`Recipe` when it trains with :func:`tuned_fit`, else None) and ``trains``
+#: (False for a method that learns nothing from the target: there is no model to train)
 METHODS: Registry[Method] = Registry("method")
 
 #: ``crop=FER2013_CROP``: the crop the shipped FER2013 mini-Xception was trained with (its
@@ -115,6 +124,7 @@ def register_method(
     cost: int = 0,
     crop: dict[str, Any] | str | None = None,
     recipe: Recipe | None = None,
+    trains: bool = True,
 ) -> Callable[[Method], Method]:
     """Register a method function under ``name`` (the name used in configs).
 
@@ -126,9 +136,12 @@ def register_method(
 
     ``recipe`` (:class:`Recipe`) is the method's training recipe when it trains with
     :func:`tuned_fit`; the experiment resolves it into the method's budget
-    (:attr:`FoldData.budget`).
+    (:attr:`FoldData.budget`). ``trains=False``: the method uses a model as it is (there
+    is nothing to train into a bundle).
     """
-    return METHODS.register(name, needs_source=needs_source, cost=cost, crop=crop, recipe=recipe)
+    return METHODS.register(
+        name, needs_source=needs_source, cost=cost, crop=crop, recipe=recipe, trains=trains
+    )
 
 
 def needs_source(name: str) -> str | None:
@@ -141,26 +154,20 @@ def by_cost(names: list[str]) -> list[str]:
     return sorted(names, key=lambda m: -METHODS.meta(m)["cost"] if m in METHODS else 1)
 
 
-def pathnet_config(d: FoldData | dict, size: int) -> PathNetConfig:
+def trains(name: str) -> bool:
+    """Whether the method trains a model on the target (one to save as a bundle)."""
+    return bool(METHODS.meta(name).get("trains", True))
+
+
+def pathnet_config(d: FoldData | PathNetConfig, size: int) -> PathNetConfig:
     """The experiment's PathNet settings for crops of ``size`` pixels (the size of the
     method's own crop, whatever ``pathnet.input_size`` says)."""
-    cfg = dict(d.pathnet if isinstance(d, FoldData) else d)
-    cfg["input_size"] = size
-    return PathNetConfig.from_dict(cfg)
+    return dataclasses.replace(d.pathnet if isinstance(d, FoldData) else d, input_size=size)
 
 
 def cnn_kwargs(pn_cfg: PathNetConfig) -> dict[str, Any]:
     """A plain CNN with the capacity of one PathNet path (same layers, N branches each)."""
     return PlainCNN.path_kwargs(pn_cfg)
-
-
-def predict_proba(model: nn.Module, x: torch.Tensor, batch: int = EVAL_BATCH) -> np.ndarray:
-    model.eval()
-    out = []
-    with torch.inference_mode():
-        for i in range(0, len(x), batch):
-            out.append(torch.softmax(model(x[i : i + batch]), dim=1))
-    return torch.cat(out).numpy() if out else np.zeros((0, 0))
 
 
 def accuracy_of(model: nn.Module, part: Part) -> float:
@@ -170,9 +177,9 @@ def accuracy_of(model: nn.Module, part: Part) -> float:
 def tuned_fit(
     make: Callable[[], nn.Module],
     task: TaskData,
-    train: Any,
+    train: TrainBudget,
     seed: int,
-    budget: Any,
+    budget: MethodBudget | None,
     params: Callable[[nn.Module], Any] | None = None,
     max_shift: int = 2,
 ) -> tuple[nn.Module, dict[str, Any]]:
@@ -187,7 +194,7 @@ def tuned_fit(
     picks nothing).
     """
     if budget is None:  # a method registered without a recipe: the CNNs' recipe
-        budget = SimpleNamespace(
+        budget = MethodBudget(
             lrs=list(train.lrs),
             max_epochs=train.max_epochs or CNN_RECIPE.max_epochs,
             patience=train.patience or CNN_RECIPE.patience,
@@ -197,39 +204,7 @@ def tuned_fit(
     tried = []
     for lr in budget.lrs:
         model = make()
-        curve: list[dict[str, Any]] = []
-        start = time.perf_counter()
-
-        def log(rec: dict[str, Any], model=model, curve=curve, start=start) -> None:
-            was = model.training
-            curve.append(
-                {
-                    "time_s": time.perf_counter() - start,
-                    "step": rec["step"],
-                    "val_acc": rec.get("val_acc", float("nan")),
-                    "test_acc": accuracy_of(model, task.test),
-                }
-            )
-            model.train(was)
-
-        res = fit(
-            model,
-            task.fit.x,
-            task.fit.y,
-            task.val.x,
-            task.val.y,
-            lr=lr,
-            batch_size=train.batch_size,
-            max_epochs=budget.max_epochs,
-            max_steps=train.max_steps,
-            patience=budget.patience,
-            params=None if params is None else params(model),
-            weight_decay=train.weight_decay,
-            seed=seed,
-            augment=True,
-            max_shift=max_shift,
-            progress=log,
-        )
+        res, curve = _fit_at(model, task, train, seed, budget, lr, params, max_shift)
         tried.append(
             {
                 "lr": lr,
@@ -250,6 +225,53 @@ def tuned_fit(
         "learning_curve": best[2],
         "train_time_s": time.perf_counter() - t0,
     }
+
+
+def _fit_at(
+    model: nn.Module,
+    task: TaskData,
+    train: TrainBudget,
+    seed: int,
+    budget: MethodBudget,
+    lr: float,
+    params: Callable[[nn.Module], Any] | None,
+    max_shift: int,
+) -> tuple[Any, list[dict[str, Any]]]:
+    """One training run of :func:`tuned_fit` at ``lr``: its result and learning curve."""
+    curve: list[dict[str, Any]] = []
+    start = time.perf_counter()
+
+    def log(rec: dict[str, Any]) -> None:
+        was = model.training
+        curve.append(
+            {
+                "time_s": time.perf_counter() - start,
+                "step": rec["step"],
+                "val_acc": rec.get("val_acc", float("nan")),
+                "test_acc": accuracy_of(model, task.test),
+            }
+        )
+        model.train(was)
+
+    res = fit(
+        model,
+        task.fit.x,
+        task.fit.y,
+        task.val.x,
+        task.val.y,
+        lr=lr,
+        batch_size=train.batch_size,
+        max_epochs=budget.max_epochs,
+        max_steps=train.max_steps,
+        patience=budget.patience,
+        params=None if params is None else params(model),
+        weight_decay=train.weight_decay,
+        seed=seed,
+        augment=True,
+        max_shift=max_shift,
+        progress=log,
+    )
+    return res, curve
 
 
 def source_path(source_dir: Path, family: str, seed: int) -> Path:

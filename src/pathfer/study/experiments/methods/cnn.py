@@ -13,6 +13,7 @@ from torch import nn
 
 from pathfer.models.baselines.reference_cnn import ReferenceCNN
 from pathfer.models.nn import PlainCNN
+from pathfer.models.pathnet import PathNetConfig
 from pathfer.study.experiments.methods.base import (
     CNN_RECIPE,
     FoldData,
@@ -32,7 +33,9 @@ from pathfer.study.experiments.methods.base import (
 REFERENCE_RECIPE = Recipe(lr_scale=1.0, max_epochs=30, patience=8, max_shift=2)
 
 
-def family_model(family: str, d_or_cfg: Any, n_classes: int, size: int) -> nn.Module:
+def family_model(
+    family: str, d_or_cfg: FoldData | PathNetConfig, n_classes: int, size: int
+) -> nn.Module:
     """A fresh network of a CNN source family (``cnn``: one path's plain CNN;
     ``reference_cnn``: the BatchNorm reference) for ``n_classes`` at ``size`` pixels."""
     if family == "reference_cnn":

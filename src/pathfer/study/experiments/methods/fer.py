@@ -71,7 +71,7 @@ def _pretrained(labels: list[str]) -> nn.Module:
     return model
 
 
-@register_method("mini_xception_zeroshot", cost=1, crop=FER2013_CROP)
+@register_method("mini_xception_zeroshot", cost=1, crop=FER2013_CROP, trains=False)
 def mini_xception_zeroshot(d: FoldData) -> MethodOutput:
     """The FER2013-trained mini-Xception, used as is on the mapped classes (at its own crop)."""
     t0 = time.perf_counter()

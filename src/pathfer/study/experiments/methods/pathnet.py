@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from pathfer.models.pathnet import EvolutionConfig, PathNet
+from pathfer.models.pathnet import PathNet
+from pathfer.models.pathnet.recipes import get_recipe
 from pathfer.study.experiments.methods.base import (
     FoldData,
     MethodOutput,
@@ -55,14 +56,15 @@ def task_extra(res: Any) -> dict[str, Any]:
     }
 
 
-def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any]]:
+def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any], Any]:
     t = d.target
     res = pn.learn_task(
         "target",
         t.fit.x,
         t.fit.y,
         len(t.labels),
-        evolution=EvolutionConfig.from_dict(d.evolution),
+        evolution=d.evolution,
+        engine=get_recipe(d.recipe).engine_settings(),
         x_val=t.val.x,
         y_val=t.val.y,
         labels=t.labels,
@@ -77,8 +79,8 @@ def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any]]
         plot_supernet(pn, sn)
         plot_evolution(res.history, ev)
         extra["path_images"] = [sn.name, ev.name]
-    extra["_model"] = pn.task_model("target")
-    return pn.predict_proba("target", t.test.x), extra
+    model = pn.task_model("target")
+    return pn.predict_proba("target", t.test.x), extra, model
 
 
 @register_method("pathnet_transfer", needs_source="pathnet", cost=6)
@@ -87,13 +89,13 @@ def pathnet_transfer(d: FoldData) -> MethodOutput:
     t0 = time.perf_counter()
     pn = PathNet.load(source_path(d.source_dir, "pathnet", d.seed).with_suffix(".safetensors"))
     info = source_info(d.source_dir, "pathnet", d.seed)
-    proba, extra = _learn_target(pn, d)
+    proba, extra, model = _learn_target(pn, d)
     extra["source_acc_before"] = float(np.mean([t["test_acc"] for t in info["tasks"]]))
     extra["source_acc_after"] = float(
         np.mean([pn.evaluate(s.name, s.test.x, s.test.y)["accuracy"] for s in d.sources])
     )
     extra["source_train_time_s"] = info["train_time_s"]
-    return MethodOutput(proba, time.perf_counter() - t0, extra, extra.pop("_model"))
+    return MethodOutput(proba, time.perf_counter() - t0, extra, model)
 
 
 @register_method("pathnet_target", cost=5)
@@ -101,5 +103,5 @@ def pathnet_target(d: FoldData) -> MethodOutput:
     """PathNet on the target alone (no source task)."""
     t0 = time.perf_counter()
     pn = PathNet(pathnet_config(d, int(d.target.fit.x.shape[-1])), seed=d.seed)
-    proba, extra = _learn_target(pn, d)
-    return MethodOutput(proba, time.perf_counter() - t0, extra, extra.pop("_model"))
+    proba, extra, model = _learn_target(pn, d)
+    return MethodOutput(proba, time.perf_counter() - t0, extra, model)

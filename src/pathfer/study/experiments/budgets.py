@@ -1,0 +1,64 @@
+"""The training budgets of an experiment's gradient-trained methods (``train:`` and
+``budgets:``), apart from the config so that the methods can name their types."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field
+
+from pathfer.runtime.validation import Float, Int, positive, settings
+
+
+def as_list(value: Any) -> Any:
+    """A single value where a list is expected is a list of one (``seeds: 1``,
+    ``methods: cnn_scratch``)."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+@settings
+class TrainBudget:
+    """The budget every gradient-trained method shares; each method scales it by its own
+    recipe (``register_method(..., recipe=Recipe(...))``) and ``budgets:`` overrides one
+    method's.
+
+    ``lrs`` are *base* learning rates: a method trains with ``lr * recipe.lr_scale`` for each
+    (the pretrained mini-Xception's scale is 0.3, so the default base 1e-3 gives it 3e-4).
+    One rate is the default; a list is a grid, each rate trained and the best on the
+    validation subjects kept. ``max_epochs`` / ``patience`` left out: each method's own.
+    """
+
+    lrs: Annotated[list[positive(Float)], BeforeValidator(as_list), Field(min_length=1)] = (
+        dataclasses.field(default_factory=lambda: [1e-3])
+    )
+    batch_size: Annotated[Int, Field(ge=1)] = 32
+    #: a cap on the optimiser steps of one training run, whatever the epochs
+    max_steps: Annotated[Int, Field(ge=1)] = 1500
+    #: epochs of one training run (None: each method's own, see its recipe)
+    max_epochs: Annotated[Int, Field(ge=1)] | None = None
+    #: early stopping: epochs (one validation pass each) without a better validation
+    #: accuracy (None: each method's own)
+    patience: Annotated[Int, Field(ge=1)] | None = None
+    weight_decay: Annotated[Float, Field(ge=0)] = 1e-4
+
+
+@settings
+class MethodBudget:
+    """One method's training budget (``budgets: {method: {...}}``); a field left out comes
+    from ``train:`` and the method's recipe. The resolved config lists every trained
+    method's budget in full."""
+
+    #: absolute learning rates (a list is a grid chosen on validation subjects)
+    lrs: Annotated[list[positive(Float)], BeforeValidator(as_list), Field(min_length=1)] | None = (
+        None
+    )
+    max_epochs: Annotated[Int, Field(ge=1)] | None = None
+    patience: Annotated[Int, Field(ge=1)] | None = None
+
+
+__all__ = ["MethodBudget", "TrainBudget", "as_list"]
