@@ -1,7 +1,11 @@
 """The package's shape: stages import one way, and no module imports itself in a circle.
 
 Every ``import`` in ``src/pathfer`` counts, also those inside functions (a lazy import is
-still a dependency). Stages, from the bottom: ``runtime`` (executors, registry, files) ->
+still a dependency). For circles, an import under ``if TYPE_CHECKING:`` does not count:
+it names a type for annotations and never runs (the PathNet engine's functions take the
+``PathNet`` they work on); for the stage rules it counts like any other.
+
+Stages, from the bottom: ``runtime`` (executors, registry, files) ->
 ``data`` (corpora, video, faces, datasets, synthetic) | ``models`` (PathNet, baselines; they
 never see data) -> ``use`` (bundles, predict, export) -> ``study`` (experiments, report) ->
 ``cli``.
@@ -46,10 +50,28 @@ def _resolve(name: str, modules: dict[str, Path]) -> str | None:
     return name or None
 
 
-def _imports(mod: str, path: Path, modules: dict[str, Path]) -> set[str]:
+def _type_only(tree: ast.AST) -> set[int]:
+    """ids of the import nodes inside ``if TYPE_CHECKING:`` blocks."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        test = getattr(node, "test", None)
+        if isinstance(node, ast.If) and getattr(test, "id", getattr(test, "attr", "")) == (
+            "TYPE_CHECKING"
+        ):
+            out |= {id(n) for b in node.body for n in ast.walk(b)}
+    return out
+
+
+def _imports(mod: str, path: Path, modules: dict[str, Path], type_only: bool = True) -> set[str]:
+    """The pathfer modules ``mod`` imports (``type_only=False``: those under ``if
+    TYPE_CHECKING:`` left out)."""
     is_pkg = path.name == "__init__.py"
     out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text())):
+    tree = ast.parse(path.read_text())
+    skip = set() if type_only else _type_only(tree)
+    for node in ast.walk(tree):
+        if id(node) in skip:
+            continue
         names: list[str] = []
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
@@ -74,9 +96,9 @@ def _imports(mod: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return out
 
 
-def _graph() -> dict[str, set[str]]:
+def _graph(type_only: bool = True) -> dict[str, set[str]]:
     modules = _modules()
-    return {m: _imports(m, p, modules) for m, p in modules.items()}
+    return {m: _imports(m, p, modules, type_only) for m, p in modules.items()}
 
 
 def _stage(mod: str) -> str | None:
@@ -90,7 +112,7 @@ def test_the_stages_exist():
 
 
 def test_no_import_circles():
-    graph = _graph()
+    graph = _graph(type_only=False)
     # a package's __init__ re-exporting its own submodules is not a circle by itself
     # (a submodule's implicit import of its parent package is not counted); a submodule
     # importing names back through its package's __init__ is
