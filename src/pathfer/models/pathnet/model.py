@@ -258,7 +258,7 @@ class PathNet:
         run, name = task.run, task.name
         geno = run.best.genotype
         final_acc, _ = evaluate_paths(
-            self, name, geno, data.xv, data.yv, run.engine.eval_batch_size
+            self, name, geno, data.xv, data.yv, run.engine.eval_batch_size, data.val_cache
         )
         chance = float(torch.bincount(data.yv, minlength=task.n_classes).max()) / len(data.yv)
         evo_acc = run.evolution_val[0]
