@@ -37,7 +37,7 @@ from ..baselines.mini_xception import (
 from ..nn import init_conv_
 from .config import PathNetConfig
 from .genotype import active_modules
-from .prefix import PrefixCache, frozen_prefix, prefix_key
+from .prefix import PrefixCache, prefix_key
 from .supernet import RowModules
 
 
@@ -182,7 +182,7 @@ class StageSuperNet(RowModules):
     ) -> torch.Tensor:
         """The last stage's output of the path ``g`` ``(1, L, N)``; its frozen prefix
         (:mod:`.prefix`) without autograd, and from ``cache`` in evaluation mode."""
-        prefix = frozen_prefix(self.frozen_rows, g)
+        prefix = self.frozen_prefix(g)
         start, key, h = 0, None, None
         if cache is not None and prefix and not self.training:
             key = prefix_key(cache[1], g, prefix)

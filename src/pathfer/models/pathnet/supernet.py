@@ -59,6 +59,15 @@ class RowModules(nn.Module):
     module is indexing rows. Subclasses name the tensors (``layer_params``,
     ``layer_buffers``)."""
 
+    #: run the paths' frozen prefixes without autograd and reuse their outputs on a fixed
+    #: set (how, not what: the same numbers, tested); False: every layer with autograd and
+    #: nothing reused (the reference; ``benchmarks/bench_pathnet.py`` times both)
+    frozen_prefixes: bool = True
+
+    def frozen_prefix(self, idx: np.ndarray | torch.Tensor) -> int:
+        """Leading layers of the paths ``idx`` ``(P, L, N)`` that use only frozen modules."""
+        return frozen_prefix(self.frozen_rows, idx) if self.frozen_prefixes else 0
+
     def layer_params(self, layer: int) -> list[nn.Parameter]:
         raise NotImplementedError
 
@@ -271,7 +280,7 @@ class SuperNet(RowModules):
         # (P, B, C, S, S) -> (B, P*C, S, S): path p owns channel block p (grouped conv)
         h = x.transpose(0, 1).reshape(B, P * x.shape[2], x.shape[3], x.shape[4])
         h = (h - INPUT_SHIFT) / INPUT_SCALE
-        prefix = frozen_prefix(self.frozen_rows, idx)
+        prefix = self.frozen_prefix(idx)
         start, key = 0, None
         if cache is not None and prefix and not self.training and task not in self.task_stats:
             key = prefix_key(cache[1], idx, prefix)
