@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pathfer.models.nn import PlainCNN
+from pathfer.models.nn import EVAL_BATCH, PlainCNN
 from pathfer.models.pathnet import EvolutionConfig, PathNet, PathNetConfig
 from pathfer.models.pathnet.genotype import random_genotype
 from pathfer.models.pathnet.optim import HeadOptimizer
@@ -175,6 +175,111 @@ def bench_fer_step(reps: int, batch: int) -> list[dict]:
         {"step (64 px)": k, "ms": _median_ms(v), "x fine-tune": _median_ms(v) / ref}
         for k, v in times.items()
     ]
+
+
+def _frozen_source(pn: PathNet, rows: int = 1) -> None:
+    """Freeze modules ``0..rows-1`` of every layer as if a source task owned them."""
+    owner = pn.frozen_owner
+    owner[:, :rows] = "source"
+    pn._set_frozen_owner(owner)
+
+
+def bench_prefix(reps: int, batch: int, n_val: int = 270) -> list[dict]:
+    """Frozen prefixes (``RowModules.frozen_prefixes``): before (every layer with autograd,
+    nothing reused) vs today (frozen prefix without autograd, its validation output cached),
+    for pairs whose first ``k`` layers are frozen: the default conv PathNet (48 px) and PathNet
+    over the FER2013 stages (64 px)."""
+    from pathfer.models.pathnet.prefix import PrefixCache
+    from pathfer.models.pathnet.pretrained import from_mini_xception
+    from pathfer.use.bundle import default_bundle_path, load_bundle
+
+    conv, x, y = _setup(PathNetConfig(), 512)
+    _frozen_source(conv)
+    xv, yv = toy_task(n_val, size=48, n_classes=7, seed=3)
+    bundle = load_bundle(default_bundle_path())
+    fer = from_mini_xception(bundle.model, list(bundle.labels), seed=0)
+    fer.net.add_head("T", 7, fer.generator)
+    fer.head_opts["T"] = HeadOptimizer(fer.net.heads["T"])
+    x64, y64 = toy_task(512, size=64, n_classes=7, seed=0)
+    xv64, yv64 = toy_task(n_val, size=64, n_classes=7, seed=3)
+    cases = []
+    for k in (1, 2):
+        g = np.array([[0]] * k + [[1 + i] for i in range(4 - k)])
+        cases.append((f"conv, pair, {k} frozen", conv, np.stack([g, g + (g > 0)]), x, y, xv, yv))
+        fg = np.array([[0, 0]] * k + [[0, 1]] * (5 - k))
+        pair = np.stack([fg, fg + (fg > 0)])
+        cases.append((f"FER2013, pair, {k} frozen", fer, pair, x64, y64, xv64, yv64))
+    ev = EvolutionConfig(batch_size=batch)
+    rows = []
+    for name, pn, pair, xs, ys, xvs, yvs in cases:
+        cache = PrefixCache()
+
+        def train(on: bool, pn=pn, pair=pair, xs=xs, ys=ys):
+            pn.net.frozen_prefixes = on
+            train_paths(pn, "T", pair, xs, ys, 1, ev, 1e-4)
+
+        def val(on: bool, pn=pn, pair=pair, xvs=xvs, yvs=yvs, cache=cache):
+            pn.net.frozen_prefixes = on
+            evaluate_paths(pn, "T", pair, xvs, yvs, EVAL_BATCH, cache if on else None)
+
+        med = _interleaved(
+            {
+                "step before": lambda t=train: t(False),
+                "step today": lambda t=train: t(True),
+                "val before": lambda v=val: v(False),
+                "val today": lambda v=val: v(True),
+            },
+            reps,
+        )
+        pn.net.frozen_prefixes = True
+        for what in ("step", "val"):
+            rows.append(
+                {
+                    "work": f"{name}: " + ("training step" if what == "step" else f"val ({n_val})"),
+                    "before_ms": med[f"{what} before"],
+                    "today_ms": med[f"{what} today"],
+                    "speed-up": med[f"{what} before"] / med[f"{what} today"],
+                }
+            )
+    return rows
+
+
+def fold_cost(run: str) -> list[dict]:
+    """Training time per fold (``train_time_s`` of a run folder's metrics.csv): PathNet
+    methods against the baselines of their shape, per fold and seed, and the mean ratio."""
+    import pandas as pd
+
+    m = pd.read_csv(f"{run}/metrics.csv")
+    t = m.pivot_table(index=["fold", "seed"], columns="method", values="train_time_s")
+    rows = []
+    for num, den in (
+        ("pathnet_fer", "mini_xception_finetune"),
+        ("pathnet_transfer", "finetune"),
+        ("pathnet_transfer", "reference_finetune"),
+    ):
+        if num not in t or den not in t:
+            continue
+        for (fold, seed), r in t.iterrows():
+            rows.append(
+                {
+                    "pair": f"{num} / {den}",
+                    "fold": f"{fold} s{seed}",
+                    "num_s": r[num],
+                    "den_s": r[den],
+                    "ratio": r[num] / r[den],
+                }
+            )
+        ratio = (t[num] / t[den]).mean()
+        rows.append(
+            {
+                "pair": f"{num} / {den}",
+                "fold": "mean",
+                "num_s": t[num].mean(),
+                "den_s": t[den].mean(),
+                "ratio": ratio,
+            }
+        )
+    return rows
 
 
 def _interleaved(fns: dict, reps: int) -> dict[str, float]:
@@ -343,11 +448,16 @@ def main() -> None:
     ap.add_argument("--skip-fer", action="store_true")
     ap.add_argument("--skip-fold", action="store_true")
     ap.add_argument("--skip-layout", action="store_true")
+    ap.add_argument("--skip-prefix", action="store_true")
+    ap.add_argument("--only-cost", action="store_true", help="only the FER step, prefix, run")
+    ap.add_argument("--run", help="a run folder: training time per fold, PathNet vs baselines")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads, 48x48, batch {args.batch}"
     )
+    if args.only_cost:
+        args.skip_steps = args.skip_generations = args.skip_fold = args.skip_layout = True
     if not args.skip_steps:
         print("\n== one training step (median ms): path vs PlainCNN, pair vs 2 single steps ==")
         print(_table(bench_path_vs_cnn(args.reps, args.batch)))
@@ -363,6 +473,12 @@ def main() -> None:
     if not args.skip_fer:
         print("\n== PathNet over the FER2013 stages vs fine-tuning the mini-Xception ==")
         print(_table(bench_fer_step(max(3, args.reps // 3), args.batch)))
+    if not args.skip_prefix:
+        print("\n== frozen prefixes: before (autograd, recomputed) vs today (median ms) ==")
+        print(_table(bench_prefix(max(3, args.reps // 3), args.batch)))
+    if args.run:
+        print(f"\n== training time per fold, {args.run} ==")
+        print(_table(fold_cost(args.run)))
 
 
 if __name__ == "__main__":

@@ -6,13 +6,14 @@ from __future__ import annotations
 import hashlib
 import numbers
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
 from .config import PathNetConfig
+from .prefix import PrefixCache
 
 
 def stratified_split(
@@ -82,12 +83,15 @@ def check_n_classes(n_classes: Any) -> int:
 
 @dataclass
 class TaskData:
-    """Training ``(x, y)`` and validation ``(xv, yv)`` tensors of one task."""
+    """Training ``(x, y)`` and validation ``(xv, yv)`` tensors of one task, and the frozen
+    prefix outputs of the validation part (kept for one ``learn_task``, while the frozen
+    modules stay as they are)."""
 
     x: torch.Tensor
     y: torch.Tensor
     xv: torch.Tensor
     yv: torch.Tensor
+    val_cache: PrefixCache = field(default_factory=PrefixCache, compare=False)
 
     @property
     def fingerprint(self) -> str:

@@ -34,7 +34,9 @@ def pair_scorer(pn: PathNet, task: Task, data: TaskData) -> Callable[[np.ndarray
         )
         if ev.fitness == "train":
             return [(float(tr_acc[p]), -float(tr_loss[p])) for p in range(2)]
-        acc, loss = evaluate_paths(pn, name, pair, data.xv, data.yv, engine.eval_batch_size)
+        acc, loss = evaluate_paths(
+            pn, name, pair, data.xv, data.yv, engine.eval_batch_size, data.val_cache
+        )
         return [(float(acc[p]), -float(loss[p])) for p in range(2)]
 
     return score
@@ -96,9 +98,9 @@ def _settle_best(pn: PathNet, task: Task, data: TaskData) -> None:
     chunk = run.engine.eval_batch_size
     if run.best.genotype is None:  # zero-generation budget: take the first member as is
         g = run.population.genotypes[0]
-        acc, loss = evaluate_paths(pn, name, g, data.xv, data.yv, chunk)
+        acc, loss = evaluate_paths(pn, name, g, data.xv, data.yv, chunk, data.val_cache)
         run.best.offer((float(acc[0]), -float(loss[0])), g, 0)
         run.snapshot = snapshot(pn, name, g)
     restore(pn, name, run.best.genotype, run.snapshot)
-    acc, loss = evaluate_paths(pn, name, run.best.genotype, data.xv, data.yv, chunk)
+    acc, loss = evaluate_paths(pn, name, run.best.genotype, data.xv, data.yv, chunk, data.val_cache)
     run.evolution_val = (float(acc[0]), float(loss[0]))

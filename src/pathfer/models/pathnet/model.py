@@ -35,6 +35,8 @@ from .optim import HeadOptimizer, ModuleOptimizer
 from .strategies.finish import finish
 from .strategies.free_init import copy_origins, restart_free_modules
 from .strategies.heads import start_head_from
+from .strategies.refit import chosen_steps, refit_start
+from .strategies.refit import refit as refit_task
 from .strategies.seeding import initial_population
 from .supernet import SuperNet
 from .tasks import (
@@ -157,6 +159,7 @@ class PathNet:
         checkpoint_path: str | Path | None = None,
         checkpoint_every: int = 0,
         val_fraction: float = 0.2,
+        refit: bool = False,
     ) -> TaskResult:
         """Evolve paths for task ``name`` on ``(x_train, y_train)``, then finish the winner.
 
@@ -172,6 +175,10 @@ class PathNet:
         generations, when evolution ends and when the task is learnt. If the task is
         ``evolving`` (an interrupted run, e.g. after :meth:`load`), calling ``learn_task``
         again with the same data resumes it and reaches exactly the uninterrupted result.
+
+        ``refit``: once the validation part has chosen the path and the finish length, the
+        finish is rerun from the evolved weights on training + validation data for that
+        many steps (:mod:`.strategies.refit`).
         """
         task = self.tasks.get(name)
         n_classes, ev, engine = self._settings(name, task, n_classes, evolution, engine)
@@ -194,8 +201,13 @@ class PathNet:
             evolve(self, task, data, progress, save, checkpoint_every)
             run.stage = "finish"
             save()
+        start = refit_start(self, name, run.best.genotype) if refit else None
         history, _ = finish(self, task, data, progress, run.best.genotype, run.evolution_val)
         result = self._complete(task, data, history)
+        if start is not None:
+            steps = chosen_steps(history, run.evolution_val)
+            result.n_refit = refit_task(self, name, run, data, task.genotype, start, steps)
+            result.refit_steps = steps
         save()
         return result
 
@@ -258,7 +270,7 @@ class PathNet:
         run, name = task.run, task.name
         geno = run.best.genotype
         final_acc, _ = evaluate_paths(
-            self, name, geno, data.xv, data.yv, run.engine.eval_batch_size
+            self, name, geno, data.xv, data.yv, run.engine.eval_batch_size, data.val_cache
         )
         chance = float(torch.bincount(data.yv, minlength=task.n_classes).max()) / len(data.yv)
         evo_acc = run.evolution_val[0]

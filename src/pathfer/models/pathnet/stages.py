@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 from collections import OrderedDict
+from collections.abc import Hashable
 
 import numpy as np
 import torch
@@ -36,6 +37,7 @@ from ..baselines.mini_xception import (
 from ..nn import init_conv_
 from .config import PathNetConfig
 from .genotype import active_modules
+from .prefix import PrefixCache, prefix_key
 from .supernet import RowModules
 
 
@@ -155,8 +157,15 @@ class StageSuperNet(RowModules):
             state = {k: v.detach() for k, v in state.items()}
         return functional_call(st, state, (h,), strict=False)
 
-    def forward_paths(self, x: torch.Tensor, genotypes: np.ndarray, head: str) -> torch.Tensor:
-        """Logits ``(P, B, K)`` of ``P`` paths (see ``SuperNet.forward_paths``)."""
+    def forward_paths(
+        self,
+        x: torch.Tensor,
+        genotypes: np.ndarray,
+        head: str,
+        cache: tuple[PrefixCache, Hashable] | None = None,
+    ) -> torch.Tensor:
+        """Logits ``(P, B, K)`` of ``P`` paths (see ``SuperNet.forward_paths``); each path
+        runs on its own, so the paths of a pair share the cached frozen prefixes."""
         g = np.asarray(genotypes, dtype=np.int64)
         if g.ndim == 2:
             g = g[None]
@@ -165,13 +174,31 @@ class StageSuperNet(RowModules):
             x = x.unsqueeze(0).expand(P, *x.shape)
         out = []
         for p in range(P):
-            h = prepare_input(x[p], self.config.input_size)
-            for layer, rows in enumerate(active_modules(g[p])):
-                h = combine_outputs(
-                    [self._run(layer, int(r), h) for r in rows], self.config.combine
-                )
-            out.append(self.heads[head](h))
+            out.append(self.heads[head](self._path_features(x[p], g[p : p + 1], cache)))
         return torch.stack(out)
+
+    def _path_features(
+        self, x: torch.Tensor, g: np.ndarray, cache: tuple[PrefixCache, Hashable] | None
+    ) -> torch.Tensor:
+        """The last stage's output of the path ``g`` ``(1, L, N)``; its frozen prefix
+        (:mod:`.prefix`) without autograd, and from ``cache`` in evaluation mode."""
+        prefix = self.frozen_prefix(g)
+        start, key, h = 0, None, None
+        if cache is not None and prefix and not self.training:
+            key = prefix_key(cache[1], g, prefix)
+            h = cache[0].get(key)
+            start = 0 if h is None else prefix
+        if h is None:
+            h = prepare_input(x, self.config.input_size)
+        grad = torch.is_grad_enabled()
+        act = active_modules(g[0])
+        for layer in range(start, self.config.layers):
+            with torch.set_grad_enabled(grad and layer >= prefix):
+                outs = [self._run(layer, int(r), h) for r in act[layer]]
+                h = combine_outputs(outs, self.config.combine)
+            if key is not None and layer + 1 == prefix:
+                cache[0].put(key, h)
+        return h
 
     # -- materialise ----------------------------------------------------------------------
     @torch.no_grad()

@@ -38,6 +38,8 @@ both).
 
 from __future__ import annotations
 
+from collections.abc import Hashable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -46,6 +48,7 @@ from torch import nn
 from ..nn import BN_EPS, INPUT_SCALE, INPUT_SHIFT, PlainCNN, init_conv_, make_head, reset_head
 from .config import PathNetConfig
 from .genotype import active_modules, first_occurrence_mask
+from .prefix import PrefixCache, frozen_prefix, prefix_key
 
 GN_EPS = 1e-5  # nn.GroupNorm's default, so task_model (plain GroupNorm) matches bit for bit
 
@@ -55,6 +58,15 @@ class RowModules(nn.Module):
     ``M`` modules sits in one ``(M, ...)`` tensor, so copying, freezing and snapshotting a
     module is indexing rows. Subclasses name the tensors (``layer_params``,
     ``layer_buffers``)."""
+
+    #: run the paths' frozen prefixes without autograd and reuse their outputs on a fixed
+    #: set (how, not what: the same numbers, tested); False: every layer with autograd and
+    #: nothing reused (the reference; ``benchmarks/bench_pathnet.py`` times both)
+    frozen_prefixes: bool = True
+
+    def frozen_prefix(self, idx: np.ndarray | torch.Tensor) -> int:
+        """Leading layers of the paths ``idx`` ``(P, L, N)`` that use only frozen modules."""
+        return frozen_prefix(self.frozen_rows, idx) if self.frozen_prefixes else 0
 
     def layer_params(self, layer: int) -> list[nn.Parameter]:
         raise NotImplementedError
@@ -231,18 +243,21 @@ class SuperNet(RowModules):
         x: torch.Tensor,
         genotypes: np.ndarray,
         head: str,
+        cache: tuple[PrefixCache, Hashable] | None = None,
     ) -> torch.Tensor:
         """Logits ``(P, B, K)`` of ``P`` paths through the task head ``head``.
 
         ``x``: ``(P, B, C, S, S)`` (each path its own batch) or ``(B, C, S, S)`` (the same
         batch for every path). ``genotypes``: ``(P, L, N)`` or ``(L, N)``. Training or
         evaluation behaviour (BatchNorm statistics, head dropout) follows ``self.training``.
+        ``cache``: ``(PrefixCache, key of x)`` where ``x`` is a chunk of a fixed set: in
+        evaluation mode the paths' frozen prefix output is taken from it or stored in it.
         """
         idx, mask = self.path_tensors(genotypes)
         P = idx.shape[0]
         if x.dim() == 4:
             x = x.unsqueeze(0).expand(P, *x.shape)
-        feats = self.features(x, idx, mask, head)  # (B, P, F)
+        feats = self.features(x, idx, mask, head, cache)  # (B, P, F)
         h = self.heads[head]
         out = h(feats) if isinstance(h, nn.Linear) else h(feats, self.generator)
         return out.transpose(0, 1)
@@ -253,57 +268,82 @@ class SuperNet(RowModules):
         idx: torch.Tensor,
         mask: torch.Tensor | None,
         task: str | None = None,
+        cache: tuple[PrefixCache, Hashable] | None = None,
     ) -> torch.Tensor:
         """``x`` ``(P, B, C, S, S)``, ``idx`` ``(P, L, N)`` -> head inputs ``(B, P, F)``
-        (``task``: whose statistics the frozen modules use, when it has its own)."""
+        (``task``: whose statistics the frozen modules use, when it has its own).
+
+        The frozen prefix (:mod:`.prefix`) runs without autograd; with ``cache`` (in
+        evaluation mode, frozen modules on their owner's statistics) its output is reused."""
         cfg = self.config
         P, B = x.shape[0], x.shape[1]
-        N = idx.shape[2]
         # (P, B, C, S, S) -> (B, P*C, S, S): path p owns channel block p (grouped conv)
         h = x.transpose(0, 1).reshape(B, P * x.shape[2], x.shape[3], x.shape[4])
         h = (h - INPUT_SHIFT) / INPUT_SCALE
-        for layer in range(cfg.layers):
-            if self.channels_last:
-                h = h.contiguous(memory_format=torch.channels_last)
-            c_out = cfg.layer_channels[layer]
-            rows = idx[:, layer, :].reshape(-1)  # (P*N,)
-            if self._folds(layer):
-                m = None if mask is None else mask[:, layer, :]
-                h = self._relu_pool(self.folded_conv(h, layer, rows, m, P, task))
-                continue
-            w = self.weight[layer].index_select(0, rows)  # (P*N, c_out, c_in, k, k)
-            w = w.reshape(P * N * c_out, *w.shape[2:])
-            if cfg.norm == "group":
-                y = F.conv2d(h, w, padding=cfg.kernel // 2, groups=P)
-                gamma = self.norm_weight[layer].index_select(0, rows).reshape(-1)
-                beta = self.norm_bias[layer].index_select(0, rows).reshape(-1)
-                y = F.group_norm(y, P * N * cfg.norm_groups, gamma, beta, GN_EPS)
-            elif cfg.norm == "batch":
-                y = F.conv2d(h, w, padding=cfg.kernel // 2, groups=P)
-                y = self._batch_norm(y, layer, rows, c_out, task)
-            else:
-                bias = self.bias[layer].index_select(0, rows).reshape(-1)
-                y = F.conv2d(h, w, bias, padding=cfg.kernel // 2, groups=P)
-            if cfg.relu == "module":  # each module's own non-linearity, before combining
-                y = F.relu(y)
-            if N == 1:  # one module per layer (the default): nothing to combine
-                h = self._relu_pool(y)
-                continue
-            H, W = y.shape[2], y.shape[3]
-            y = y.view(B, P, N, c_out, H, W)
-            if mask is not None:
-                m = mask[:, layer, :]  # (P, N)
-                y = y * m.view(1, P, N, 1, 1, 1)
-                y = y.sum(2)
-                if cfg.combine == "mean":
-                    y = y / m.sum(1).view(1, P, 1, 1, 1)
-            else:
-                y = y.sum(2) if cfg.combine == "sum" else y.mean(2)
-            h = self._relu_pool(y.reshape(B, P * c_out, H, W))
+        prefix = self.frozen_prefix(idx)
+        start, key = 0, None
+        if cache is not None and prefix and not self.training and task not in self.task_stats:
+            key = prefix_key(cache[1], idx, prefix)
+            hit = cache[0].get(key)
+            if hit is not None:
+                h, start = hit, prefix
+        grad = torch.is_grad_enabled()
+        for layer in range(start, cfg.layers):
+            with torch.set_grad_enabled(grad and layer >= prefix):
+                h = self._layer(h, layer, idx, mask, task)
+            if key is not None and layer + 1 == prefix:
+                cache[0].put(key, h)
         h = h.reshape(B, P, cfg.layer_channels[-1], h.shape[2], h.shape[3])
         if cfg.head == "gap":
             return h.mean((3, 4))
         return h.flatten(2)
+
+    def _layer(
+        self,
+        h: torch.Tensor,
+        layer: int,
+        idx: torch.Tensor,
+        mask: torch.Tensor | None,
+        task: str | None,
+    ) -> torch.Tensor:
+        """One layer of every path: ``h`` ``(B, P*c_in, S, S)`` -> ``(B, P*c_out, S', S')``."""
+        cfg = self.config
+        B, P, N = h.shape[0], idx.shape[0], idx.shape[2]
+        if self.channels_last:
+            h = h.contiguous(memory_format=torch.channels_last)
+        c_out = cfg.layer_channels[layer]
+        rows = idx[:, layer, :].reshape(-1)  # (P*N,)
+        if self._folds(layer):
+            m = None if mask is None else mask[:, layer, :]
+            return self._relu_pool(self.folded_conv(h, layer, rows, m, P, task))
+        w = self.weight[layer].index_select(0, rows)  # (P*N, c_out, c_in, k, k)
+        w = w.reshape(P * N * c_out, *w.shape[2:])
+        if cfg.norm == "group":
+            y = F.conv2d(h, w, padding=cfg.kernel // 2, groups=P)
+            gamma = self.norm_weight[layer].index_select(0, rows).reshape(-1)
+            beta = self.norm_bias[layer].index_select(0, rows).reshape(-1)
+            y = F.group_norm(y, P * N * cfg.norm_groups, gamma, beta, GN_EPS)
+        elif cfg.norm == "batch":
+            y = F.conv2d(h, w, padding=cfg.kernel // 2, groups=P)
+            y = self._batch_norm(y, layer, rows, c_out, task)
+        else:
+            bias = self.bias[layer].index_select(0, rows).reshape(-1)
+            y = F.conv2d(h, w, bias, padding=cfg.kernel // 2, groups=P)
+        if cfg.relu == "module":  # each module's own non-linearity, before combining
+            y = F.relu(y)
+        if N == 1:  # one module per layer (the default): nothing to combine
+            return self._relu_pool(y)
+        H, W = y.shape[2], y.shape[3]
+        y = y.view(B, P, N, c_out, H, W)
+        if mask is not None:
+            m = mask[:, layer, :]  # (P, N)
+            y = y * m.view(1, P, N, 1, 1, 1)
+            y = y.sum(2)
+            if cfg.combine == "mean":
+                y = y / m.sum(1).view(1, P, 1, 1, 1)
+        else:
+            y = y.sum(2) if cfg.combine == "sum" else y.mean(2)
+        return self._relu_pool(y.reshape(B, P * c_out, H, W))
 
     def _relu_pool(self, h: torch.Tensor) -> torch.Tensor:
         """The layer's ReLU (``relu="layer"``) and pooling. Max-pooling goes first: ReLU is

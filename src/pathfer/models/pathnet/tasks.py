@@ -65,6 +65,11 @@ class TaskResult:
     wall_time: float
     history: list[dict[str, Any]] = field(default_factory=list)
     finish_history: list[dict[str, Any]] = field(default_factory=list)
+    #: ``learn_task(refit=True)``: the finish steps rerun on training + validation data, and
+    #: how many samples that was (None / 0: no refit; the validation scores above are
+    #: those of the chosen, not the refitted, weights)
+    refit_steps: int | None = None
+    n_refit: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)

@@ -13,6 +13,7 @@ from torch import nn
 from ..nn import augment_batch
 from .config import EngineSettings, EvolutionConfig
 from .genotype import active_modules
+from .prefix import PrefixCache
 
 if TYPE_CHECKING:
     from .model import PathNet
@@ -90,9 +91,16 @@ def train_paths(
 
 @torch.no_grad()
 def evaluate_paths(
-    pn: PathNet, task: str, genotypes: np.ndarray, x: torch.Tensor, y: torch.Tensor, chunk: int
+    pn: PathNet,
+    task: str,
+    genotypes: np.ndarray,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    chunk: int,
+    cache: PrefixCache | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Accuracy and mean loss ``(P,)`` of ``P`` paths on the same data."""
+    """Accuracy and mean loss ``(P,)`` of ``P`` paths on the same data. ``cache``: the
+    frozen prefix outputs of ``x`` (a fixed set, e.g. ``TaskData.val_cache``)."""
     genotypes = np.asarray(genotypes, dtype=np.int64)
     if genotypes.ndim == 2:
         genotypes = genotypes[None]
@@ -101,7 +109,8 @@ def evaluate_paths(
     loss = torch.zeros(P, dtype=torch.float64)
     pn.net.eval()
     for s in range(0, len(x), chunk):
-        logits = pn.net.forward_paths(x[s : s + chunk], genotypes, task)
+        at = None if cache is None else (cache, (s, chunk))
+        logits = pn.net.forward_paths(x[s : s + chunk], genotypes, task, at)
         yb = y[s : s + chunk]
         correct += (logits.argmax(2) == yb).sum(1)
         loss += (

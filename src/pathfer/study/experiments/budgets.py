@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field
 
-from pathfer.runtime.validation import Float, Int, positive, settings
+from pathfer.runtime.validation import Bool, Float, Int, positive, settings
 
 
 def as_list(value: Any) -> Any:
@@ -45,6 +45,10 @@ class TrainBudget:
     #: accuracy (None: each method's own)
     patience: Annotated[Int, Field(ge=1)] | None = None
     weight_decay: Annotated[Float, Field(ge=0)] = 1e-4
+    #: choose, then refit (scikit-learn's ``refit``): once the validation subjects chose the
+    #: rate and the epochs (PathNet: the path and the finish length), the final model is
+    #: trained with that choice on all of the fold's training subjects (fit + validation)
+    refit: Bool = False
 
 
 @settings

@@ -136,6 +136,8 @@ def _provenance(
         "frames_fit": int(len(cut.train_idx)),
         "frames_val": int(len(cut.test_idx)),
         "val_accuracy": val_acc,
+        # with refit the model also trained on the validation frames val_accuracy is on
+        "refit": cfg.train.refit,
         "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "pathfer": __version__,
         "environment": environment(),

@@ -55,7 +55,9 @@ def finish(
         n = min(engine.finish_eval_every, ev.finish_steps - done)
         train_paths(pn, name, geno, data.x, data.y, n, ev, lr, engine)
         done += n
-        acc, loss = evaluate_paths(pn, name, geno, data.xv, data.yv, engine.eval_batch_size)
+        acc, loss = evaluate_paths(
+            pn, name, geno, data.xv, data.yv, engine.eval_batch_size, data.val_cache
+        )
         rec = {
             "step": done,
             "val_accuracy": float(acc[0]),

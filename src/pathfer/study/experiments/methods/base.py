@@ -217,14 +217,52 @@ def tuned_fit(
         if best is None or res.best_val_acc > best[0]:
             best = (res.best_val_acc, model, curve, lr, res.best_epoch)
     assert best is not None
-    return best[1], {
-        "lr": best[3],
-        "val_acc": best[0],
-        "best_epoch": best[4],
-        "lr_search": tried,
-        "learning_curve": best[2],
-        "train_time_s": time.perf_counter() - t0,
-    }
+    model, info = (
+        best[1],
+        {
+            "lr": best[3],
+            "val_acc": best[0],
+            "best_epoch": best[4],
+            "lr_search": tried,
+            "learning_curve": best[2],
+        },
+    )
+    if train.refit:
+        model = make()
+        info["refit"] = _refit(model, task, train, seed, best[3], best[4] + 1, params, max_shift)
+    info["train_time_s"] = time.perf_counter() - t0
+    return model, info
+
+
+def _refit(
+    model: nn.Module,
+    task: TaskData,
+    train: TrainBudget,
+    seed: int,
+    lr: float,
+    epochs: int,
+    params: Callable[[nn.Module], Any] | None,
+    max_shift: int,
+) -> dict[str, Any]:
+    """Train ``model`` from its start on fit + validation subjects for the chosen ``epochs``
+    at the chosen ``lr`` (nothing left to choose: no validation, the last weights kept)."""
+    x, y = torch.cat([task.fit.x, task.val.x]), torch.cat([task.fit.y, task.val.y])
+    res = fit(
+        model,
+        x,
+        y,
+        lr=lr,
+        batch_size=train.batch_size,
+        max_epochs=epochs,
+        max_steps=train.max_steps,
+        patience=None,
+        params=None if params is None else params(model),
+        weight_decay=train.weight_decay,
+        seed=seed,
+        augment=True,
+        max_shift=max_shift,
+    )
+    return {"epochs": epochs, "steps": res.steps, "n_train": len(x)}
 
 
 def _fit_at(

@@ -53,7 +53,12 @@ def task_extra(res: Any) -> dict[str, Any]:
         "best_path": res.best_genotype,
         "history": res.history,
         "learning_curve": _pathnet_curve(res),
+        **({} if res.refit_steps is None else {"refit": _refit_info(res)}),
     }
+
+
+def _refit_info(res: Any) -> dict[str, Any]:
+    return {"steps": res.refit_steps, "n_train": res.n_refit, "n_fit": res.n_train}
 
 
 def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any], Any]:
@@ -68,6 +73,7 @@ def _learn_target(pn: PathNet, d: FoldData) -> tuple[np.ndarray, dict[str, Any],
         x_val=t.val.x,
         y_val=t.val.y,
         labels=t.labels,
+        refit=d.train.refit,
     )
     extra = task_extra(res)
     if d.artifacts is not None:

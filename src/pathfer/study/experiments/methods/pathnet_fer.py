@@ -47,6 +47,7 @@ def pathnet_fer(d: FoldData) -> MethodOutput:
         y_val=t.val.y,
         labels=t.labels,
         head_from=PRETRAINED_TASK,
+        refit=d.train.refit,
     )
     extra = {
         **task_extra(res),
