@@ -116,8 +116,9 @@ DetectorOpt = Annotated[
         "--detector",
         metavar="DETECTOR",
         callback=one_of("DETECTOR"),
-        help="Face detector.",
-        show_default="the bundle's",
+        help="Face detector (haar: OpenCV's Haar cascade, the fallback; none: each image is "
+        "the face crop).",
+        show_default="yunet where installed, else haar; none for a whole-image bundle",
     ),
 ]
 TrackOpt = Annotated[
@@ -189,7 +190,7 @@ def predict(
 def _run_predict(options: PredictOptions, quiet: bool) -> None:
     from pathfer.data.video import VideoError
     from pathfer.use.bundle import BundleError
-    from pathfer.use.predict.job import check_options, load_recognizer, run_predict
+    from pathfer.use.predict.job import check_options, detector_line, load_recognizer, run_predict
 
     err = Console(stderr=True)
     try:
@@ -197,6 +198,8 @@ def _run_predict(options: PredictOptions, quiet: bool) -> None:
         rec = load_recognizer(options)
     except (BundleError, ValueError) as exc:
         _fail(err, str(exc))
+    if not quiet:
+        err.print(escape(detector_line(rec)), soft_wrap=True)
 
     def on_skip(item: str, reason: str) -> None:
         err.print(f"[yellow]warning:[/] {escape(item)}: {escape(reason)}; skipped", soft_wrap=True)
@@ -212,7 +215,7 @@ def _run_predict(options: PredictOptions, quiet: bool) -> None:
 
 def _report(run: PredictRun, options: PredictOptions, quiet: bool, err: Console) -> None:
     """The summary table, the files written, what was skipped or interrupted."""
-    from pathfer.use.predict.job import write_outputs
+    from pathfer.use.predict.job import no_face_hint, write_outputs
 
     console = Console()
     df = run.frames
@@ -231,6 +234,9 @@ def _report(run: PredictRun, options: PredictOptions, quiet: bool, err: Console)
             info.print(f"{len(df)} per-frame rows (not saved; use --out results.csv)")
         for p in df.attrs.get("annotated", []):
             info.print(f"annotated -> {escape(p)}", soft_wrap=True)
+    hint = no_face_hint(run.recognizer, df)
+    if hint:
+        err.print(f"[yellow]hint:[/] {escape(hint)}", soft_wrap=True)
     skipped = df.attrs.get("skipped", [])
     if skipped:
         err.print(f"[yellow]{len(skipped)} input(s) skipped[/]")

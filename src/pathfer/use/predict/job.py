@@ -17,6 +17,7 @@ from typing import TextIO
 
 import pandas as pd
 
+from pathfer.data.faces import FALLBACK, PREFERRED, WHOLE_IMAGE, yunet_available
 from pathfer.use.predict.recognizer import Recognizer
 from pathfer.use.predict.results import (
     PredictInterrupted,
@@ -113,6 +114,31 @@ def load_recognizer(options: PredictOptions) -> Recognizer:
         device=options.device,
         detector=options.detector,
         track=options.track,
+    )
+
+
+def detector_line(rec: Recognizer) -> str:
+    """One line saying which face detector finds the faces, and why."""
+    used, trained = rec.detector.name, rec.training_detector
+    if used == WHOLE_IMAGE:
+        return "face detector: none (each image is the face crop: no detection, no margin)"
+    best = PREFERRED if yunet_available() else FALLBACK
+    why = "the best installed" if used == best else "as asked"
+    if trained not in (used, WHOLE_IMAGE):
+        why += f"; the model's training crops came from {trained}"
+    return f"face detector: {used} ({why})"
+
+
+def no_face_hint(rec: Recognizer, frames: pd.DataFrame) -> str | None:
+    """What to do when Haar found no face somewhere while YuNet is not installed."""
+    if rec.detector.name != FALLBACK or yunet_available() or frames.empty:
+        return None
+    missed = frames.loc[~frames["face"].astype(bool), ["file", "frame"]].drop_duplicates()
+    if missed.empty:
+        return None
+    return (
+        f"no face found in {len(missed)} frame(s) with the Haar detector (frontal, upright "
+        "faces only); YuNet finds more: pip install yuface (CPython <= 3.11, x86_64)"
     )
 
 

@@ -23,6 +23,7 @@ confidence (NaN for detectors that give none, such as Haar).
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -35,10 +36,13 @@ from torch import nn
 
 from pathfer.data.faces import (
     DETECTORS,
+    WHOLE_IMAGE,
     CropSettings,
     Face,
     FaceDetector,
     crop_face,
+    default_detector,
+    detector_key,
     get_detector,
 )
 from pathfer.data.faces.track import TrackingDetector
@@ -67,7 +71,11 @@ class Recognizer(FaceClassifier):
       keeps torch's global setting). Per-frame time is dominated by face detection, and on
       small or shared machines multi-threaded inference on 64x64 crops loses more to thread
       synchronisation than it gains.
-    - ``detector``: a detector instance or a registered name (default: the bundle's).
+    - ``detector``: a detector instance or a registered name. Default: for a bundle trained
+      on detected faces, the best detector installed (:func:`default_detector`: ``yunet``
+      where installed, else ``haar``), whatever detector its training crops came from; for
+      a bundle trained on whole images (``none``), none. ``"none"`` makes every image the
+      crop (no detection, no margin), as :meth:`classify_faces` does.
     - ``track``: within a clip, search near the previous face first and on a frame scaled
       to ``search_side`` pixels when it is lost (as ``prepare`` does); ``False`` runs the
       detector on every full frame. ``all_faces`` always searches full frames.
@@ -88,11 +96,13 @@ class Recognizer(FaceClassifier):
         search_side: int = SEARCH_SIDE,
     ) -> None:
         super().__init__(model, labels, crop, threads=threads, device=device)
-        name = detector if isinstance(detector, str) else None
-        self._detector_name = name or (None if detector is not None else self.crop.detector)
+        #: the detector the model's training crops came from (``none``: whole images)
+        self.training_detector = str(self.crop.detector)
+        self._detector_name = detector_for(self.crop, detector)
         self.detector: FaceDetector = (
             get_detector(self._detector_name) if self._detector_name else detector  # type: ignore[assignment]
         )
+        self.crop = crop_for(self.crop, self.detector.name)
         self.meta = dict(meta or {})
         self.source = source
         self.track = track
@@ -111,7 +121,7 @@ class Recognizer(FaceClassifier):
     ) -> Recognizer:
         """Load a bundle (``None``: the built-in FER2013 mini-Xception).
 
-        ``detector`` overrides the bundle's (an instance, or a registered name).
+        ``detector``: an instance or a registered name (default: see :class:`Recognizer`).
         """
         dev = resolve_device(device)
         b = load_bundle(path, trusted_modules=trusted_modules, device=dev)
@@ -477,6 +487,27 @@ def predict_paths(
     """
     rec = recognizer or Recognizer.from_bundle(model)
     return inputs.run_paths(rec, paths, **kwargs)
+
+
+def detector_for(crop: CropSettings, detector: FaceDetector | str | None) -> str | None:
+    """The registered name of the detector to build (None: ``detector`` is an instance).
+
+    A bundle's crops come from a kind of detector: ``none`` (the images were the crops) or
+    a face detector. For the latter the best detector installed is used: the box it gives
+    is cropped with the bundle's margin, so the crop is of the same kind."""
+    if isinstance(detector, str):
+        return detector_key(detector)
+    if detector is not None:
+        return None
+    return WHOLE_IMAGE if crop.whole_image else default_detector()
+
+
+def crop_for(crop: CropSettings, detector: str) -> CropSettings:
+    """The bundle's crop with the detector in use: ``none`` makes the whole image the crop
+    (no margin); a face detector on a whole-image bundle crops its box without a margin."""
+    if detector == crop.detector or (detector != WHOLE_IMAGE and not crop.whole_image):
+        return crop
+    return dataclasses.replace(crop, detector=detector)
 
 
 def _order(faces: list[Face], all_faces: bool) -> list[Face]:
