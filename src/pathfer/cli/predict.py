@@ -137,6 +137,15 @@ ThreadsOpt = Annotated[
     int,
     typer.Option("--threads", min=0, help="Torch threads for the classifier (0: torch's default)."),
 ]
+MaxPixelsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels",
+        min=1,
+        help="Refuse an image that decodes to more pixels than this (read from its header, "
+        "before decoding).",
+    ),
+]
 QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="No progress bar and no summary table; errors still shown."),
@@ -160,6 +169,7 @@ def predict(
     workers: WorkersOpt = 1,
     batch_size: BatchOpt = 64,
     threads: ThreadsOpt = 1,
+    max_pixels: MaxPixelsOpt = 50_000_000,
     quiet: QuietOpt = False,
 ) -> None:
     """Recognise facial emotions frame by frame in images, videos and camera streams."""
@@ -182,6 +192,7 @@ def predict(
         workers=workers,
         batch_size=batch_size,
         threads=threads,
+        max_pixels=max_pixels,
         progress=not quiet,
     )
     _run_predict(options, quiet)
@@ -234,6 +245,8 @@ def _report(run: PredictRun, options: PredictOptions, quiet: bool, err: Console)
             info.print(f"{len(df)} per-frame rows (not saved; use --out results.csv)")
         for p in df.attrs.get("annotated", []):
             info.print(f"annotated -> {escape(p)}", soft_wrap=True)
+    for note in df.attrs.get("notes", []):
+        err.print(f"[yellow]warning:[/] {escape(note)}; the frames read are kept", soft_wrap=True)
     hint = no_face_hint(run.recognizer, df)
     if hint:
         err.print(f"[yellow]hint:[/] {escape(hint)}", soft_wrap=True)

@@ -18,6 +18,7 @@ from typing import TextIO
 import pandas as pd
 
 from pathfer.data.faces import FALLBACK, PREFERRED, WHOLE_IMAGE, yunet_available
+from pathfer.data.video.read import MAX_PIXELS
 from pathfer.use.predict.recognizer import Recognizer
 from pathfer.use.predict.results import (
     PredictInterrupted,
@@ -27,6 +28,7 @@ from pathfer.use.predict.results import (
     summarize,
     write_results,
 )
+from pathfer.use.predict.sources import check_camera
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class PredictOptions:
     workers: int = 1
     batch_size: int = 64
     threads: int = 1
+    max_pixels: int | None = MAX_PIXELS
     progress: bool = True
 
     @property
@@ -65,7 +68,8 @@ class PredictOptions:
         """The camera as OpenCV opens it: an index, else a URL or path."""
         if self.camera is None:
             return None
-        return int(self.camera) if self.camera.strip().isdigit() else self.camera
+        text = self.camera.strip()
+        return int(text) if text.lstrip("-").isdigit() else self.camera
 
 
 @dataclass
@@ -94,6 +98,8 @@ def check_options(options: PredictOptions) -> None:
         raise ValueError("nothing to predict: give INPUT files or folders, or --camera 0")
     if options.inputs and options.live:
         raise ValueError("give INPUT files or --camera, not both")
+    if isinstance(options.camera_source, int):
+        check_camera(options.camera_source)
     for path, what in ((options.out, "results"), (options.summary, "summary")):
         if path is not None:
             check_writable(check_format(path, what))
@@ -114,6 +120,7 @@ def load_recognizer(options: PredictOptions) -> Recognizer:
         device=options.device,
         detector=options.detector,
         track=options.track,
+        max_pixels=options.max_pixels,
     )
 
 

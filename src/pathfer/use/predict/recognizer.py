@@ -30,7 +30,9 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -47,6 +49,7 @@ from pathfer.data.faces import (
 )
 from pathfer.data.faces.track import TrackingDetector
 from pathfer.data.video import VideoError, is_image, iter_frames, probe
+from pathfer.data.video.read import MAX_PIXELS
 from pathfer.use.bundle import load_bundle
 from pathfer.use.predict import inputs, sources
 from pathfer.use.predict.annotate import Annotator
@@ -58,6 +61,9 @@ from pathfer.use.predict.results import PredictInterrupted, Predictions, to_pred
 #: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
 #: 240 px Haar's smallest face (10% of the shorter side) is the same as at full size.
 SEARCH_SIDE = 240
+#: longer side (pixels) above which faces are searched on a copy of the frame scaled to it
+#: (boxes mapped back): a 20000-pixel-wide image costs the detector what a 4K frame does
+DETECT_SIDE = 4096
 
 Row = tuple[tuple, np.ndarray]  # (file, frame, time_s, face_index, x, y, w, h, score, face), probs
 
@@ -79,6 +85,10 @@ class Recognizer(FaceClassifier):
     - ``track``: within a clip, search near the previous face first and on a frame scaled
       to ``search_side`` pixels when it is lost (as ``prepare`` does); ``False`` runs the
       detector on every full frame. ``all_faces`` always searches full frames.
+    - ``max_pixels``: an image file that decodes to more pixels than this (default 50
+      megapixels, :data:`~pathfer.data.video.read.MAX_PIXELS`) is refused before it is
+      decoded; ``None`` lifts the limit. Frames wider or taller than :data:`DETECT_SIDE`
+      are searched for faces on a scaled copy (boxes mapped back to the frame).
     """
 
     def __init__(
@@ -94,6 +104,7 @@ class Recognizer(FaceClassifier):
         device: str | torch.device | None = "cpu",
         track: bool = True,
         search_side: int = SEARCH_SIDE,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> None:
         super().__init__(model, labels, crop, threads=threads, device=device)
         #: the detector the model's training crops came from (``none``: whole images)
@@ -107,6 +118,9 @@ class Recognizer(FaceClassifier):
         self.source = source
         self.track = track
         self.search_side = search_side
+        if max_pixels is not None and max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1 or None, not {max_pixels}")
+        self.max_pixels = max_pixels
 
     @classmethod
     def from_bundle(
@@ -118,6 +132,7 @@ class Recognizer(FaceClassifier):
         threads: int | None = 1,
         device: str | torch.device | None = "cpu",
         track: bool = True,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> Recognizer:
         """Load a bundle (``None``: the built-in FER2013 mini-Xception).
 
@@ -135,6 +150,7 @@ class Recognizer(FaceClassifier):
             threads=threads,
             device=dev,
             track=track,
+            max_pixels=max_pixels,
         )
 
     # pickling (worker processes): a registry detector is made anew
@@ -169,8 +185,8 @@ class Recognizer(FaceClassifier):
             # not any video a user brings)
             sizes = {k: meta[k] for k in ("window_side", "refine_below") if k in meta}
             sizes["full_side"] = self.search_side
-            return TrackingDetector(self.detector, **sizes).detect
-        return lambda frame: self.faces(frame, all_faces)
+            return _scaled(TrackingDetector(self.detector, **sizes).detect)
+        return _scaled(lambda frame: self.faces(frame, all_faces))
 
     # ----------------------------------------------------------------------- predict
 
@@ -178,7 +194,7 @@ class Recognizer(FaceClassifier):
         self,
         x: Any,
         *,
-        color: str = "bgr",
+        color: str | None = None,
         every: int = 1,
         all_faces: bool = False,
         batch_size: int = 64,
@@ -195,8 +211,16 @@ class Recognizer(FaceClassifier):
         - a folder, a glob, or a list of paths (unreadable ones are skipped with a
           :class:`PredictWarning`; ``workers`` > 1 reads several files at once);
         - a numpy array (``color`` says its channel order): one image or a stack of frames;
-        - a PIL image;
-        - an iterable of frames (arrays or PIL images), e.g. a generator.
+        - a PIL image (16-bit modes scaled to 8 bits as OpenCV reads the file);
+        - a torch tensor, ``uint8`` or float in [0, 1], RGB unless ``color``: ``(H, W)``,
+          ``(C, H, W)`` when the first dimension is 1 or 3, ``(H, W, C)`` when the last is
+          1, 3 or 4 (a shape that fits both is refused), or a batch ``(N, ...)`` of those;
+        - an iterable of frames (arrays, PIL images or tensors), e.g. a generator;
+        - a list mixing paths with in-memory images: each path is read as a file, each
+          in-memory item is one image named ``<list>[i]``.
+
+        ``color``: the channel order of arrays and tensors (``bgr``, ``rgb`` or ``grey``;
+        default BGR for numpy arrays, as OpenCV gives them, and RGB for tensors).
 
         ``fps`` times in-memory frames (``time_s`` is NaN without it; images get 0).
         ``annotate`` writes the frames with boxes and labels (a folder for several files).
@@ -215,7 +239,9 @@ class Recognizer(FaceClassifier):
             if not Path(x).exists() and not glob.has_magic(str(x)):
                 raise VideoError(f"{x}: file not found; check the path")
             x = [x]  # a folder or a glob
-        if isinstance(x, (list, tuple)) and x and all(sources.is_path_like(p) for p in x):
+        if isinstance(x, (list, tuple)) and any(sources.is_path_like(p) for p in x):
+            if not all(sources.is_path_like(p) for p in x):
+                return self._predict_mixed(x, color, all_faces, batch_size, progress, on_skip)
             return self.predict_paths(
                 x,
                 every=every,
@@ -236,6 +262,16 @@ class Recognizer(FaceClassifier):
             )
         if sources.is_pil_image(x):
             return self._predict_still(sources.from_pil(x), name or "<image>", all_faces, annotate)
+        if sources.is_tensor(x):
+            t = sources.from_tensor(x)
+            if isinstance(t, list):  # a batch: frames of one sequence
+                frames = sources.numbered(t, color or "rgb", fps)
+                name = name or "<tensor>"
+                return self._predict_frames(
+                    frames, name, all_faces, batch_size, annotate, fps, progress, every
+                )
+            one = sources.to_frame(t, color or "rgb")
+            return self._predict_still(one, name or "<tensor>", all_faces, annotate)
         if isinstance(x, Iterable) and not isinstance(x, (str, bytes)):
             frames = sources.numbered(x, color, fps)
             return self._predict_frames(
@@ -246,6 +282,30 @@ class Recognizer(FaceClassifier):
             "array, a PIL image or an iterable of frames"
         )
 
+    def _predict_mixed(
+        self,
+        items: Sequence[Any],
+        color: str | None,
+        all_faces: bool,
+        batch_size: int,
+        progress: Any,
+        on_skip: Callable[[str, str], None] | None,
+    ) -> Predictions:
+        """A list mixing paths and in-memory images: each item read by its own kind."""
+        parts = []
+        for i, item in enumerate(items):
+            if sources.is_path_like(item):
+                kw = {"batch_size": batch_size, "progress": progress, "on_skip": on_skip}
+                parts.append(self.predict_paths([item], all_faces=all_faces, **kw))
+            else:
+                name = f"<list>[{i}]"
+                frame = sources.to_frame(item, color)
+                parts.append(self._predict_still(frame, name, all_faces, None))
+        out = Predictions(pd.concat(parts, ignore_index=True))
+        out.attrs = {"labels": list(self.labels)}
+        out.attrs["skipped"] = [s for p in parts for s in p.attrs.get("skipped", [])]
+        return out
+
     def predict_frames(
         self,
         frames: Iterable[Any],
@@ -254,7 +314,7 @@ class Recognizer(FaceClassifier):
         batch_size: int = 64,
         fps: float | None = None,
         name: str = "<frames>",
-        color: str = "bgr",
+        color: str | None = None,
     ) -> Predictions:
         """Rows for in-memory frames (BGR unless ``color``); ``time_s`` is NaN unless ``fps``."""
         stream = sources.numbered(frames, color, fps)
@@ -262,7 +322,8 @@ class Recognizer(FaceClassifier):
 
     def predict_image(self, path: str | Path, *, all_faces: bool = False) -> Predictions:
         """Rows for one still image file (``frame=0``, ``time_s=0``)."""
-        return self._collect(self._analysed(iter_frames(path), str(path), all_faces, 64))
+        frames = iter_frames(path, max_pixels=self.max_pixels)
+        return self._collect(self._analysed(frames, str(path), all_faces, 64))
 
     def predict_video(
         self,
@@ -298,7 +359,7 @@ class Recognizer(FaceClassifier):
         *,
         every: int = 1,
         all_faces: bool = False,
-        color: str = "bgr",
+        color: str | None = None,
         fps: float | None = None,
     ) -> Iterator[Predictions]:
         """Yield each analysed frame's rows as the frame arrives (one row per face, or one
@@ -314,7 +375,7 @@ class Recognizer(FaceClassifier):
             yield self._frame([m for m, _ in rows], [p for _, p in rows])
 
     def stream_with_frames(
-        self, source: Any, *, every: int = 1, all_faces: bool = False, color: str = "bgr"
+        self, source: Any, *, every: int = 1, all_faces: bool = False, color: str | None = None
     ) -> Iterator[tuple[np.ndarray, list[Row]]]:
         """Like :meth:`stream`, with each frame and its raw rows (for live display)."""
         frames = sources.stream_frames(source, every=every, color=color)
@@ -338,16 +399,17 @@ class Recognizer(FaceClassifier):
         if annotate is not None:
             fps = 0.0 if is_image(path) else probe(path).fps or 25.0
             sink = Annotator(Path(annotate), fps / every, self.labels, still=is_image(path))
+        notes: list[str] = []  # a video that ends early: its frames stand, the note says so
+        frames = iter_frames(path, every=every, max_pixels=self.max_pixels, on_note=notes.append)
         try:
-            analysed = self._analysed(
-                iter_frames(path, every=every), str(path), all_faces, batch_size
-            )
+            analysed = self._analysed(frames, str(path), all_faces, batch_size)
             df = self._collect(analysed, sink, advance)
         finally:
             if sink is not None:
                 sink.close()
         if sink is not None:
             df.attrs["annotated"] = [str(sink.path)] if sink.path else []
+        df.attrs["notes"] = notes
         return df
 
     def _predict_still(
@@ -487,6 +549,21 @@ def predict_paths(
     """
     rec = recognizer or Recognizer.from_bundle(model)
     return inputs.run_paths(rec, paths, **kwargs)
+
+
+def _scaled(find: Callable[[np.ndarray], list[Face]]) -> Callable[[np.ndarray], list[Face]]:
+    """``find`` run on frames scaled down to :data:`DETECT_SIDE` when larger (boxes and
+    landmarks mapped back to the frame's pixels); smaller frames are searched as they are."""
+
+    def scaled(frame: np.ndarray) -> list[Face]:
+        side = max(frame.shape[:2])
+        if side <= DETECT_SIDE:
+            return find(frame)
+        f = DETECT_SIDE / side
+        small = cv2.resize(frame, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        return [face.moved(f) for face in find(small)]
+
+    return scaled
 
 
 def detector_for(crop: CropSettings, detector: FaceDetector | str | None) -> str | None:
