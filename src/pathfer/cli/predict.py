@@ -23,21 +23,37 @@ def _fail(err: Console, message: str) -> None:
     raise typer.Exit(2)
 
 
-def _summary_table(summary, labels: list[str], title: str) -> Table:  # noqa: ANN001
+def _summary_table(summary, labels: list[str], title: str, width: int | None = None) -> Table:  # noqa: ANN001
+    """One row per input. The per-emotion means are columns where ``width`` (the terminal's)
+    holds them whole; else only the top emotion shows (every value is in ``--summary``)."""
+    table = _build_table(summary, labels, title)
+    if width is not None and Console(width=10_000).measure(table).maximum > width:
+        table = _build_table(summary, [], title)
+        table.caption = "per-emotion means: --summary FILE"
+    return table
+
+
+def _build_table(summary, labels: list[str], title: str) -> Table:  # noqa: ANN001
+    peak = "peak_emotion" in summary.columns
     table = Table(title=title)
     table.add_column("file", overflow="fold", min_width=12)
-    table.add_column("frames", justify="right")
-    table.add_column("face", justify="right")
-    table.add_column("top emotion", no_wrap=True)
+    table.add_column("frames", justify="right", no_wrap=True)
+    table.add_column("face", justify="right", no_wrap=True)
+    table.add_column("mean" if peak else "top emotion", no_wrap=True)
+    if peak:
+        table.add_column("peak (frame)", no_wrap=True)
     for label in labels:
-        table.add_column(label, justify="right")
+        table.add_column(label, justify="right", no_wrap=True, min_width=4)
     for r in summary.to_dict("records"):
         has_face = isinstance(r["top_emotion"], str)
         probs = [f"{r[c]:.2f}" if has_face else "-" for c in labels]
         top = f"{r['top_emotion']} {r['top_prob']:.2f}" if has_face else "no face"
-        table.add_row(
-            escape(Path(r["file"]).name), str(r["frames"]), f"{r['face_share']:.0%}", top, *probs
-        )
+        cells = [escape(Path(r["file"]).name), str(r["frames"]), f"{r['face_share']:.0%}", top]
+        if peak:
+            cells.append(
+                f"{r['peak_emotion']} {r['peak_prob']:.2f} ({r['peak_frame']})" if has_face else "-"
+            )
+        table.add_row(*cells, *probs)
     return table
 
 
@@ -146,6 +162,14 @@ MaxPixelsOpt = Annotated[
         "before decoding).",
     ),
 ]
+SequenceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sequence",
+        help="Each INPUT folder is one sequence of frames (images in name order): per-frame "
+        "rows and one clip row with its mean and peak scores.",
+    ),
+]
 QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="No progress bar and no summary table; errors still shown."),
@@ -170,6 +194,7 @@ def predict(
     batch_size: BatchOpt = 64,
     threads: ThreadsOpt = 1,
     max_pixels: MaxPixelsOpt = 50_000_000,
+    sequence: SequenceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Recognise facial emotions frame by frame in images, videos and camera streams."""
@@ -193,6 +218,7 @@ def predict(
         batch_size=batch_size,
         threads=threads,
         max_pixels=max_pixels,
+        sequence=sequence,
         progress=not quiet,
     )
     _run_predict(options, quiet)
@@ -232,7 +258,8 @@ def _report(run: PredictRun, options: PredictOptions, quiet: bool, err: Console)
     df = run.frames
     if not quiet and not options.live and not df.empty:
         title = f"pathfer predict ({run.recognizer.meta.get('architecture', 'model')})"
-        _print_table(console, _summary_table(run.summary, run.labels, title))
+        width = console.width if console.is_terminal else None
+        _print_table(console, _summary_table(run.summary, run.labels, title, width))
     try:
         written = write_outputs(run, options)
     except (OSError, ValueError, ImportError) as exc:

@@ -57,6 +57,7 @@ class PredictOptions:
     batch_size: int = 64
     threads: int = 1
     max_pixels: int | None = MAX_PIXELS
+    sequence: bool = False
     progress: bool = True
 
     @property
@@ -80,6 +81,8 @@ class PredictRun:
     recognizer: Recognizer
     frames: Predictions
     interrupted: bool = False
+    #: the inputs were sequences (folders of frames): the summary gives the peak too
+    sequence: bool = False
 
     @property
     def labels(self) -> list[str]:
@@ -88,7 +91,7 @@ class PredictRun:
     @cached_property
     def summary(self) -> pd.DataFrame:
         """One row per input (:func:`~pathfer.use.predict.results.summarize`)."""
-        return summarize(self.frames, self.labels)
+        return summarize(self.frames, self.labels, peak=self.sequence)
 
 
 def check_options(options: PredictOptions) -> None:
@@ -100,6 +103,14 @@ def check_options(options: PredictOptions) -> None:
         raise ValueError("give INPUT files or --camera, not both")
     if isinstance(options.camera_source, int):
         check_camera(options.camera_source)
+    if options.sequence:
+        if options.live:
+            raise ValueError("--sequence reads folders of frames, not a camera")
+        files = [x for x in options.inputs if not Path(x).is_dir()]
+        if files:
+            raise ValueError(
+                f"{files[0]}: --sequence takes folders, each holding one sequence's frames"
+            )
     for path, what in ((options.out, "results"), (options.summary, "summary")):
         if path is not None:
             check_writable(check_format(path, what))
@@ -161,6 +172,8 @@ def run_predict(
     try:
         if options.live:
             frames = _live(rec, options, rows_out)
+        elif options.sequence:
+            frames = _sequences(rec, options)
         else:
             frames = rec.predict_paths(
                 list(options.inputs),
@@ -173,8 +186,19 @@ def run_predict(
                 on_skip=on_skip,
             )
     except PredictInterrupted as exc:
-        return PredictRun(rec, exc.partial, interrupted=True)
-    return PredictRun(rec, frames)
+        return PredictRun(rec, exc.partial, interrupted=True, sequence=options.sequence)
+    return PredictRun(rec, frames, sequence=options.sequence)
+
+
+def _sequences(rec: Recognizer, options: PredictOptions) -> Predictions:
+    """Each input folder as one sequence of frames (:meth:`Recognizer.predict_sequence`)."""
+    parts = [
+        rec.predict_sequence(folder, all_faces=options.all_faces, batch_size=options.batch_size)
+        for folder in options.inputs
+    ]
+    out = Predictions(pd.concat(parts, ignore_index=True))
+    out.attrs = {"labels": list(rec.labels)}
+    return out
 
 
 def _live(rec: Recognizer, options: PredictOptions, rows_out: TextIO | None) -> Predictions:

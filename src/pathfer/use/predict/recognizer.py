@@ -12,13 +12,16 @@ are held at once, so memory stays flat on long videos.
 Result columns (:data:`~pathfer.use.predict.results.BASE_COLUMNS`, one probability column
 per label, ``top_emotion``, ``top_prob``)::
 
-    file, frame, time_s, face_index, x, y, w, h, face_score, face, <label>..., top_emotion, top_prob
+    file, frame, time_s, face_index, track_id, x, y, w, h, face_score, face, <label>...,
+    top_emotion, top_prob[, right_eye_x, right_eye_y, ..., mouth_left_y]
 
 A frame without a detected face gives one row with ``face=False``, ``face_index``/box
 ``<NA>``, NaN probabilities and ``top_emotion=None``: no label is invented. With several
 faces the largest is used (``face_index=0``); ``all_faces=True`` gives one row per face,
-``face_index`` 0, 1, ... in order of decreasing box area. ``face_score`` is the detector's
-confidence (NaN for detectors that give none, such as Haar).
+``face_index`` 0, 1, ... in order of decreasing box area. ``track_id`` follows a face from
+frame to frame within a clip (box overlap, :mod:`~pathfer.use.predict.tracks`).
+``face_score`` is the detector's confidence (NaN for detectors that give none, such as
+Haar); detectors with landmarks (YuNet) add their five points as the last ten columns.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,9 +58,11 @@ from pathfer.use.bundle import load_bundle
 from pathfer.use.predict import inputs, sources
 from pathfer.use.predict.annotate import Annotator
 from pathfer.use.predict.classifier import FaceClassifier
+from pathfer.use.predict.columns import FACE
 from pathfer.use.predict.device import resolve_device
 from pathfer.use.predict.progress import Advance, frame_progress
 from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
+from pathfer.use.predict.tracks import IouTracker
 
 #: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
 #: 240 px Haar's smallest face (10% of the shorter side) is the same as at full size.
@@ -65,7 +71,7 @@ SEARCH_SIDE = 240
 #: (boxes mapped back): a 20000-pixel-wide image costs the detector what a 4K frame does
 DETECT_SIDE = 4096
 
-Row = tuple[tuple, np.ndarray]  # (file, frame, time_s, face_index, x, y, w, h, score, face), probs
+Row = tuple[tuple, np.ndarray]  # (BASE_COLUMNS values, landmarks or None), probabilities
 
 
 class Recognizer(FaceClassifier):
@@ -306,6 +312,47 @@ class Recognizer(FaceClassifier):
         out.attrs["skipped"] = [s for p in parts for s in p.attrs.get("skipped", [])]
         return out
 
+    def predict_sequence(
+        self,
+        frames: str | Path | Sequence[Any],
+        *,
+        all_faces: bool = False,
+        batch_size: int = 64,
+        fps: float | None = None,
+        name: str | None = None,
+    ) -> Predictions:
+        """Rows for one sequence of frames: a folder of images (read in name order, numbers
+        compared as numbers: ``frame2`` before ``frame10``) or a list of image paths or
+        in-memory images, analysed as one clip (``file`` is the folder, ``frame`` the
+        position; faces are tracked from frame to frame as in a video).
+
+        Its clip scores: ``summarize(df, peak=True)`` (the mean and the peak frame)."""
+        if sources.is_path_like(frames):
+            folder = Path(frames)
+            if not folder.is_dir():
+                raise VideoError(f"{folder}: a sequence is a folder of frames (images)")
+            items: list[Any] = sorted(
+                (f for f in folder.iterdir() if f.is_file() and is_image(f)),
+                key=lambda f: natural_key(f.name),
+            )
+            if not items:
+                raise VideoError(f"{folder}: the folder holds no images (a sequence's frames)")
+            name = name or str(folder)
+        else:
+            items = list(frames)
+        stream = (
+            (i, (i / fps if fps else math.nan), self._sequence_frame(item))
+            for i, item in enumerate(items)
+        )
+        return self._predict_frames(
+            stream, name or "<sequence>", all_faces, batch_size, None, fps, False
+        )
+
+    def _sequence_frame(self, item: Any) -> np.ndarray:
+        if sources.is_path_like(item):
+            return next(iter_frames(item, max_pixels=self.max_pixels))[2]
+        return sources.to_frame(item)
+
     def predict_frames(
         self,
         frames: Iterable[Any],
@@ -466,6 +513,7 @@ class Recognizer(FaceClassifier):
         On Ctrl-C the frames already read are classified and yielded before it propagates.
         """
         find = self._clip_finder(all_faces)
+        tracks = IouTracker()
         nan_row = np.full(len(self.labels), np.nan, np.float32)
         pending: list[tuple[np.ndarray, list[tuple], list[np.ndarray]]] = []
         n_crops = 0
@@ -475,7 +523,7 @@ class Recognizer(FaceClassifier):
             crops = [c for _, _, cs in pending for c in cs]
             probs = iter(self.classify(np.stack(crops)) if crops else [])
             done = [
-                (frame, [(m, next(probs) if m[-1] else nan_row) for m in metas])
+                (frame, [(m, next(probs) if m[FACE] else nan_row) for m in metas])
                 for frame, metas, _ in pending
             ]
             pending.clear()
@@ -490,9 +538,12 @@ class Recognizer(FaceClassifier):
                 metas: list[tuple] = []
                 crops: list[np.ndarray] = []
                 if not faces:
-                    metas.append((file, idx, t, None, None, None, None, None, math.nan, False))
-                for j, face in enumerate(faces):
-                    metas.append((file, idx, t, j, *face.box, float(face.score), True))
+                    no_face = (None,) * 6
+                    metas.append((file, idx, t, *no_face, math.nan, False, None))
+                ids = tracks.update([face.box for face in faces])
+                for j, (face, tid) in enumerate(zip(faces, ids, strict=True)):
+                    box, score = face.box, float(face.score)
+                    metas.append((file, idx, t, j, tid, *box, score, True, face.landmarks))
                     # the Face, not only its box: with crop.align the eyes are levelled
                     crops.append(crop_face(frame, face, self.crop))
                 pending.append((frame, metas, crops))
@@ -526,7 +577,13 @@ class Recognizer(FaceClassifier):
         return self._frame(metas, probs)
 
     def _frame(self, meta_rows: list[tuple], probs: list[np.ndarray]) -> Predictions:
-        return to_predictions(meta_rows, probs, self.labels)
+        return to_predictions(meta_rows, probs, self.labels, landmarks=self.gives_landmarks)
+
+    @property
+    def gives_landmarks(self) -> bool:
+        """Whether the detector gives five landmarks (then they are result columns)."""
+        name = self.detector.name
+        return name in DETECTORS and bool(DETECTORS.meta(name).get("landmarks", False))
 
     def empty_result(self) -> Predictions:
         return self._frame([], [])
@@ -585,6 +642,11 @@ def crop_for(crop: CropSettings, detector: str) -> CropSettings:
     if detector == crop.detector or (detector != WHOLE_IMAGE and not crop.whole_image):
         return crop
     return dataclasses.replace(crop, detector=detector)
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key comparing the digits in a name as numbers (``f2`` before ``f10``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _order(faces: list[Face], all_faces: bool) -> list[Face]:
