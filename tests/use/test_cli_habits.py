@@ -109,6 +109,8 @@ def test_fixed_values_list_their_choices(tmp_path):
 def test_ctrl_c_exits_130_in_every_command(monkeypatch, tmp_path):
     import pathfer.data.datasets as datasets
     import pathfer.study.experiments.config as config
+    import pathfer.study.experiments.train  # noqa: F401 - imported before the patch below,
+    # so that its modules keep the real prepare_corpus for the tests that follow
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
@@ -124,8 +126,8 @@ def test_ctrl_c_exits_130_in_every_command(monkeypatch, tmp_path):
 def _interrupt_after(n: int, monkeypatch) -> None:
     real = recognizer_mod.iter_frames
 
-    def frames(path, every=1):
-        for k, item in enumerate(real(path, every=every)):
+    def frames(path, every=1, **kwargs):
+        for k, item in enumerate(real(path, every=every, **kwargs)):
             if k == n:
                 raise KeyboardInterrupt
             yield item
@@ -188,7 +190,7 @@ def test_predict_outputs_quiet_workers_no_track(tmp_path):
     assert r.exit_code == 0, r.output
     assert r.output.strip() == ""  # --quiet: no table, no progress, no chatter
     df = pd.read_csv(out)
-    ref = Recognizer.from_bundle(track=False).predict(list(CLIPS[:3]), every=15)
+    ref = Recognizer.from_bundle(detector="haar", track=False).predict(list(CLIPS[:3]), every=15)
     np.testing.assert_allclose(df[ref.labels].to_numpy(), ref[ref.labels].to_numpy(), atol=1e-6)
     s = pd.read_json(summary)
     assert s["file"].tolist() == [str(c) for c in CLIPS[:3]] and (s["frames"] == 5).all()

@@ -41,13 +41,13 @@ LABELS = list(FER2013_ORDER)
 @pytest.fixture(scope="module")
 def rec() -> Recognizer:
     """Detection on every full frame: exact, independent of the frames before."""
-    return Recognizer.from_bundle(track=False)
+    return Recognizer.from_bundle(detector="haar", track=False)
 
 
 @pytest.fixture(scope="module")
 def tracked() -> Recognizer:
     """The default: tracking within a clip, downscaled search when lost (as prepare)."""
-    return Recognizer.from_bundle()
+    return Recognizer.from_bundle(detector="haar")
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,9 @@ def test_bundle_round_trip_gives_equal_predictions(rec, grid_df, tmp_path):
         labels=b.labels,
         crop=b.crop,
     )
-    df = Recognizer.from_bundle(path, track=False).predict_video(CLIPS[0], every=15)
+    df = Recognizer.from_bundle(path, detector="haar", track=False).predict_video(
+        CLIPS[0], every=15
+    )
     ref = grid_df[grid_df["file"] == str(CLIPS[0])].iloc[::15]
     np.testing.assert_array_equal(df[LABELS].to_numpy(), ref[LABELS].to_numpy())
 

@@ -137,7 +137,7 @@ def test_face_score_column_carries_the_detectors_confidence(registered):
         df = rec.predict(frames)
         assert df["face"].all()
         assert df["face_score"].tolist() == pytest.approx([0.87] * 3)
-    haar = Recognizer.from_bundle().predict(frames[0])
+    haar = Recognizer.from_bundle(detector="haar").predict(frames[0])
     assert math.isnan(haar["face_score"].iloc[0])
 
 

@@ -140,8 +140,8 @@ def test_check_writable_read_only_folder(tmp_path):  # pragma: no cover - non-ro
 def _interrupt_after(n: int, monkeypatch) -> None:
     real = recognizer_mod.iter_frames
 
-    def frames(path, every=1):
-        for k, item in enumerate(real(path, every=every)):
+    def frames(path, every=1, **kwargs):
+        for k, item in enumerate(real(path, every=every, **kwargs)):
             if k == n:
                 raise KeyboardInterrupt
             yield item

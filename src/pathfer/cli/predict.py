@@ -23,21 +23,37 @@ def _fail(err: Console, message: str) -> None:
     raise typer.Exit(2)
 
 
-def _summary_table(summary, labels: list[str], title: str) -> Table:  # noqa: ANN001
+def _summary_table(summary, labels: list[str], title: str, width: int | None = None) -> Table:  # noqa: ANN001
+    """One row per input. The per-emotion means are columns where ``width`` (the terminal's)
+    holds them whole; else only the top emotion shows (every value is in ``--summary``)."""
+    table = _build_table(summary, labels, title)
+    if width is not None and Console(width=10_000).measure(table).maximum > width:
+        table = _build_table(summary, [], title)
+        table.caption = "per-emotion means: --summary FILE"
+    return table
+
+
+def _build_table(summary, labels: list[str], title: str) -> Table:  # noqa: ANN001
+    peak = "peak_emotion" in summary.columns
     table = Table(title=title)
     table.add_column("file", overflow="fold", min_width=12)
-    table.add_column("frames", justify="right")
-    table.add_column("face", justify="right")
-    table.add_column("top emotion", no_wrap=True)
+    table.add_column("frames", justify="right", no_wrap=True)
+    table.add_column("face", justify="right", no_wrap=True)
+    table.add_column("mean" if peak else "top emotion", no_wrap=True)
+    if peak:
+        table.add_column("peak (frame)", no_wrap=True)
     for label in labels:
-        table.add_column(label, justify="right")
+        table.add_column(label, justify="right", no_wrap=True, min_width=4)
     for r in summary.to_dict("records"):
         has_face = isinstance(r["top_emotion"], str)
         probs = [f"{r[c]:.2f}" if has_face else "-" for c in labels]
         top = f"{r['top_emotion']} {r['top_prob']:.2f}" if has_face else "no face"
-        table.add_row(
-            escape(Path(r["file"]).name), str(r["frames"]), f"{r['face_share']:.0%}", top, *probs
-        )
+        cells = [escape(Path(r["file"]).name), str(r["frames"]), f"{r['face_share']:.0%}", top]
+        if peak:
+            cells.append(
+                f"{r['peak_emotion']} {r['peak_prob']:.2f} ({r['peak_frame']})" if has_face else "-"
+            )
+        table.add_row(*cells, *probs)
     return table
 
 
@@ -116,8 +132,9 @@ DetectorOpt = Annotated[
         "--detector",
         metavar="DETECTOR",
         callback=one_of("DETECTOR"),
-        help="Face detector.",
-        show_default="the bundle's",
+        help="Face detector (haar: OpenCV's Haar cascade, the fallback; none: each image is "
+        "the face crop).",
+        show_default="yunet where installed, else haar; none for a whole-image bundle",
     ),
 ]
 TrackOpt = Annotated[
@@ -135,6 +152,23 @@ BatchOpt = Annotated[int, typer.Option("--batch-size", min=1, help="Face crops p
 ThreadsOpt = Annotated[
     int,
     typer.Option("--threads", min=0, help="Torch threads for the classifier (0: torch's default)."),
+]
+MaxPixelsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-pixels",
+        min=1,
+        help="Refuse an image that decodes to more pixels than this (read from its header, "
+        "before decoding).",
+    ),
+]
+SequenceOpt = Annotated[
+    bool,
+    typer.Option(
+        "--sequence",
+        help="Each INPUT folder is one sequence of frames (images in name order): per-frame "
+        "rows and one clip row with its mean and peak scores.",
+    ),
 ]
 QuietOpt = Annotated[
     bool,
@@ -159,6 +193,8 @@ def predict(
     workers: WorkersOpt = 1,
     batch_size: BatchOpt = 64,
     threads: ThreadsOpt = 1,
+    max_pixels: MaxPixelsOpt = 50_000_000,
+    sequence: SequenceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Recognise facial emotions frame by frame in images, videos and camera streams."""
@@ -181,6 +217,8 @@ def predict(
         workers=workers,
         batch_size=batch_size,
         threads=threads,
+        max_pixels=max_pixels,
+        sequence=sequence,
         progress=not quiet,
     )
     _run_predict(options, quiet)
@@ -189,7 +227,7 @@ def predict(
 def _run_predict(options: PredictOptions, quiet: bool) -> None:
     from pathfer.data.video import VideoError
     from pathfer.use.bundle import BundleError
-    from pathfer.use.predict.job import check_options, load_recognizer, run_predict
+    from pathfer.use.predict.job import check_options, detector_line, load_recognizer, run_predict
 
     err = Console(stderr=True)
     try:
@@ -197,6 +235,8 @@ def _run_predict(options: PredictOptions, quiet: bool) -> None:
         rec = load_recognizer(options)
     except (BundleError, ValueError) as exc:
         _fail(err, str(exc))
+    if not quiet:
+        err.print(escape(detector_line(rec)), soft_wrap=True)
 
     def on_skip(item: str, reason: str) -> None:
         err.print(f"[yellow]warning:[/] {escape(item)}: {escape(reason)}; skipped", soft_wrap=True)
@@ -212,13 +252,14 @@ def _run_predict(options: PredictOptions, quiet: bool) -> None:
 
 def _report(run: PredictRun, options: PredictOptions, quiet: bool, err: Console) -> None:
     """The summary table, the files written, what was skipped or interrupted."""
-    from pathfer.use.predict.job import write_outputs
+    from pathfer.use.predict.job import no_face_hint, write_outputs
 
     console = Console()
     df = run.frames
     if not quiet and not options.live and not df.empty:
         title = f"pathfer predict ({run.recognizer.meta.get('architecture', 'model')})"
-        _print_table(console, _summary_table(run.summary, run.labels, title))
+        width = console.width if console.is_terminal else None
+        _print_table(console, _summary_table(run.summary, run.labels, title, width))
     try:
         written = write_outputs(run, options)
     except (OSError, ValueError, ImportError) as exc:
@@ -231,6 +272,11 @@ def _report(run: PredictRun, options: PredictOptions, quiet: bool, err: Console)
             info.print(f"{len(df)} per-frame rows (not saved; use --out results.csv)")
         for p in df.attrs.get("annotated", []):
             info.print(f"annotated -> {escape(p)}", soft_wrap=True)
+    for note in df.attrs.get("notes", []):
+        err.print(f"[yellow]warning:[/] {escape(note)}; the frames read are kept", soft_wrap=True)
+    hint = no_face_hint(run.recognizer, df)
+    if hint:
+        err.print(f"[yellow]hint:[/] {escape(hint)}", soft_wrap=True)
     skipped = df.attrs.get("skipped", [])
     if skipped:
         err.print(f"[yellow]{len(skipped)} input(s) skipped[/]")

@@ -1,3 +1,4 @@
+# Over 400 lines: saving and loading share their checks (shapes, outputs, finite weights).
 """Model bundles: one ``.safetensors`` file holding weights and pathfer metadata.
 
 Format (version 2, :data:`pathfer.runtime.formats.CURRENT`): a standard safetensors file.
@@ -26,7 +27,11 @@ not registered in the loading process is resolved through its ``factory`` hint, 
 when that module, and the class it names, are part of pathfer or listed in
 ``trusted_modules`` (importing and calling arbitrary code named by a file would defeat the
 point of not unpickling). Saving and loading both check that the model scores one class
-per label on a crop of ``crop.size``, and a weights mismatch names the tensors.
+per label on a crop of ``crop.size``, that every weight is finite (a diverged model's NaN
+weights would make every probability NaN), and a weights mismatch names the tensors. Before
+a model is built, its parameter shapes are computed on PyTorch's ``meta`` device (no
+memory) and compared with the file's, so a bundle whose ``arch_kwargs`` ask for huge
+layers is refused at once.
 """
 
 from __future__ import annotations
@@ -171,6 +176,7 @@ def save_bundle(
         raise BundleError(f"{path}: duplicate labels {labels}")
     crop = crop or CropSettings()
     state = {k: v.detach().to("cpu").clone().contiguous() for k, v in model.state_dict().items()}
+    check_finite(state, path, "not saved")
 
     try:
         factory = registered_factory(architecture)
@@ -255,10 +261,24 @@ def _check_outputs(model: nn.Module, crop: CropSettings, labels: Sequence[str], 
         )
 
 
-def _state_mismatch(model: nn.Module, state: dict[str, torch.Tensor]) -> str | None:
-    """Which tensors differ between the file and the rebuilt model (None: they fit)."""
+def check_finite(state: dict[str, torch.Tensor], path: Path, what: str) -> None:
+    """Refuse weights holding NaN or infinity, naming the file and the first such tensor."""
+    for name, t in state.items():
+        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            bad = int((~torch.isfinite(t)).sum())
+            raise BundleError(
+                f"{path}: tensor {name!r} holds {bad} non-finite value(s) (NaN or infinity): "
+                f"the model diverged in training; {what} (train again, e.g. with a lower "
+                "learning rate)"
+            )
+
+
+def _state_mismatch(model: nn.Module, state: dict[str, Any]) -> str | None:
+    """Which tensors differ between the file and the rebuilt model (None: they fit).
+
+    ``state`` maps names to tensors or to shapes."""
     want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    have = {k: tuple(v.shape) for k, v in state.items()}
+    have = {k: tuple(v if isinstance(v, (tuple, list)) else v.shape) for k, v in state.items()}
     parts = []
     missing = [k for k in want if k not in have]
     extra = [k for k in have if k not in want]
@@ -350,6 +370,7 @@ def load_bundle(
         factory = get_architecture(meta["architecture"], meta.get("factory"), trusted_modules)
     except BundleError as exc:
         raise BundleError(f"{path}: {exc}") from None
+    _check_shapes_first(path, meta, factory)
     try:
         model = factory(**meta.get("arch_kwargs", {}))
     except Exception as exc:
@@ -364,6 +385,7 @@ def load_bundle(
         raise BundleError(
             f"{path}: weights cannot be read ({_short(exc)}); the file is corrupt or truncated"
         ) from None
+    check_finite(state, path, "not loaded")
     mismatch = _state_mismatch(model, state)
     if mismatch:
         raise BundleError(
@@ -384,6 +406,32 @@ def load_bundle(
     _check_outputs(model, crop, labels, path)
     model.to(device).eval()
     return Bundle(model=model, labels=labels, crop=crop, meta=meta, path=path)
+
+
+def _check_shapes_first(path: Path, meta: dict[str, Any], factory: Factory) -> None:
+    """Compare the file's tensor shapes (its header) with the architecture's, built on the
+    ``meta`` device (shapes without memory), before anything is allocated. A factory that
+    cannot build on ``meta`` is checked after building, as before."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
+    except Exception as exc:
+        raise BundleError(
+            f"{path}: weights cannot be read ({_short(exc)}); the file is corrupt or truncated"
+        ) from None
+    try:
+        with torch.device("meta"):
+            skeleton = factory(**meta.get("arch_kwargs", {}))
+    except Exception:
+        return
+    if not isinstance(skeleton, nn.Module):
+        return
+    mismatch = _state_mismatch(skeleton, shapes)
+    if mismatch:
+        raise BundleError(
+            f"{path}: weights do not fit architecture {meta['architecture']!r} with "
+            f"{meta.get('arch_kwargs')} ({mismatch}); nothing was built"
+        )
 
 
 def default_bundle_path() -> Path:

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 import pathfer
-from pathfer.use.bundle import Bundle, load_bundle
+from pathfer.use.bundle import Bundle, check_finite, load_bundle
 
 
 class _WithSoftmax(nn.Module):
@@ -50,6 +50,10 @@ def export_onnx(
     if output not in {"probabilities", "logits"}:
         raise ValueError(f"output must be 'probabilities' or 'logits', not {output!r}")
     bundle = bundle_path if isinstance(bundle_path, Bundle) else load_bundle(bundle_path)
+    if isinstance(bundle_path, Bundle):  # a loaded bundle was checked; one built in memory not
+        check_finite(
+            bundle.model.state_dict(), Path(str(bundle.path or "<bundle>")), "not exported"
+        )
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     model = bundle.model.eval()

@@ -10,7 +10,8 @@ announces, to tell a clip that ends early (truncated or damaged) from a whole on
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -96,11 +97,56 @@ def _check_file(path: Path) -> None:
         raise VideoError(f"{path}: empty file (0 bytes); re-copy or re-download it")
 
 
-def _read_image(path: Path) -> np.ndarray:
+#: the decoded size ``predict`` accepts by default (50 megapixels: a BGR frame of 150 MB);
+#: a larger image is refused before it is decoded, naming the option that raises it
+MAX_PIXELS = 50_000_000
+_PIL_LOCK = threading.Lock()
+
+
+def image_size(path: str | Path) -> tuple[int, int] | None:
+    """``(width, height)`` of an image file from its header, without decoding its pixels
+    (None where the header cannot be read: the decoder then says what is wrong)."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        return None
+    with _PIL_LOCK:  # Pillow's own size guard is a module global; lifted to read the size
+        saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            with Image.open(path) as im:
+                return int(im.size[0]), int(im.size[1])
+        except Exception:
+            return None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def check_pixels(path: str | Path, max_pixels: int | None) -> None:
+    """Refuse an image whose decoded size exceeds ``max_pixels`` (None: no limit)."""
+    if max_pixels is None:
+        return
+    size = image_size(path)
+    if size is not None and size[0] * size[1] > max_pixels:
+        w, h = size
+        raise VideoError(
+            f"{path}: the image is {w}x{h} ({w * h / 1e6:.0f} megapixels, "
+            f"{w * h * 3 / 2**20:,.0f} MiB decoded), over the limit of {max_pixels / 1e6:g} "
+            "megapixels; raise the limit with --max-pixels N (Recognizer(max_pixels=N)) where "
+            "the memory is there, or shrink the image"
+        )
+
+
+def _read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
     _check_file(path)
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    check_pixels(path, max_pixels)
+    with NativeLog() as log:  # libpng/libjpeg complaints become the message, not noise
+        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if img is None:
-        raise VideoError(f"{path}: not a readable image; the file is corrupt or not an image")
+        said = first_message(log.text())
+        raise VideoError(
+            f"{path}: not a readable image; the file is corrupt or not an image"
+            f"{f' (the decoder says: {said})' if said else ''}"
+        )
     return img
 
 
@@ -174,6 +220,25 @@ class DecodedClip:
     wanted: list[int] = field(default_factory=list)
 
 
+def ends_early(
+    path: Path, decoded: int, n_frames: int, ended: bool, errors: list[int], said: str
+) -> str | None:
+    """What is wrong with a clip whose read stopped (``ended``) after ``decoded`` frames of
+    the ``n_frames`` its container announces, the decoder having complained at ``errors``
+    (``said``: its first message); None when the clip is whole."""
+    short = ended and n_frames - decoded > max(COUNT_SLACK, COUNT_SLACK_SHARE * n_frames)
+    damaged_end = ended and errors and errors[-1] >= decoded - 2
+    if not (short or damaged_end):
+        return None
+    said_at = f"'{said}' at frame {errors[0]}" if errors else ""
+    if short:
+        what = f"only {decoded} of the {n_frames} frames its container announces decode"
+        what += f" (the decoder reported {said_at})" if said_at else ""
+    else:
+        what = f"its stream stops in a damaged frame (the decoder reported {said_at})"
+    return f"{path}: the file ends early, truncated or damaged: {what}"
+
+
 def decode_frames(path: str | Path, sampling: FrameSampling | None = None) -> DecodedClip:
     """Decode the sampled frames of a clip, checking that the clip is whole.
 
@@ -226,19 +291,9 @@ def decode_frames(path: str | Path, sampling: FrameSampling | None = None) -> De
             f"{f' (the decoder says: {said})' if said else ''}"
         )
     decoded = idx
-    short = ended and n_frames - decoded > max(COUNT_SLACK, COUNT_SLACK_SHARE * n_frames)
-    damaged_end = ended and errors and errors[-1] >= decoded - 2
-    if short or damaged_end:
-        said_at = f"'{said}' at frame {errors[0]}" if errors else ""
-        if short:
-            what = f"only {decoded} of the {n_frames} frames its container announces decode"
-            what += f" (the decoder reported {said_at})" if said_at else ""
-        else:
-            what = f"its stream stops in a damaged frame (the decoder reported {said_at})"
-        raise VideoError(
-            f"{path}: the file ends early, truncated or damaged: {what}; "
-            "re-copy it, or exclude it from the corpus"
-        )
+    message = ends_early(path, decoded, n_frames, ended, errors, said)
+    if message:
+        raise VideoError(f"{message}; re-copy it, or exclude it from the corpus")
     note = ""
     if errors:
         note = (
@@ -256,28 +311,45 @@ def read_frames(
     return decode_frames(path, sampling).frames
 
 
-def iter_frames(path: str | Path, every: int = 1) -> Iterator[tuple[int, float, np.ndarray]]:
+def iter_frames(
+    path: str | Path,
+    every: int = 1,
+    *,
+    max_pixels: int | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> Iterator[tuple[int, float, np.ndarray]]:
     """Lazily yield ``(frame_index, time_s, BGR frame)`` for every ``every``-th frame.
 
-    Memory stays flat on long videos: one frame is held at a time.
+    Memory stays flat on long videos: one frame is held at a time. ``max_pixels`` refuses
+    an image larger than that before decoding it (:func:`check_pixels`). A video that ends
+    before the frames its container announces (as :func:`decode_frames` tells it) is
+    reported through ``on_note(message)`` after its last frame; the frames read stand.
     """
     if every < 1:
         raise ValueError(f"every must be >= 1, not {every}")
     path = Path(path)
     if is_image(path):
-        yield 0, 0.0, _read_image(path)
+        yield 0, 0.0, _read_image(path, max_pixels)
         return
     cap = _open(path)
+    errors: list[int] = []
     try:
         fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0) or 25.0
+        n_frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
         idx = 0
         produced = False
+        said = ""
         while True:
-            with NativeLog():  # decoder messages are not the user's business here
+            # decoder messages are evidence, not the user's business; captured per read
+            # only, so that the caller's own writes to stderr still show between frames
+            with NativeLog() as log:
                 if idx % every == 0:
                     ok, frame = cap.read()
                 else:
                     ok, frame = cap.grab(), None
+            if log.text():
+                errors.append(idx)
+                said = said or first_message(log.text())
             if not ok:
                 break
             if frame is not None:
@@ -288,3 +360,6 @@ def iter_frames(path: str | Path, every: int = 1) -> Iterator[tuple[int, float, 
         cap.release()
     if not produced:
         raise VideoError(f"{path}: no frame could be decoded; the file is corrupt or empty")
+    message = ends_early(path, idx, n_frames, True, errors, said) if n_frames > 0 else None
+    if message and on_note is not None:
+        on_note(message)

@@ -17,6 +17,7 @@ import torch
 
 from pathfer import __version__
 from pathfer.data.datasets.splits import Split
+from pathfer.data.faces import CropSettings
 from pathfer.models.architectures import architecture_name
 from pathfer.models.nn import set_job_numerics
 from pathfer.models.pathnet.recipes import get_recipe
@@ -75,7 +76,10 @@ def train_model(
     if result.model is None:
         raise RuntimeError(f"{method} returned no model to save")
     val_acc = float((result.proba.argmax(1) == target.test.y.numpy()).mean())
-    _save(cfg, method, result, target.labels, out, _provenance(cfg, method, seed, cut, val_acc))
+    # the crop its training frames had: a corpus of face crops (``detector: none``) says so
+    crop = CropSettings.from_dict(ds.settings["crop"])
+    provenance = _provenance(cfg, method, seed, cut, val_acc)
+    _save(result, target.labels, out, provenance, crop)
     log(f"saved {out} (validation accuracy {val_acc:.3f})")
     return out
 
@@ -146,12 +150,11 @@ def _provenance(
 
 
 def _save(
-    cfg: ExperimentConfig,
-    method: str,
     result: M.MethodOutput,
     labels: list[str],
     out: Path,
     provenance: dict[str, Any],
+    crop: CropSettings,
 ) -> None:
     model = M.unwrap(result.model).eval()
     kwargs = model.arch_kwargs() if callable(model.arch_kwargs) else dict(model.arch_kwargs)
@@ -161,7 +164,7 @@ def _save(
         architecture=architecture_name(model),
         arch_kwargs=kwargs,
         labels=labels,
-        crop=cfg.method_preparation(method).crop_settings(),
+        crop=crop,
         provenance=provenance,
         pathnet_path=result.extra.get("best_path"),
     )

@@ -67,12 +67,12 @@ class FaceClassifier:
             if change:
                 torch.set_num_threads(previous)
 
-    def prepare_face(self, image: Any, color: str = "bgr") -> np.ndarray:
+    def prepare_face(self, image: Any, color: str | None = None) -> np.ndarray:
         """An image that is a face already, as this model's input: grey, resized to the crop
         size (no margin), histogram-equalised if the bundle was trained so."""
         return resize_face(sources.to_frame(image, color), self.crop)
 
-    def classify_faces(self, crops: Any, color: str = "bgr") -> np.ndarray:
+    def classify_faces(self, crops: Any, color: str | None = None) -> np.ndarray:
         """Probabilities ``(N, C)`` for images that are faces already (any size, BGR, RGB,
         grey or PIL); each gets this bundle's resize and equalisation, nothing is detected.
 
@@ -83,6 +83,10 @@ class FaceClassifier:
             images = stack if stack is not None else [one]
         elif sources.is_pil_image(crops):
             images = [crops]
+        elif sources.is_tensor(crops):
+            t = sources.from_tensor(crops)
+            images = t if isinstance(t, list) else [t]
+            color = color or "rgb"
         else:
             images = list(crops)
         if not images:

@@ -11,6 +11,7 @@ BASE_COLUMNS: tuple[str, ...] = (
     "frame",
     "time_s",
     "face_index",
+    "track_id",
     "x",
     "y",
     "w",
@@ -18,6 +19,18 @@ BASE_COLUMNS: tuple[str, ...] = (
     "face_score",
     "face",
 )
+
+#: positions in a row's meta tuple (:data:`BASE_COLUMNS` order, then the landmarks or None)
+FACE_INDEX, TRACK_ID, BOX, FACE = 3, 4, slice(5, 9), BASE_COLUMNS.index("face")
+LANDMARKS_AT = len(BASE_COLUMNS)
+
+
+def landmark_columns() -> list[str]:
+    """``right_eye_x, right_eye_y, ...``: the five landmarks' columns, in
+    :data:`~pathfer.data.faces.LANDMARKS` order (added when the detector gives them)."""
+    from pathfer.data.faces import LANDMARKS
+
+    return [f"{name}_{axis}" for name in LANDMARKS for axis in ("x", "y")]
 
 
 def prob_columns(df: pd.DataFrame) -> list[str]:

@@ -141,10 +141,15 @@ def run_paths(
         frames = [results[i] for i in sorted(results)]
         out = Predictions(pd.concat(frames, ignore_index=True)) if frames else rec.empty_result()
         annotated = [p for df in frames for p in df.attrs.get("annotated", [])]
+        notes = [n for df in frames for n in df.attrs.get("notes", [])]
+        if on_skip is None:
+            for note in notes:
+                warnings.warn(f"{note}; the frames read are kept", PredictWarning, stacklevel=4)
         out.attrs = {
             "labels": list(rec.labels),
             "skipped": skipped,
             "annotated": annotated,
+            "notes": notes,
             "interrupted": interrupted,
         }
         return out

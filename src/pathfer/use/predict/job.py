@@ -17,6 +17,8 @@ from typing import TextIO
 
 import pandas as pd
 
+from pathfer.data.faces import FALLBACK, PREFERRED, WHOLE_IMAGE, yunet_available
+from pathfer.data.video.read import MAX_PIXELS
 from pathfer.use.predict.recognizer import Recognizer
 from pathfer.use.predict.results import (
     PredictInterrupted,
@@ -26,6 +28,7 @@ from pathfer.use.predict.results import (
     summarize,
     write_results,
 )
+from pathfer.use.predict.sources import check_camera
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class PredictOptions:
     workers: int = 1
     batch_size: int = 64
     threads: int = 1
+    max_pixels: int | None = MAX_PIXELS
+    sequence: bool = False
     progress: bool = True
 
     @property
@@ -64,7 +69,8 @@ class PredictOptions:
         """The camera as OpenCV opens it: an index, else a URL or path."""
         if self.camera is None:
             return None
-        return int(self.camera) if self.camera.strip().isdigit() else self.camera
+        text = self.camera.strip()
+        return int(text) if text.lstrip("-").isdigit() else self.camera
 
 
 @dataclass
@@ -75,6 +81,8 @@ class PredictRun:
     recognizer: Recognizer
     frames: Predictions
     interrupted: bool = False
+    #: the inputs were sequences (folders of frames): the summary gives the peak too
+    sequence: bool = False
 
     @property
     def labels(self) -> list[str]:
@@ -83,7 +91,7 @@ class PredictRun:
     @cached_property
     def summary(self) -> pd.DataFrame:
         """One row per input (:func:`~pathfer.use.predict.results.summarize`)."""
-        return summarize(self.frames, self.labels)
+        return summarize(self.frames, self.labels, peak=self.sequence)
 
 
 def check_options(options: PredictOptions) -> None:
@@ -93,6 +101,16 @@ def check_options(options: PredictOptions) -> None:
         raise ValueError("nothing to predict: give INPUT files or folders, or --camera 0")
     if options.inputs and options.live:
         raise ValueError("give INPUT files or --camera, not both")
+    if isinstance(options.camera_source, int):
+        check_camera(options.camera_source)
+    if options.sequence:
+        if options.live:
+            raise ValueError("--sequence reads folders of frames, not a camera")
+        files = [x for x in options.inputs if not Path(x).is_dir()]
+        if files:
+            raise ValueError(
+                f"{files[0]}: --sequence takes folders, each holding one sequence's frames"
+            )
     for path, what in ((options.out, "results"), (options.summary, "summary")):
         if path is not None:
             check_writable(check_format(path, what))
@@ -113,6 +131,32 @@ def load_recognizer(options: PredictOptions) -> Recognizer:
         device=options.device,
         detector=options.detector,
         track=options.track,
+        max_pixels=options.max_pixels,
+    )
+
+
+def detector_line(rec: Recognizer) -> str:
+    """One line saying which face detector finds the faces, and why."""
+    used, trained = rec.detector.name, rec.training_detector
+    if used == WHOLE_IMAGE:
+        return "face detector: none (each image is the face crop: no detection, no margin)"
+    best = PREFERRED if yunet_available() else FALLBACK
+    why = "the best installed" if used == best else "as asked"
+    if trained not in (used, WHOLE_IMAGE):
+        why += f"; the model's training crops came from {trained}"
+    return f"face detector: {used} ({why})"
+
+
+def no_face_hint(rec: Recognizer, frames: pd.DataFrame) -> str | None:
+    """What to do when Haar found no face somewhere while YuNet is not installed."""
+    if rec.detector.name != FALLBACK or yunet_available() or frames.empty:
+        return None
+    missed = frames.loc[~frames["face"].astype(bool), ["file", "frame"]].drop_duplicates()
+    if missed.empty:
+        return None
+    return (
+        f"no face found in {len(missed)} frame(s) with the Haar detector (frontal, upright "
+        "faces only); YuNet finds more: pip install yuface (CPython <= 3.11, x86_64)"
     )
 
 
@@ -128,6 +172,8 @@ def run_predict(
     try:
         if options.live:
             frames = _live(rec, options, rows_out)
+        elif options.sequence:
+            frames = _sequences(rec, options)
         else:
             frames = rec.predict_paths(
                 list(options.inputs),
@@ -140,8 +186,19 @@ def run_predict(
                 on_skip=on_skip,
             )
     except PredictInterrupted as exc:
-        return PredictRun(rec, exc.partial, interrupted=True)
-    return PredictRun(rec, frames)
+        return PredictRun(rec, exc.partial, interrupted=True, sequence=options.sequence)
+    return PredictRun(rec, frames, sequence=options.sequence)
+
+
+def _sequences(rec: Recognizer, options: PredictOptions) -> Predictions:
+    """Each input folder as one sequence of frames (:meth:`Recognizer.predict_sequence`)."""
+    parts = [
+        rec.predict_sequence(folder, all_faces=options.all_faces, batch_size=options.batch_size)
+        for folder in options.inputs
+    ]
+    out = Predictions(pd.concat(parts, ignore_index=True))
+    out.attrs = {"labels": list(rec.labels)}
+    return out
 
 
 def _live(rec: Recognizer, options: PredictOptions, rows_out: TextIO | None) -> Predictions:

@@ -12,50 +12,66 @@ are held at once, so memory stays flat on long videos.
 Result columns (:data:`~pathfer.use.predict.results.BASE_COLUMNS`, one probability column
 per label, ``top_emotion``, ``top_prob``)::
 
-    file, frame, time_s, face_index, x, y, w, h, face_score, face, <label>..., top_emotion, top_prob
+    file, frame, time_s, face_index, track_id, x, y, w, h, face_score, face, <label>...,
+    top_emotion, top_prob[, right_eye_x, right_eye_y, ..., mouth_left_y]
 
 A frame without a detected face gives one row with ``face=False``, ``face_index``/box
 ``<NA>``, NaN probabilities and ``top_emotion=None``: no label is invented. With several
 faces the largest is used (``face_index=0``); ``all_faces=True`` gives one row per face,
-``face_index`` 0, 1, ... in order of decreasing box area. ``face_score`` is the detector's
-confidence (NaN for detectors that give none, such as Haar).
+``face_index`` 0, 1, ... in order of decreasing box area. ``track_id`` follows a face from
+frame to frame within a clip (box overlap, :mod:`~pathfer.use.predict.tracks`).
+``face_score`` is the detector's confidence (NaN for detectors that give none, such as
+Haar); detectors with landmarks (YuNet) add their five points as the last ten columns.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
 from pathfer.data.faces import (
     DETECTORS,
+    WHOLE_IMAGE,
     CropSettings,
     Face,
     FaceDetector,
     crop_face,
+    default_detector,
+    detector_key,
     get_detector,
 )
 from pathfer.data.faces.track import TrackingDetector
 from pathfer.data.video import VideoError, is_image, iter_frames, probe
+from pathfer.data.video.read import MAX_PIXELS
 from pathfer.use.bundle import load_bundle
 from pathfer.use.predict import inputs, sources
 from pathfer.use.predict.annotate import Annotator
 from pathfer.use.predict.classifier import FaceClassifier
+from pathfer.use.predict.columns import FACE
 from pathfer.use.predict.device import resolve_device
 from pathfer.use.predict.progress import Advance, frame_progress
 from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
+from pathfer.use.predict.tracks import IouTracker
 
 #: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
 #: 240 px Haar's smallest face (10% of the shorter side) is the same as at full size.
 SEARCH_SIDE = 240
+#: longer side (pixels) above which faces are searched on a copy of the frame scaled to it
+#: (boxes mapped back): a 20000-pixel-wide image costs the detector what a 4K frame does
+DETECT_SIDE = 4096
 
-Row = tuple[tuple, np.ndarray]  # (file, frame, time_s, face_index, x, y, w, h, score, face), probs
+Row = tuple[tuple, np.ndarray]  # (BASE_COLUMNS values, landmarks or None), probabilities
 
 
 class Recognizer(FaceClassifier):
@@ -67,10 +83,18 @@ class Recognizer(FaceClassifier):
       keeps torch's global setting). Per-frame time is dominated by face detection, and on
       small or shared machines multi-threaded inference on 64x64 crops loses more to thread
       synchronisation than it gains.
-    - ``detector``: a detector instance or a registered name (default: the bundle's).
+    - ``detector``: a detector instance or a registered name. Default: for a bundle trained
+      on detected faces, the best detector installed (:func:`default_detector`: ``yunet``
+      where installed, else ``haar``), whatever detector its training crops came from; for
+      a bundle trained on whole images (``none``), none. ``"none"`` makes every image the
+      crop (no detection, no margin), as :meth:`classify_faces` does.
     - ``track``: within a clip, search near the previous face first and on a frame scaled
       to ``search_side`` pixels when it is lost (as ``prepare`` does); ``False`` runs the
       detector on every full frame. ``all_faces`` always searches full frames.
+    - ``max_pixels``: an image file that decodes to more pixels than this (default 50
+      megapixels, :data:`~pathfer.data.video.read.MAX_PIXELS`) is refused before it is
+      decoded; ``None`` lifts the limit. Frames wider or taller than :data:`DETECT_SIDE`
+      are searched for faces on a scaled copy (boxes mapped back to the frame).
     """
 
     def __init__(
@@ -86,17 +110,23 @@ class Recognizer(FaceClassifier):
         device: str | torch.device | None = "cpu",
         track: bool = True,
         search_side: int = SEARCH_SIDE,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> None:
         super().__init__(model, labels, crop, threads=threads, device=device)
-        name = detector if isinstance(detector, str) else None
-        self._detector_name = name or (None if detector is not None else self.crop.detector)
+        #: the detector the model's training crops came from (``none``: whole images)
+        self.training_detector = str(self.crop.detector)
+        self._detector_name = detector_for(self.crop, detector)
         self.detector: FaceDetector = (
             get_detector(self._detector_name) if self._detector_name else detector  # type: ignore[assignment]
         )
+        self.crop = crop_for(self.crop, self.detector.name)
         self.meta = dict(meta or {})
         self.source = source
         self.track = track
         self.search_side = search_side
+        if max_pixels is not None and max_pixels < 1:
+            raise ValueError(f"max_pixels must be >= 1 or None, not {max_pixels}")
+        self.max_pixels = max_pixels
 
     @classmethod
     def from_bundle(
@@ -108,10 +138,11 @@ class Recognizer(FaceClassifier):
         threads: int | None = 1,
         device: str | torch.device | None = "cpu",
         track: bool = True,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> Recognizer:
         """Load a bundle (``None``: the built-in FER2013 mini-Xception).
 
-        ``detector`` overrides the bundle's (an instance, or a registered name).
+        ``detector``: an instance or a registered name (default: see :class:`Recognizer`).
         """
         dev = resolve_device(device)
         b = load_bundle(path, trusted_modules=trusted_modules, device=dev)
@@ -125,6 +156,7 @@ class Recognizer(FaceClassifier):
             threads=threads,
             device=dev,
             track=track,
+            max_pixels=max_pixels,
         )
 
     # pickling (worker processes): a registry detector is made anew
@@ -159,8 +191,8 @@ class Recognizer(FaceClassifier):
             # not any video a user brings)
             sizes = {k: meta[k] for k in ("window_side", "refine_below") if k in meta}
             sizes["full_side"] = self.search_side
-            return TrackingDetector(self.detector, **sizes).detect
-        return lambda frame: self.faces(frame, all_faces)
+            return _scaled(TrackingDetector(self.detector, **sizes).detect)
+        return _scaled(lambda frame: self.faces(frame, all_faces))
 
     # ----------------------------------------------------------------------- predict
 
@@ -168,7 +200,7 @@ class Recognizer(FaceClassifier):
         self,
         x: Any,
         *,
-        color: str = "bgr",
+        color: str | None = None,
         every: int = 1,
         all_faces: bool = False,
         batch_size: int = 64,
@@ -185,8 +217,16 @@ class Recognizer(FaceClassifier):
         - a folder, a glob, or a list of paths (unreadable ones are skipped with a
           :class:`PredictWarning`; ``workers`` > 1 reads several files at once);
         - a numpy array (``color`` says its channel order): one image or a stack of frames;
-        - a PIL image;
-        - an iterable of frames (arrays or PIL images), e.g. a generator.
+        - a PIL image (16-bit modes scaled to 8 bits as OpenCV reads the file);
+        - a torch tensor, ``uint8`` or float in [0, 1], RGB unless ``color``: ``(H, W)``,
+          ``(C, H, W)`` when the first dimension is 1 or 3, ``(H, W, C)`` when the last is
+          1, 3 or 4 (a shape that fits both is refused), or a batch ``(N, ...)`` of those;
+        - an iterable of frames (arrays, PIL images or tensors), e.g. a generator;
+        - a list mixing paths with in-memory images: each path is read as a file, each
+          in-memory item is one image named ``<list>[i]``.
+
+        ``color``: the channel order of arrays and tensors (``bgr``, ``rgb`` or ``grey``;
+        default BGR for numpy arrays, as OpenCV gives them, and RGB for tensors).
 
         ``fps`` times in-memory frames (``time_s`` is NaN without it; images get 0).
         ``annotate`` writes the frames with boxes and labels (a folder for several files).
@@ -205,7 +245,9 @@ class Recognizer(FaceClassifier):
             if not Path(x).exists() and not glob.has_magic(str(x)):
                 raise VideoError(f"{x}: file not found; check the path")
             x = [x]  # a folder or a glob
-        if isinstance(x, (list, tuple)) and x and all(sources.is_path_like(p) for p in x):
+        if isinstance(x, (list, tuple)) and any(sources.is_path_like(p) for p in x):
+            if not all(sources.is_path_like(p) for p in x):
+                return self._predict_mixed(x, color, all_faces, batch_size, progress, on_skip)
             return self.predict_paths(
                 x,
                 every=every,
@@ -226,6 +268,16 @@ class Recognizer(FaceClassifier):
             )
         if sources.is_pil_image(x):
             return self._predict_still(sources.from_pil(x), name or "<image>", all_faces, annotate)
+        if sources.is_tensor(x):
+            t = sources.from_tensor(x)
+            if isinstance(t, list):  # a batch: frames of one sequence
+                frames = sources.numbered(t, color or "rgb", fps)
+                name = name or "<tensor>"
+                return self._predict_frames(
+                    frames, name, all_faces, batch_size, annotate, fps, progress, every
+                )
+            one = sources.to_frame(t, color or "rgb")
+            return self._predict_still(one, name or "<tensor>", all_faces, annotate)
         if isinstance(x, Iterable) and not isinstance(x, (str, bytes)):
             frames = sources.numbered(x, color, fps)
             return self._predict_frames(
@@ -236,6 +288,71 @@ class Recognizer(FaceClassifier):
             "array, a PIL image or an iterable of frames"
         )
 
+    def _predict_mixed(
+        self,
+        items: Sequence[Any],
+        color: str | None,
+        all_faces: bool,
+        batch_size: int,
+        progress: Any,
+        on_skip: Callable[[str, str], None] | None,
+    ) -> Predictions:
+        """A list mixing paths and in-memory images: each item read by its own kind."""
+        parts = []
+        for i, item in enumerate(items):
+            if sources.is_path_like(item):
+                kw = {"batch_size": batch_size, "progress": progress, "on_skip": on_skip}
+                parts.append(self.predict_paths([item], all_faces=all_faces, **kw))
+            else:
+                name = f"<list>[{i}]"
+                frame = sources.to_frame(item, color)
+                parts.append(self._predict_still(frame, name, all_faces, None))
+        out = Predictions(pd.concat(parts, ignore_index=True))
+        out.attrs = {"labels": list(self.labels)}
+        out.attrs["skipped"] = [s for p in parts for s in p.attrs.get("skipped", [])]
+        return out
+
+    def predict_sequence(
+        self,
+        frames: str | Path | Sequence[Any],
+        *,
+        all_faces: bool = False,
+        batch_size: int = 64,
+        fps: float | None = None,
+        name: str | None = None,
+    ) -> Predictions:
+        """Rows for one sequence of frames: a folder of images (read in name order, numbers
+        compared as numbers: ``frame2`` before ``frame10``) or a list of image paths or
+        in-memory images, analysed as one clip (``file`` is the folder, ``frame`` the
+        position; faces are tracked from frame to frame as in a video).
+
+        Its clip scores: ``summarize(df, peak=True)`` (the mean and the peak frame)."""
+        if sources.is_path_like(frames):
+            folder = Path(frames)
+            if not folder.is_dir():
+                raise VideoError(f"{folder}: a sequence is a folder of frames (images)")
+            items: list[Any] = sorted(
+                (f for f in folder.iterdir() if f.is_file() and is_image(f)),
+                key=lambda f: natural_key(f.name),
+            )
+            if not items:
+                raise VideoError(f"{folder}: the folder holds no images (a sequence's frames)")
+            name = name or str(folder)
+        else:
+            items = list(frames)
+        stream = (
+            (i, (i / fps if fps else math.nan), self._sequence_frame(item))
+            for i, item in enumerate(items)
+        )
+        return self._predict_frames(
+            stream, name or "<sequence>", all_faces, batch_size, None, fps, False
+        )
+
+    def _sequence_frame(self, item: Any) -> np.ndarray:
+        if sources.is_path_like(item):
+            return next(iter_frames(item, max_pixels=self.max_pixels))[2]
+        return sources.to_frame(item)
+
     def predict_frames(
         self,
         frames: Iterable[Any],
@@ -244,7 +361,7 @@ class Recognizer(FaceClassifier):
         batch_size: int = 64,
         fps: float | None = None,
         name: str = "<frames>",
-        color: str = "bgr",
+        color: str | None = None,
     ) -> Predictions:
         """Rows for in-memory frames (BGR unless ``color``); ``time_s`` is NaN unless ``fps``."""
         stream = sources.numbered(frames, color, fps)
@@ -252,7 +369,8 @@ class Recognizer(FaceClassifier):
 
     def predict_image(self, path: str | Path, *, all_faces: bool = False) -> Predictions:
         """Rows for one still image file (``frame=0``, ``time_s=0``)."""
-        return self._collect(self._analysed(iter_frames(path), str(path), all_faces, 64))
+        frames = iter_frames(path, max_pixels=self.max_pixels)
+        return self._collect(self._analysed(frames, str(path), all_faces, 64))
 
     def predict_video(
         self,
@@ -288,7 +406,7 @@ class Recognizer(FaceClassifier):
         *,
         every: int = 1,
         all_faces: bool = False,
-        color: str = "bgr",
+        color: str | None = None,
         fps: float | None = None,
     ) -> Iterator[Predictions]:
         """Yield each analysed frame's rows as the frame arrives (one row per face, or one
@@ -304,7 +422,7 @@ class Recognizer(FaceClassifier):
             yield self._frame([m for m, _ in rows], [p for _, p in rows])
 
     def stream_with_frames(
-        self, source: Any, *, every: int = 1, all_faces: bool = False, color: str = "bgr"
+        self, source: Any, *, every: int = 1, all_faces: bool = False, color: str | None = None
     ) -> Iterator[tuple[np.ndarray, list[Row]]]:
         """Like :meth:`stream`, with each frame and its raw rows (for live display)."""
         frames = sources.stream_frames(source, every=every, color=color)
@@ -328,16 +446,17 @@ class Recognizer(FaceClassifier):
         if annotate is not None:
             fps = 0.0 if is_image(path) else probe(path).fps or 25.0
             sink = Annotator(Path(annotate), fps / every, self.labels, still=is_image(path))
+        notes: list[str] = []  # a video that ends early: its frames stand, the note says so
+        frames = iter_frames(path, every=every, max_pixels=self.max_pixels, on_note=notes.append)
         try:
-            analysed = self._analysed(
-                iter_frames(path, every=every), str(path), all_faces, batch_size
-            )
+            analysed = self._analysed(frames, str(path), all_faces, batch_size)
             df = self._collect(analysed, sink, advance)
         finally:
             if sink is not None:
                 sink.close()
         if sink is not None:
             df.attrs["annotated"] = [str(sink.path)] if sink.path else []
+        df.attrs["notes"] = notes
         return df
 
     def _predict_still(
@@ -394,6 +513,7 @@ class Recognizer(FaceClassifier):
         On Ctrl-C the frames already read are classified and yielded before it propagates.
         """
         find = self._clip_finder(all_faces)
+        tracks = IouTracker()
         nan_row = np.full(len(self.labels), np.nan, np.float32)
         pending: list[tuple[np.ndarray, list[tuple], list[np.ndarray]]] = []
         n_crops = 0
@@ -403,7 +523,7 @@ class Recognizer(FaceClassifier):
             crops = [c for _, _, cs in pending for c in cs]
             probs = iter(self.classify(np.stack(crops)) if crops else [])
             done = [
-                (frame, [(m, next(probs) if m[-1] else nan_row) for m in metas])
+                (frame, [(m, next(probs) if m[FACE] else nan_row) for m in metas])
                 for frame, metas, _ in pending
             ]
             pending.clear()
@@ -418,9 +538,12 @@ class Recognizer(FaceClassifier):
                 metas: list[tuple] = []
                 crops: list[np.ndarray] = []
                 if not faces:
-                    metas.append((file, idx, t, None, None, None, None, None, math.nan, False))
-                for j, face in enumerate(faces):
-                    metas.append((file, idx, t, j, *face.box, float(face.score), True))
+                    no_face = (None,) * 6
+                    metas.append((file, idx, t, *no_face, math.nan, False, None))
+                ids = tracks.update([face.box for face in faces])
+                for j, (face, tid) in enumerate(zip(faces, ids, strict=True)):
+                    box, score = face.box, float(face.score)
+                    metas.append((file, idx, t, j, tid, *box, score, True, face.landmarks))
                     # the Face, not only its box: with crop.align the eyes are levelled
                     crops.append(crop_face(frame, face, self.crop))
                 pending.append((frame, metas, crops))
@@ -454,7 +577,13 @@ class Recognizer(FaceClassifier):
         return self._frame(metas, probs)
 
     def _frame(self, meta_rows: list[tuple], probs: list[np.ndarray]) -> Predictions:
-        return to_predictions(meta_rows, probs, self.labels)
+        return to_predictions(meta_rows, probs, self.labels, landmarks=self.gives_landmarks)
+
+    @property
+    def gives_landmarks(self) -> bool:
+        """Whether the detector gives five landmarks (then they are result columns)."""
+        name = self.detector.name
+        return name in DETECTORS and bool(DETECTORS.meta(name).get("landmarks", False))
 
     def empty_result(self) -> Predictions:
         return self._frame([], [])
@@ -477,6 +606,47 @@ def predict_paths(
     """
     rec = recognizer or Recognizer.from_bundle(model)
     return inputs.run_paths(rec, paths, **kwargs)
+
+
+def _scaled(find: Callable[[np.ndarray], list[Face]]) -> Callable[[np.ndarray], list[Face]]:
+    """``find`` run on frames scaled down to :data:`DETECT_SIDE` when larger (boxes and
+    landmarks mapped back to the frame's pixels); smaller frames are searched as they are."""
+
+    def scaled(frame: np.ndarray) -> list[Face]:
+        side = max(frame.shape[:2])
+        if side <= DETECT_SIDE:
+            return find(frame)
+        f = DETECT_SIDE / side
+        small = cv2.resize(frame, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        return [face.moved(f) for face in find(small)]
+
+    return scaled
+
+
+def detector_for(crop: CropSettings, detector: FaceDetector | str | None) -> str | None:
+    """The registered name of the detector to build (None: ``detector`` is an instance).
+
+    A bundle's crops come from a kind of detector: ``none`` (the images were the crops) or
+    a face detector. For the latter the best detector installed is used: the box it gives
+    is cropped with the bundle's margin, so the crop is of the same kind."""
+    if isinstance(detector, str):
+        return detector_key(detector)
+    if detector is not None:
+        return None
+    return WHOLE_IMAGE if crop.whole_image else default_detector()
+
+
+def crop_for(crop: CropSettings, detector: str) -> CropSettings:
+    """The bundle's crop with the detector in use: ``none`` makes the whole image the crop
+    (no margin); a face detector on a whole-image bundle crops its box without a margin."""
+    if detector == crop.detector or (detector != WHOLE_IMAGE and not crop.whole_image):
+        return crop
+    return dataclasses.replace(crop, detector=detector)
+
+
+def natural_key(name: str) -> list[Any]:
+    """Sort key comparing the digits in a name as numbers (``f2`` before ``f10``)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
 
 
 def _order(faces: list[Face], all_faces: bool) -> list[Face]:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from pathfer.runtime.files import atomic_path
-from pathfer.use.predict.columns import BASE_COLUMNS, prob_columns
+from pathfer.use.predict.columns import BASE_COLUMNS, landmark_columns, prob_columns
 
 RESULT_FORMATS = (".csv", ".json", ".parquet")
 
@@ -64,18 +64,24 @@ class Predictions(pd.DataFrame):
 
 
 def to_predictions(
-    meta_rows: list[tuple], probs: list[np.ndarray], labels: Sequence[str]
+    meta_rows: list[tuple],
+    probs: list[np.ndarray],
+    labels: Sequence[str],
+    landmarks: bool = False,
 ) -> Predictions:
-    """A :class:`Predictions` frame from rows of :data:`BASE_COLUMNS` values and their
-    probabilities (NaN rows for frames without a face)."""
+    """A :class:`Predictions` frame from rows of :data:`BASE_COLUMNS` values (then the
+    face's landmarks or None) and their probabilities (NaN rows for frames without a face).
+    ``landmarks`` adds the five points' columns at the end (NaN where a face has none)."""
     labels = list(labels)
-    df = pd.DataFrame.from_records(meta_rows, columns=list(BASE_COLUMNS))
+    n_base = len(BASE_COLUMNS)
+    df = pd.DataFrame.from_records([m[:n_base] for m in meta_rows], columns=list(BASE_COLUMNS))
     df = df.astype(
         {
             "file": object,
             "frame": "int64",
             "time_s": "float64",
             "face_index": "Int64",
+            "track_id": "Int64",
             "x": "Int64",
             "y": "Int64",
             "w": "Int64",
@@ -93,16 +99,49 @@ def to_predictions(
     names = np.asarray(labels, dtype=object)
     df["top_emotion"] = pd.Series(np.where(has, names[top] if len(p) else [], None), dtype=object)
     df["top_prob"] = np.where(has, p[np.arange(len(p)), top] if len(p) else [], np.nan)
+    if landmarks:
+        points = np.full((len(meta_rows), 10), np.nan)
+        for i, m in enumerate(meta_rows):
+            if len(m) > n_base and m[n_base] is not None:
+                points[i] = np.asarray(m[n_base], np.float64).reshape(-1)[:10]
+        for j, column in enumerate(landmark_columns()):
+            df[column] = points[:, j]
     out = Predictions(df)
     out.attrs["labels"] = labels
     return out
 
 
-def summarize(df: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.DataFrame:
+#: the label a clip's "peak" score looks past: the frame furthest from it is the peak
+NEUTRAL = "neutral"
+
+
+def peak_row(main: pd.DataFrame, labels: Sequence[str]) -> tuple[int, str, float] | None:
+    """The peak of a clip: ``(row position in main, emotion, its probability)``.
+
+    Among the main face's rows, the frame whose highest probability over the labels other
+    than ``neutral`` is the largest (the earliest on a tie): an onset-to-apex sequence is
+    mostly neutral frames, and its apex is the frame furthest from neutral. Its emotion is
+    that non-neutral label (all labels where there is no ``neutral``)."""
+    others = [c for c in labels if c != NEUTRAL] or list(labels)
+    if main.empty:
+        return None
+    p = main[others].to_numpy(np.float64)
+    best = np.nanmax(p, axis=1)
+    i = int(np.nanargmax(best))
+    k = int(np.nanargmax(p[i]))
+    return i, others[k], float(p[i, k])
+
+
+def summarize(
+    df: pd.DataFrame, labels: Sequence[str] | None = None, peak: bool = False
+) -> pd.DataFrame:
     """One row per file: frames, frames with a face, face share, mean probabilities.
 
     Means are over the rows of the main (largest, ``face_index == 0``) face of each frame
-    with a face; ``top_emotion`` is the argmax of those means (None if no face at all).
+    with a face; ``top_emotion`` is the argmax of those means (None if no face at all):
+    the clip's "mean" score. ``peak`` adds its "peak" score (:func:`peak_row`):
+    ``peak_frame``, ``peak_emotion``, ``peak_prob`` and the peak frame's probabilities as
+    ``peak_<label>``.
     """
     labels = list(labels) if labels else prob_columns(df)
     cols = ["file", "frames", "face_frames", "face_share", *labels, "top_emotion", "top_prob"]
@@ -127,7 +166,34 @@ def summarize(df: pd.DataFrame, labels: Sequence[str] | None = None) -> pd.DataF
     out = pd.DataFrame(rows, columns=cols)
     # object dtype keeps None for "no face" (pandas 3's string dtype would turn it into NaN)
     out["top_emotion"] = pd.Series([r[-2] for r in rows], dtype=object, index=out.index)
+    if peak:
+        out = _with_peaks(df, out, labels)
     out.attrs["labels"] = labels
+    return out
+
+
+def _with_peaks(df: pd.DataFrame, out: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    frames, emotions, probs, rows = [], [], [], []
+    for _, g in df.groupby("file", sort=False):
+        main = g[g["face"].astype(bool) & (g["face_index"].fillna(-1) == 0)]
+        found = peak_row(main, labels)
+        if found is None:
+            frames.append(pd.NA)
+            emotions.append(None)
+            probs.append(math.nan)
+            rows.append([math.nan] * len(labels))
+            continue
+        i, emotion, prob = found
+        frames.append(int(main["frame"].iloc[i]))
+        emotions.append(emotion)
+        probs.append(prob)
+        rows.append(main[labels].iloc[i].astype(float).tolist())
+    out = out.copy()
+    out["peak_frame"] = pd.array(frames, dtype="Int64")
+    out["peak_emotion"] = pd.Series(emotions, dtype=object, index=out.index)
+    out["peak_prob"] = probs
+    for j, label in enumerate(labels):
+        out[f"peak_{label}"] = [r[j] for r in rows]
     return out
 
 
