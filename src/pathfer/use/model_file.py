@@ -53,6 +53,7 @@ from pathfer.use.bundle import (
 )
 from pathfer.use.bundle import (
     META_KEY,
+    Bundle,
     BundleError,
     default_bundle_path,
     load_bundle,
@@ -117,6 +118,19 @@ class MultiTaskModel:
     def task_model(self, task: str | None = None) -> nn.Module:
         """The task's path as a plain module (eval mode; logits)."""
         return self.pathnet.task_model(self.resolve(task))
+
+    def as_bundle(self, task: str | None = None) -> Bundle:
+        """The task as a loaded single-task :class:`Bundle` (for ONNX export and code that
+        takes bundles): its path as a plain module, its labels and crop."""
+        name = self.resolve(task)
+        meta = {
+            "architecture": f"pathnet task {name}",
+            "labels": self.labels(name),
+            "crop": self.tasks[name]["crop"],
+            "task": name,
+            "provenance": self.tasks[name].get("provenance", {}),
+        }
+        return Bundle(self.task_model(name), self.labels(name), self.crop(name), meta, self.path)
 
     def predict_proba(self, task: str | None, crops: Any) -> np.ndarray:
         """Probabilities ``(N, C)`` of the task for crops (uint8 ``(N, S, S)`` or float
