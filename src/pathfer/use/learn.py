@@ -70,8 +70,10 @@ def check_data(model: MultiTaskModel, data: LearnData) -> None:
             "needs at least two emotions to tell apart"
         )
     theirs = model.module_crop
-    mine = {k: getattr(data.crop, k) for k in CROP_KIND}
-    want = {k: getattr(theirs, k) for k in CROP_KIND}
+    # a margin means nothing for images that are faces already (detector none)
+    keys = [k for k in CROP_KIND if k != "margin" or not data.crop.whole_image]
+    mine = {k: getattr(data.crop, k) for k in keys}
+    want = {k: getattr(theirs, k) for k in keys}
     if mine != want or model.pathnet.config.input_size != data.crop.size:
         raise ModelFileError(
             f"the data's crop {mine} differs from the crop the model's modules take {want}: "
