@@ -35,14 +35,24 @@ from pathfer.use.predict.recognizer import Recognizer
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 CFG = PathNetConfig(
-    layers=3, modules=4, max_active=2, channels=4, input_size=16, norm="batch",
-    frozen_statistics="task", free_init="copy",
-)  # fmt: skip
+    layers=3,
+    modules=4,
+    max_active=2,
+    channels=4,
+    input_size=16,
+    norm="batch",
+    frozen_statistics="task",
+    free_init="copy",
+)
 EV = EvolutionConfig(
     population=4, steps_per_path=2, batch_size=8, generations=3, patience=None, finish_steps=4
 )
 CROP = CropSettings(size=16, margin=0.1, detector="none")
-LABELS = [["anger", "happiness", "sadness"], ["fear", "surprise"], ["disgust", "happiness", "neutral"]]  # fmt: skip
+LABELS = [
+    ["anger", "happiness", "sadness"],
+    ["fear", "surprise"],
+    ["disgust", "happiness", "neutral"],
+]
 
 
 def toy(i: int, n: int = 48) -> LearnData:
