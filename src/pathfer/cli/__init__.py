@@ -43,7 +43,7 @@ def _main(
 
 
 def _register() -> None:
-    from pathfer.cli import demo, experiment, predict, prepare
+    from pathfer.cli import demo, experiment, learn, predict, prepare
 
     app.command("prepare", cls=ChoicesCommand)(prepare.prepare)
     app.add_typer(experiment.experiment_app, name="experiment")
@@ -52,6 +52,8 @@ def _register() -> None:
     app.command("predict", cls=ChoicesCommand)(predict.predict)
     app.command("export")(predict.export)
     app.command("demo")(demo.demo)
+    app.command("learn")(learn.learn)
+    app.command("inspect")(learn.inspect)
 
 
 _register()

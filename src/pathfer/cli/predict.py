@@ -14,6 +14,7 @@ from pathfer.cli.choices import one_of
 
 if TYPE_CHECKING:
     from pathfer.use.predict.job import PredictOptions, PredictRun
+    from pathfer.use.predict.recognizer import Recognizer
 
 DEFAULT_MODEL = "the built-in FER2013 mini-Xception"
 
@@ -170,6 +171,16 @@ SequenceOpt = Annotated[
         "rows and one clip row with its mean and peak scores.",
     ),
 ]
+TaskOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option(
+        "--task",
+        "-t",
+        help="A task of a multi-task model (pathfer learn); 'all': every task's, columns "
+        "<task>:<label>.",
+        show_default="the most recently learnt",
+    ),
+]
 QuietOpt = Annotated[
     bool,
     typer.Option("--quiet", "-q", help="No progress bar and no summary table; errors still shown."),
@@ -196,6 +207,7 @@ def predict(
     max_pixels: MaxPixelsOpt = 50_000_000,
     sequence: SequenceOpt = False,
     quiet: QuietOpt = False,
+    task: TaskOpt = None,
 ) -> None:
     """Recognise facial emotions frame by frame in images, videos and camera streams."""
     from pathfer.use.predict.job import PredictOptions
@@ -221,10 +233,32 @@ def predict(
         sequence=sequence,
         progress=not quiet,
     )
-    _run_predict(options, quiet)
+    _run_predict(options, quiet, task)
 
 
-def _run_predict(options: PredictOptions, quiet: bool) -> None:
+def _multitask(options: PredictOptions, task: str | None) -> Recognizer | None:
+    """The recogniser of a multi-task model file's task; None for a bundle."""
+    from pathfer.use.model_file import BUILTIN, is_model_file
+    from pathfer.use.predict.recognizer import Recognizer
+
+    if task is None and not is_model_file(options.model):
+        return None
+    if options.model is not None and not is_model_file(options.model):
+        raise ValueError(
+            f"{options.model}: --task needs a multi-task model file (pathfer learn) or "
+            "builtin; a bundle has one task"
+        )
+    return Recognizer.from_model(
+        options.model or BUILTIN,
+        task=task,
+        threads=options.threads or None,
+        device=options.device,
+        detector=options.detector,
+        track=options.track,
+    )
+
+
+def _run_predict(options: PredictOptions, quiet: bool, task: str | None = None) -> None:
     from pathfer.data.video import VideoError
     from pathfer.use.bundle import BundleError
     from pathfer.use.predict.job import check_options, detector_line, load_recognizer, run_predict
@@ -232,7 +266,7 @@ def _run_predict(options: PredictOptions, quiet: bool) -> None:
     err = Console(stderr=True)
     try:
         check_options(options)
-        rec = load_recognizer(options)
+        rec = _multitask(options, task) or load_recognizer(options)
     except (BundleError, ValueError) as exc:
         _fail(err, str(exc))
     if not quiet:
@@ -296,8 +330,16 @@ def export(
     onnx: Optional[Path] = typer.Option(None, "--onnx", hidden=True),  # noqa: UP045 - old name
     opset: int = typer.Option(17, "--opset", min=9, help="ONNX opset version."),
     logits: bool = typer.Option(False, "--logits", help="Output logits instead of probabilities."),
+    task: Optional[str] = typer.Option(  # noqa: UP045
+        None,
+        "--task",
+        "-t",
+        help="The task of a multi-task model file to export.",
+        show_default="the most recently learnt",
+    ),
 ) -> None:
-    """Export a model bundle to ONNX (input (B,1,S,S) in [0,1], dynamic batch)."""
+    """Export a model bundle, or one task of a multi-task model, to ONNX (input (B,1,S,S)
+    in [0,1], dynamic batch)."""
     from pathfer.use.bundle import BundleError
     from pathfer.use.export import export_onnx
     from pathfer.use.predict.results import check_writable
@@ -309,7 +351,19 @@ def export(
         _fail(err, "where should the ONNX model go? give --out model.onnx")
     try:
         check_writable(target)
-        path = export_onnx(bundle, target, opset, output="logits" if logits else "probabilities")
+        source = _task_bundle(bundle, task)
+        path = export_onnx(source, target, opset, output="logits" if logits else "probabilities")
     except (BundleError, ValueError, RuntimeError, OSError) as exc:
         _fail(err, str(exc))
     console.print(f"ONNX model -> {escape(str(path))}")
+
+
+def _task_bundle(bundle: Path | None, task: str | None):  # noqa: ANN202 - a Bundle or the path
+    """A multi-task model file's task as a bundle; a bundle's path as it is."""
+    from pathfer.use.model_file import BUILTIN, is_model_file, load_model
+
+    if task is None and not is_model_file(bundle):
+        return bundle
+    if bundle is not None and not is_model_file(bundle):
+        raise ValueError(f"{bundle}: --task needs a multi-task model file; a bundle has one task")
+    return load_model(bundle or BUILTIN).as_bundle(task)

@@ -159,6 +159,39 @@ class Recognizer(FaceClassifier):
             max_pixels=max_pixels,
         )
 
+    @classmethod
+    def from_model(
+        cls,
+        path: str | Path = "builtin",
+        *,
+        task: str | None = None,
+        detector: FaceDetector | str | None = None,
+        threads: int | None = 1,
+        device: str | torch.device | None = "cpu",
+        track: bool = True,
+    ) -> Recognizer:
+        """A task of a multi-task model file (``"builtin"``: the shipped FER2013 model, task
+        ``fer2013``) with that task's crop. ``task`` None: the most recently learnt one;
+        ``"all"``: every task's probabilities side by side, columns ``<task>:<label>``."""
+        from pathfer.use.model_file import load_model
+
+        dev = resolve_device(device)
+        m = load_model(path)
+        names = m.names if task == "all" else [m.resolve(task)]
+        crop = m.crop(names[-1])
+        kw = {"detector": detector, "source": m.path, "threads": threads, "device": dev}
+        meta = {"architecture": "pathnet", "tasks": names, "model_file": str(m.path or path)}
+        if task != "all":
+            return cls(
+                m.task_model(names[0]), m.labels(names[0]), crop, meta=meta, track=track, **kw
+            )
+        parts = [
+            FaceClassifier(m.task_model(n), m.labels(n), crop, threads=threads, device=dev)
+            for n in names
+        ]
+        labels = [f"{n}:{label}" for n in names for label in m.labels(n)]
+        return _EveryTask(parts, labels, crop, meta=meta, track=track, **kw)
+
     # pickling (worker processes): a registry detector is made anew
     def __getstate__(self) -> dict[str, Any]:
         state = super().__getstate__()
@@ -652,3 +685,17 @@ def natural_key(name: str) -> list[Any]:
 def _order(faces: list[Face], all_faces: bool) -> list[Face]:
     faces = sorted(faces, key=lambda f: (-f.area, f.box[0], f.box[1]))
     return faces if all_faces else faces[:1]
+
+
+class _EveryTask(Recognizer):
+    """Every task of a multi-task model: each task's probabilities (its own softmax), side
+    by side in the order the tasks were learnt."""
+
+    def __init__(
+        self, parts: list[FaceClassifier], labels: list[str], crop: CropSettings, **kw: Any
+    ) -> None:
+        super().__init__(parts[-1].model, labels, crop, **kw)
+        self.parts = parts
+
+    def classify(self, crops: np.ndarray) -> np.ndarray:
+        return np.concatenate([p.classify(crops) for p in self.parts], axis=1)

@@ -1,0 +1,209 @@
+"""Learn one more task onto a multi-task model: evolve its paths through the frozen modules,
+finish and freeze the best one, write a new model file. Earlier tasks never change.
+
+The learning is resumable: the whole PathNet is checkpointed after every generation in a
+work folder beside the output (``.<out name>.work/<key>``, the key a digest of the model,
+the task, the seed and the settings), and the same call resumes from it and reaches the
+uninterrupted result exactly (:meth:`PathNet.learn_task`). The folder is removed once the
+new model file is written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pathfer.data.faces import CropSettings
+from pathfer.models.pathnet import EngineSettings, EvolutionConfig, PathNet, TaskStatus
+from pathfer.models.pathnet.pretrained import PRETRAINED_TASK
+from pathfer.models.pathnet.recipes import get_recipe
+from pathfer.use.model_file import (
+    BUILTIN,
+    ModelFileError,
+    MultiTaskModel,
+    check_task_name,
+    load_model,
+    save_model,
+    task_entry,
+)
+
+Progress = Callable[[dict[str, Any]], None]
+#: crop settings the frozen modules were trained on: new data must be cropped the same way
+CROP_KIND = ("size", "margin", "equalize")
+
+
+@dataclass
+class LearnData:
+    """A new task's data: fit and validation parts (uint8 ``(N, S, S)`` or float ``(N, 1,
+    S, S)``, int labels), class names, the crop it was prepared with and where it came from."""
+
+    x_fit: Any
+    y_fit: Any
+    x_val: Any
+    y_val: Any
+    labels: Sequence[str]
+    crop: CropSettings
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def recipe_for(model: MultiTaskModel) -> str:
+    """The recipe a new task evolves with: ``fer2013`` over the mini-Xception's stages,
+    else ``default``."""
+    return "fer2013" if model.pathnet.config.backbone == "mini_xception" else "default"
+
+
+def check_data(model: MultiTaskModel, data: LearnData) -> None:
+    """Refuse data the model cannot learn: one class, or another crop than its modules'."""
+    y = np.asarray(data.y_fit)
+    present = np.unique(y)
+    if len(data.labels) < 2 or len(present) < 2:
+        raise ModelFileError(
+            f"the data has {len(present)} class(es) ({', '.join(map(str, data.labels))}): a task "
+            "needs at least two emotions to tell apart"
+        )
+    theirs = model.module_crop
+    # a margin means nothing for images that are faces already (detector none)
+    keys = [k for k in CROP_KIND if k != "margin" or not data.crop.whole_image]
+    mine = {k: getattr(data.crop, k) for k in keys}
+    want = {k: getattr(theirs, k) for k in keys}
+    if mine != want or model.pathnet.config.input_size != data.crop.size:
+        raise ModelFileError(
+            f"the data's crop {mine} differs from the crop the model's modules take {want}: "
+            "prepare the data with the model's crop (pathfer learn does so from a corpus)"
+        )
+
+
+def learn_onto(
+    model: MultiTaskModel,
+    name: str,
+    data: LearnData,
+    out: str | Path,
+    *,
+    recipe: str | None = None,
+    evolution: EvolutionConfig | None = None,
+    engine: EngineSettings | None = None,
+    progress: Progress | None = None,
+    work_key: str = "",
+) -> MultiTaskModel:
+    """Learn task ``name`` on ``data`` onto ``model`` and write the result to ``out``.
+
+    ``recipe`` (default :func:`recipe_for`) gives the evolution and engine settings;
+    ``evolution`` / ``engine`` replace them. ``work_key`` tells apart work folders of
+    different data for the same output (the caller's description of the data)."""
+    check_task_name(model, name)
+    check_data(model, data)
+    out = Path(out)
+    if out.suffix != ".safetensors":
+        raise ModelFileError(f"{out}: a model file name must end in .safetensors")
+    rec = get_recipe(recipe or recipe_for(model))
+    evolution = evolution or rec.evolution_config()
+    engine = engine or rec.engine_settings()
+    seed = model.pathnet.seed
+    key = _work_key(model, name, seed, evolution, engine, work_key)
+    work = out.parent / f".{out.name}.work" / key
+    pn = PathNet.load(work) if (work / "state.json").is_file() else model.pathnet
+    head_from = (
+        PRETRAINED_TASK if PRETRAINED_TASK in model.tasks and rec.name == "fer2013" else None
+    )
+    trained = name in pn.tasks and pn.status(name) is TaskStatus.TRAINED
+    result = (
+        pn.result(name)
+        if trained
+        else pn.learn_task(
+            name,
+            _images(data.x_fit),
+            torch.as_tensor(np.asarray(data.y_fit), dtype=torch.long),
+            len(data.labels),
+            x_val=_images(data.x_val),
+            y_val=torch.as_tensor(np.asarray(data.y_val), dtype=torch.long),
+            labels=list(data.labels),
+            evolution=evolution,
+            engine=engine,
+            head_from=head_from,
+            progress=progress,
+            checkpoint_path=work,
+            checkpoint_every=1,
+        )
+    )
+    pn.freeze(name)
+    provenance = {
+        **data.provenance,
+        "recipe": rec.name,
+        "seed": seed,
+        "generations": result.generations,
+        "frames_fit": result.n_train,
+        "frames_val": result.n_val,
+        "date": _today(),
+        "pathfer_version": _version(),
+    }
+    entry = task_entry(
+        pn, name, data.crop, val_accuracy=result.final_val_accuracy, provenance=provenance
+    )
+    new = MultiTaskModel(pn, {**model.tasks, name: entry}, model.module_crop)
+    save_model(new, out)
+    shutil.rmtree(work, ignore_errors=True)
+    if work.parent.is_dir() and not any(work.parent.iterdir()):
+        work.parent.rmdir()
+    return new
+
+
+def learn(
+    onto: str | Path,
+    name: str,
+    data: LearnData,
+    out: str | Path,
+    *,
+    seed: int = 0,
+    **kwargs: Any,
+) -> MultiTaskModel:
+    """:func:`learn_onto` a model file (or ``builtin``) read from ``onto``."""
+    return learn_onto(load_model(onto, seed=seed), name, data, out, **kwargs)
+
+
+def _images(x: Any) -> torch.Tensor:
+    """``(N, 1, S, S)`` float in [0, 1] (uint8 scaled by 1/255)."""
+    t = torch.as_tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x
+    if t.ndim == 3:
+        t = t.unsqueeze(1)
+    return t.to(torch.float32) / 255.0 if t.dtype == torch.uint8 else t.to(torch.float32)
+
+
+def _work_key(
+    model: MultiTaskModel,
+    name: str,
+    seed: int,
+    evolution: EvolutionConfig,
+    engine: EngineSettings,
+    data_key: str,
+) -> str:
+    """A digest of everything a resumed run must share with the interrupted one."""
+    base = BUILTIN if model.path is None else hashlib.sha256(model.path.read_bytes()).hexdigest()
+    blob = json.dumps(
+        [base, name, seed, evolution.as_dict(), engine.as_dict(), data_key],
+        sort_keys=True,
+        default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _today() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _version() -> str:
+    import pathfer
+
+    return pathfer.__version__
+
+
+__all__ = ["LearnData", "check_data", "learn", "learn_onto", "recipe_for"]

@@ -1,0 +1,157 @@
+"""`pathfer learn`: an interrupted learn resumes to the uninterrupted result; the command
+line learns a corpus onto a model file, refuses in one line, and predict / inspect / export
+serve its tasks."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+import torch
+from conftest import build_savee, grid
+from safetensors import safe_open
+from typer.testing import CliRunner
+
+from pathfer.cli import app
+from pathfer.data.faces import CropSettings
+from pathfer.models.pathnet import EvolutionConfig, PathNetConfig
+from pathfer.models.pathnet.toy import toy_task
+from pathfer.use.bundle import default_bundle_path
+from pathfer.use.learn import LearnData, learn_onto
+from pathfer.use.model_file import load_model, new_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+CFG = PathNetConfig(layers=3, modules=4, max_active=2, channels=4, input_size=16, norm="batch")
+EV = EvolutionConfig(
+    population=4, steps_per_path=2, batch_size=8, generations=5, patience=None, finish_steps=4
+)
+CROP = CropSettings(size=16, margin=0.1, detector="haar")
+
+
+def toy(i: int) -> LearnData:
+    x, y = toy_task(48, n_classes=3, seed=i, offset=i)
+    labels = ["anger", "happiness", "sadness"]
+    return LearnData(x[:32], y[:32], x[32:], y[32:], labels, CROP, {"corpus": f"toy{i}"})
+
+
+def _tensors(path) -> dict[str, torch.Tensor]:
+    with safe_open(str(path), "pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    torch.set_num_threads(1)
+    path = tmp_path_factory.mktemp("base") / "base.safetensors"
+    learn_onto(new_model(CFG, CROP), "a", toy(0), path, evolution=EV)
+    return path
+
+
+def test_an_interrupted_learn_rerun_equals_an_uninterrupted_one(base, tmp_path):
+    whole = tmp_path / "whole.safetensors"
+    learn_onto(load_model(base), "b", toy(1), whole, evolution=EV)
+
+    seen = []
+
+    def stop_after_three(rec):
+        seen.append(rec)
+        if rec["stage"] == "evolve" and rec["generation"] == 3:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "resumed.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        learn_onto(load_model(base), "b", toy(1), out, evolution=EV, progress=stop_after_three)
+    assert not out.exists() and any((tmp_path / ".resumed.safetensors.work").iterdir())
+    generations = []
+    learn_onto(
+        load_model(base),
+        "b",
+        toy(1),
+        out,
+        evolution=EV,
+        progress=lambda r: generations.append(r.get("generation")),
+    )
+    assert generations[0] == 4  # resumed after the third generation, not from the start
+    a, b = _tensors(whole), _tensors(out)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not (tmp_path / ".resumed.safetensors.work").exists()  # cleaned up once written
+
+
+def _cli(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def test_the_command_line_learns_serves_and_refuses(base, tmp_path):
+    savee = build_savee(tmp_path / "SAVEE")
+    out = tmp_path / "more.safetensors"
+    common = ["--cache", str(tmp_path / "cache"), "--recipe", "quick", "-q"]
+    r = _cli(
+        "learn",
+        "savee",
+        str(savee),
+        "--onto",
+        str(base),
+        "--task",
+        "savee",
+        "-o",
+        str(out),
+        *common,
+    )
+    assert r.exit_code == 0, r.output
+    m = load_model(out)
+    assert m.names == ["a", "savee"]
+    prov = m.tasks["savee"]["provenance"]
+    assert prov["corpus"] == "savee" and prov["subjects_val"] and prov["recipe"] == "quick"
+    assert m.tasks["savee"]["crop"]["detector"] == "haar"
+
+    # refusals: one line each, exit 2
+    for args, words in (
+        (["--onto", str(out), "--task", "a"], "already has a task 'a'"),
+        (["--onto", str(default_bundle_path()), "--task", "x"], "plain network"),
+    ):
+        r = _cli(
+            "learn", "savee", str(savee), *args, "-o", str(tmp_path / "x.safetensors"), *common
+        )
+        assert r.exit_code == 2 and words in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1
+    one = build_savee(tmp_path / "ONE", codes=("h",))
+    r = _cli(
+        "learn",
+        "savee",
+        str(one),
+        "--onto",
+        str(base),
+        "--task",
+        "x",
+        "-o",
+        str(tmp_path / "x.safetensors"),
+        *common,
+    )
+    assert r.exit_code == 2, r.output
+
+    # predict --task all: every task's probabilities, columns prefixed by the task's name
+    csv = tmp_path / "rows.csv"
+    r = _cli(
+        "predict",
+        str(grid(0)),
+        "--model",
+        str(out),
+        "--task",
+        "all",
+        "-o",
+        str(csv),
+        "-q",
+        "-k",
+        "10",
+    )
+    assert r.exit_code == 0, r.output
+    cols = list(pd.read_csv(csv).columns)
+    want = [f"{t}:{label}" for t in m.names for label in m.labels(t)]
+    assert [c for c in cols if ":" in c] == want
+
+    r = _cli("inspect", str(out), "--plot", str(tmp_path / "paths.png"))
+    assert r.exit_code == 0 and "savee" in r.output and (tmp_path / "paths.png").stat().st_size
+    r = _cli("export", str(out), "--task", "a", "-o", str(tmp_path / "a.onnx"))
+    assert r.exit_code == 0 and (tmp_path / "a.onnx").is_file(), r.output
+    r = _cli("predict", str(grid(0)), "--model", str(default_bundle_path()), "--task", "a", "-q")
+    assert r.exit_code == 2 and "bundle has one task" in r.output
