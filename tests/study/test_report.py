@@ -239,7 +239,10 @@ def test_photos_show_frame_scores_once(tmp_path):
     assert np.allclose(s.clip_acc_mean, s.frame_acc_mean)
     # video clips: both kinds of score, as before
     md_clips = write_report(make_run(tmp_path, "clips")).report_md.read_text()
-    assert "shown once" not in md_clips and "| clip acc | clip UAR | frame acc |" in md_clips
+    assert (
+        "shown once" not in md_clips
+        and "| clip acc | peak clip acc | clip UAR | peak clip UAR | frame acc |" in md_clips
+    )
 
 
 def test_merge_reports_pairs_methods_only_within_their_experiment(tmp_path):
@@ -326,3 +329,16 @@ def test_report_of_a_run_without_results_says_so(tmp_path):
     assert "**No results found.**" in md
     assert "## Summary" not in md and "## Per-run metrics" not in md and not paths.figures
     assert pd.read_csv(paths.metrics_csv).empty and pd.read_csv(paths.paired_csv).empty
+
+
+def test_clip_scores_chosen_in_the_config(tmp_path):
+    """``report: {clip_scores: [peak]}`` shows only the peak clip scores; the CSVs keep all."""
+    run = make_run(tmp_path, "peak")
+    cfg = run / "config.yaml"
+    cfg.write_text(cfg.read_text() + "report: {clip_scores: [peak]}\n")
+    paths = write_report(run)
+    md = paths.report_md.read_text()
+    assert "| method | n | peak clip acc | peak clip UAR | frame acc | frame UAR |" in md
+    assert "| clip acc |" not in md
+    scores = pd.read_csv(paths.metrics_csv)
+    assert {"clip_acc", "clip_peak_acc", "clip_peak_uar"} <= set(scores.columns)

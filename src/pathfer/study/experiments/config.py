@@ -197,6 +197,22 @@ class WithinConfig:
 
 
 @settings
+class ReportSettings:
+    """What the report shows (``report:``); it changes no number a run computes."""
+
+    #: how a clip's frames make its scores, side by side: ``mean`` (mean probabilities)
+    #: and ``peak`` (the frame furthest from neutral; see study/report/metrics.py)
+    clip_scores: Annotated[
+        list[Literal["mean", "peak"]], BeforeValidator(as_list), Field(min_length=1)
+    ] = dataclasses.field(default_factory=lambda: ["mean", "peak"])
+
+    @field_validator("clip_scores")
+    @classmethod
+    def _unique_scores(cls, v: list[str]) -> list[str]:
+        return _unique(v, "clip score")
+
+
+@settings
 class CropOverride:
     """A method's face crop (``crops: {method: {...}}``); a field left out comes from the
     method's registered crop, then ``preparation:``. The detector, alignment and frame
@@ -258,6 +274,7 @@ class ExperimentConfig:
     target_subjects: Annotated[list[Annotated[Int, Field(ge=1)]], BeforeValidator(as_list)] = (
         dataclasses.field(default_factory=list)
     )
+    report: ReportSettings = dataclasses.field(default_factory=ReportSettings)
 
     @field_validator("methods")
     @classmethod

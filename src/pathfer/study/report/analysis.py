@@ -21,7 +21,16 @@ from pathfer.study.report.document import Document, Image
 from pathfer.study.results import to_jsonable
 
 DEFAULT_REFERENCE = "pathnet_transfer"
-PAIRED_METRICS = ("clip_acc", "clip_uar", "frame_acc", "frame_uar")
+PAIRED_METRICS = (
+    "clip_acc",
+    "clip_peak_acc",
+    "clip_uar",
+    "clip_peak_uar",
+    "frame_acc",
+    "frame_uar",
+)
+#: the score columns of each clip score (``report: {clip_scores: ...}``)
+CLIP_SCORE_METRICS = {"mean": ("clip_acc", "clip_uar"), "peak": ("clip_peak_acc", "clip_peak_uar")}
 METRIC_COLUMNS = [
     "run",
     "method",
@@ -31,6 +40,8 @@ METRIC_COLUMNS = [
     "frame_uar",
     "clip_acc",
     "clip_uar",
+    "clip_peak_acc",
+    "clip_peak_uar",
     "forgetting",
     "source_acc_before",
     "source_acc_after",
@@ -63,6 +74,19 @@ class RunSource:
             config_text=cfg.read_text(encoding="utf-8") if cfg.is_file() else None,
             artifacts=sorted(art.glob("*.png")) if art.is_dir() else [],
         )
+
+    def clip_scores(self) -> list[str]:
+        """``report: {clip_scores: ...}`` of the run's config (both when it says none)."""
+        try:
+            cfg = yaml.safe_load(self.config_text or "")
+        except yaml.YAMLError:
+            cfg = None
+        section = cfg.get("report") if isinstance(cfg, dict) else None
+        wanted = section.get("clip_scores") if isinstance(section, dict) else None
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        if not isinstance(wanted, list):
+            return list(CLIP_SCORE_METRICS)
+        return [w for w in CLIP_SCORE_METRICS if w in wanted] or list(CLIP_SCORE_METRICS)
 
     def method_order(self) -> list[str]:
         """``methods`` listed in the config (its order is the report's order), if any."""
@@ -145,11 +169,14 @@ class Report:
 
     @property
     def shown_metrics(self) -> tuple[str, ...]:
-        """The accuracy and UAR columns the tables and bars show: clip and frame, or
-        frame only for stills (where the two are equal)."""
+        """The accuracy and UAR columns the tables and bars show: the clip scores the runs
+        ask for (mean and peak side by side) and frame, or frame only for stills (where
+        they are all equal)."""
         if self.stills:
             return ("frame_acc", "frame_uar")
-        return ("clip_acc", "clip_uar", "frame_acc", "frame_uar")
+        wanted = {w for s in self.sources for w in s.clip_scores()}
+        clip = [m for w, ms in CLIP_SCORE_METRICS.items() if w in wanted for m in ms]
+        return (*sorted(clip, key=PAIRED_METRICS.index), "frame_acc", "frame_uar")
 
     def source(self, run: str) -> RunSource:
         return next(s for s in self.sources if s.name == run)

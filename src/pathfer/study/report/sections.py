@@ -55,7 +55,9 @@ def summary(r: Report) -> None:
         "method; `n` is the number of runs, every one of which is included. Accuracy and "
         "UAR are scikit-learn's `accuracy_score` and `balanced_accuracy_score` (UAR: mean "
         "recall over the classes present in a test fold). Clip predictions average the "
-        "frame probabilities of the clip. Forgetting = source accuracy before minus after "
+        "frame probabilities of the clip; peak clip predictions take the probabilities of "
+        "the clip's frame furthest from neutral (its highest non-neutral probability is "
+        "the largest). Forgetting = source accuracy before minus after "
         "learning the target (methods with a source only)."
     )
     shown = r.shown_metrics
@@ -165,6 +167,8 @@ def paired(r: Report) -> None:
 METRIC_NAMES = {
     "clip_acc": "clip acc",
     "clip_uar": "clip UAR",
+    "clip_peak_acc": "peak clip acc",
+    "clip_peak_uar": "peak clip UAR",
     "frame_acc": "frame acc",
     "frame_uar": "frame UAR",
 }
@@ -211,8 +215,7 @@ def per_run(r: Report) -> None:
     if not r.records:
         return
     r.doc.h(2, "Per-run metrics")
-    cols = ["method", "fold", "seed", "clip_acc", "clip_uar", "frame_acc", "frame_uar"]
-    cols += ["forgetting", "train_time_s", "n_clips"]
+    cols = ["method", "fold", "seed", *r.shown_metrics, "forgetting", "train_time_s", "n_clips"]
     text = ("method", "fold", "seed", "n_clips")
     for run in r.runs:
         experiment_heading(r, run)
