@@ -14,6 +14,7 @@ import pandas as pd
 
 from pathfer.study.report import metrics as M
 from pathfer.study.report import plots
+from pathfer.study.report import stats as S
 from pathfer.study.report.analysis import Report
 from pathfer.study.report.formatting import experiment_heading, fmt, mean_std, pvalue, summary_rows
 
@@ -159,9 +160,16 @@ def paired(r: Report) -> None:
         for method, by_metric in rows.groupby("method", sort=False):
             cells = by_metric.set_index("metric")
             first = cells.iloc[0]
-            folds = f"{int(first['n'])} ({int(first['n_seeds'])}), {first['wilcoxon_method']}"
+            folds = f"{int(first['n'])} ({int(first['n_seeds'])})"
+            if int(first["n"]) >= S.MIN_PAIRS:
+                folds += f", {first['wilcoxon_method']}"
             table.append([r.label(method, run), folds, *(_pair_cell(cells, m) for m in metrics)])
         r.doc.table(header, table)
+    if (r.paired["n"] < S.MIN_PAIRS).any():
+        r.doc.p(
+            f"–: n < {S.MIN_PAIRS}: fewer than {S.MIN_PAIRS} folds, too few pairs for a test "
+            "statistic or a p-value (only the mean difference is shown)."
+        )
 
 
 METRIC_NAMES = {
