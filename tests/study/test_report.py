@@ -342,3 +342,30 @@ def test_clip_scores_chosen_in_the_config(tmp_path):
     assert "| clip acc |" not in md
     scores = pd.read_csv(paths.metrics_csv)
     assert {"clip_acc", "clip_peak_acc", "clip_peak_uar"} <= set(scores.columns)
+
+
+def test_report_of_a_run_where_every_job_failed(tmp_path):
+    """No results/ at all, only failures.json (as the runner records it): the report lists
+    the failures and the command exits 1, as documented."""
+    from typer.testing import CliRunner
+
+    from pathfer.cli import app
+    from pathfer.study.experiments.provenance import record_failures
+
+    run = tmp_path / "allfail"
+    run.mkdir()
+    (run / "config.yaml").write_text("name: allfail\nmethods: [cnn_scratch]\n")
+    failed = [
+        {"job": f"cnn_scratch fold{k}of2 seed 0", "error": "ValueError: bad\nmore", "traceback": ""}
+        for k in (1, 2)
+    ]
+    record_failures(run, failed)
+    res = CliRunner().invoke(app, ["report", str(run)])
+    assert res.exit_code == 1, res.output
+    assert "2 job(s) failed" in res.output and "the report covers the failures" in res.output
+    md = (run / "report.md").read_text()
+    assert "## Failed jobs" in md and "| cnn_scratch fold2of2 seed 0 | ValueError: bad |" in md
+    # a folder that is neither: still refused, exit 2
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "empty")])
+    assert res.exit_code == 2 and "not a results folder" in res.output

@@ -60,6 +60,8 @@ class RunSource:
     command: str | None = None
     config_text: str | None = None
     artifacts: list[Path] = field(default_factory=list)
+    #: the jobs of the run's last session that failed (``failures.json``): job and error
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def read(cls, run_dir: str | Path, name: str | None = None) -> RunSource:
@@ -73,6 +75,7 @@ class RunSource:
             command=cmd.read_text(encoding="utf-8").strip() if cmd.is_file() else None,
             config_text=cfg.read_text(encoding="utf-8") if cfg.is_file() else None,
             artifacts=sorted(art.glob("*.png")) if art.is_dir() else [],
+            failures=_failures(run_dir / "failures.json"),
         )
 
     def clip_scores(self) -> list[str]:
@@ -105,6 +108,17 @@ class RunSource:
             if isinstance(name, str):
                 out.append(name)
         return out
+
+
+def _failures(path: Path) -> list[dict[str, str]]:
+    """The failed jobs a run recorded (``failures.json``, written by the runner)."""
+    if not path.is_file():
+        return []
+    try:
+        failed = json.loads(path.read_text(encoding="utf-8")).get("failed", [])
+        return [{"job": str(f.get("job", "?")), "error": str(f.get("error", ""))} for f in failed]
+    except (ValueError, OSError, AttributeError):
+        return [{"job": str(path), "error": "unreadable failures file"}]
 
 
 @dataclass

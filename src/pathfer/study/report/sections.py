@@ -37,6 +37,24 @@ def header(r: Report) -> None:
     )
     if not r.records:
         r.doc.p("**No results found.** Nothing to summarise yet.")
+    failures(r)
+
+
+def failures(r: Report) -> None:
+    """The jobs of each run's last session that failed, with their first error line."""
+    failed = [(s, f) for s in r.sources for f in s.failures]
+    if not failed:
+        return
+    r.doc.h(2, "Failed jobs")
+    r.doc.p(
+        f"{len(failed)} job(s) failed in the last session (`failures.json` has their "
+        "tracebacks); run the same command again to retry only them."
+    )
+    rows = [
+        ([s.name] if r.merged else []) + [f["job"], (f["error"].strip().splitlines() or [""])[0]]
+        for s, f in failed
+    ]
+    r.doc.table((["experiment"] if r.merged else []) + ["job", "error"], rows)
 
 
 def reproduce(r: Report) -> None:
