@@ -78,7 +78,6 @@ QUICK = DemoScale(
     frames_generated=8,
     frames_sampled=3,
     folds=2,
-    workers=1,
     recipe="quick",
     train_max_steps=40,
     train_lrs=(3e-3,),
