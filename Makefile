@@ -9,6 +9,9 @@ EXTRAS ?= dev,export
 
 .PHONY: install demo test lint bench report-screenshot
 
+# torch is pinned here, not in pyproject.toml (which gives a range): the version the demo's
+# and the docs' numbers were measured with (a seed fixes the numbers for one torch version
+# on one kind of CPU); install pathfer with pip into your own environment to use your torch.
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q torch==2.13.0

@@ -150,6 +150,15 @@ def test_unreadable_config_files_are_named(tmp_path):
     [
         ("pathnet: {layers: 0}\n", "pathnet.layers: should be greater than or equal to 1"),
         ("pathnet: {modlues: 3}\n", "pathnet.modlues: unknown key; allowed: layers"),
+        (
+            "preparation: {size: 8}\n",
+            "preparation.size: 8 px is too small for pathnet's 4 layers pooled by 2; use at "
+            "least 16 or at most 3 layers",
+        ),
+        (
+            "methods: [cnn_scratch, pathnet_target]\ncrops: {pathnet_target: {size: 12}}\n",
+            "crops.pathnet_target.size: 12 px is too small for pathnet's 4 layers",
+        ),
     ],
 )
 def test_cli_fails_at_load_before_any_preparation(tmp_path, text, expected):
@@ -241,3 +250,16 @@ def test_the_crop_fields_share_the_crop_settings_ranges_and_defaults():
     for section in ({"preparation": {"size": 4}}, {"crops": {"cnn_scratch": {"size": 1024}}}):
         with pytest.raises(ConfigError, match="size: should be"):
             config_from_dict({**BASE, **section})
+
+
+def test_crop_sizes_a_pathnet_can_take():
+    """Only PathNet methods are held to PathNet's size; a pool of none shrinks nothing."""
+    ok = config_from_dict({**BASE, "crops": {"cnn_scratch": {"size": 12}}})
+    assert ok.crops["cnn_scratch"].size == 12
+    assert config_from_dict({**BASE, "preparation": {"size": 16}}).pathnet.input_size == 16
+    unpooled = {**BASE, "preparation": {"size": 8}, "pathnet": {"pool": "none"}}
+    assert config_from_dict(unpooled).pathnet.final_size == 8
+    with pytest.raises(
+        ConfigError, match="9 px is too small .* pooled by 3; use at least 81 or at most 2 layers$"
+    ):
+        config_from_dict({**BASE, "preparation": {"size": 9}, "pathnet": {"pool_size": 3}})

@@ -64,3 +64,28 @@ def test_quick_demo_is_deterministic_writes_the_report_and_resumes(tmp_path, mon
     res = runner.invoke(app, ["demo", "--quick", "--out", str(first)])
     assert res.exit_code == 0, res.output
     assert f"resuming: {2 * len(METHODS.list())} finished runs kept" in res.output
+
+
+def test_the_demo_scales_choose_methods_and_remake_corpora_of_another_scale(tmp_path):
+    from pathfer.study.demo import DEMO_METHODS, FULL, QUICK, DemoScale, demo_configs, make_corpora
+    from pathfer.study.experiments.config import config_from_dict
+
+    default = [config_from_dict(c) for c in demo_configs(tmp_path, DemoScale())]
+    for cfg in default:  # PathNet and the paper's baselines; pathnet_fer only with --full
+        assert cfg.methods == list(DEMO_METHODS) and "pathnet_fer" not in cfg.methods
+    for scale in (FULL, QUICK):
+        for cfg in map(config_from_dict, demo_configs(tmp_path, scale)):
+            assert cfg.methods == METHODS.list()
+    tiny = DemoScale(savee_clips=1, enterface_subjects=2, enterface_sentences=1, frames_generated=2)
+    _, ent = make_corpora(tmp_path, tiny, log=lambda _: None)
+    n_tiny = len(list(ent.rglob("*.avi")))
+    kept = []
+    make_corpora(tmp_path, tiny, log=kept.append)
+    assert kept == []  # the same scale: reused
+    make_corpora(
+        tmp_path,
+        DemoScale(savee_clips=1, enterface_subjects=3, enterface_sentences=1, frames_generated=2),
+        log=kept.append,
+    )
+    assert any("eNTERFACE" in line for line in kept)
+    assert len(list(ent.rglob("*.avi"))) > n_tiny

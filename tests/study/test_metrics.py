@@ -254,3 +254,49 @@ def test_summarize_takes_result_records_too():
     s = M.summarize(recs).set_index("method")
     assert s.loc["m", "n"] == 2
     assert s.loc["m", "clip_acc_mean"] == pytest.approx(0.75)  # 1.0 and 0.5
+
+
+# ----------------------------------------------------------------------------- peak clips
+
+
+def test_peak_clip_reads_an_onset_to_apex_clip_as_its_apex():
+    """Mostly neutral frames ending in anger: the mean says neutral, the peak says anger."""
+    labels = ["anger", "happiness", "neutral"]
+    onset = [[0.05, 0.05, 0.9]] * 5
+    apex = [[0.55, 0.05, 0.4], [0.7, 0.1, 0.2]]  # the last frame is furthest from neutral
+    smile = [[0.1, 0.6, 0.3], [0.1, 0.8, 0.1], [0.05, 0.75, 0.2]]
+    proba = np.array(onset + apex + smile)
+    y = [0] * 7 + [1] * 3
+    ids = ["a"] * 7 + ["b"] * 3
+    _, mean, _ = M.clip_level(y, proba, ids)
+    assert list(np.argmax(mean, axis=1)) == [2, 1]
+    _, peak, order = M.clip_level(y, proba, ids, "peak", neutral=2)
+    np.testing.assert_array_equal(peak, proba[[6, 8]])
+    assert list(order) == ["a", "b"]
+    rec = {"method": "m", "fold": "f", "seed": 0, "labels": labels, "y_true": np.array(y)}
+    s = M.score({**rec, "proba": proba, "clip_ids": np.array(ids)})
+    assert s["clip_acc"] == 0.5 and s["clip_peak_acc"] == 1.0 and s["clip_peak_uar"] == 1.0
+    # with no neutral class the peak frame is the one with the highest probability
+    _, top, _ = M.clip_level(y, proba, ids, "peak")
+    np.testing.assert_array_equal(top, proba[[0, 8]])
+    with pytest.raises(ValueError, match="clip score 'max'"):
+        M.clip_level(y, proba, ids, "max")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 4), min_size=1, max_size=30),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([None, 0, 2]),
+)
+def test_peak_is_a_frame_of_its_clip_with_the_highest_emotive_score(clip_of, seed, neutral):
+    rng = np.random.default_rng(seed)
+    proba = rng.dirichlet(np.ones(3), size=len(clip_of))
+    ids = np.array([f"c{c}" for c in clip_of])
+    y = np.zeros(len(ids), dtype=np.int64)
+    _, peak, order = M.clip_level(y, proba, ids, "peak", neutral)
+    keep = [k for k in range(3) if k != neutral]
+    for row, clip in zip(peak, order, strict=True):
+        mine = proba[ids == clip]
+        assert any(np.array_equal(row, f) for f in mine)  # one of the clip's own frames
+        assert row[keep].max() == mine[:, keep].max()

@@ -107,11 +107,12 @@ def report(
     Exits 1 (after writing the report) when a run's last session had failed jobs."""
     from pathfer.study.experiments.provenance import failure_summary, read_failures
     from pathfer.study.report import merge_reports, write_report
+    from pathfer.study.results import load_results
 
     for r in runs:
-        if not (r / "results").is_dir():
+        if not (r / "results").is_dir() and not read_failures(r):
             _fail(
-                f"{r}: not a results folder (no results/ inside); "
+                f"{r}: not a results folder (no results/ or failures.json inside); "
                 "run `pathfer experiment run` first"
             )
     try:
@@ -127,10 +128,8 @@ def report(
     for r in runs:
         failed = read_failures(r)
         if failed:
-            _fail(
-                failure_summary(failed, r) + "; the report covers only the finished jobs",
-                code=1,
-            )
+            covers = "only the finished jobs" if load_results(r) else "the failures (none finished)"
+            _fail(failure_summary(failed, r) + f"; the report covers {covers}", code=1)
 
 
 def train(

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
+import sys
+import threading
+import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -22,8 +26,48 @@ class InlineExecutor:
             yield Outcome(key, value, err)
 
 
+def _alive(pid: int) -> bool:
+    if sys.platform == "win32":  # os.kill would end it there; a spawned worker's parent
+        return os.getppid() == pid  # is the pool's process
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process took the number: ours is gone
+        return False
+    return True
+
+
+def _wait_for_exit(pid: int, poll_s: float = 0.5) -> None:
+    """Returns when process ``pid`` has ended: at once on Linux (a pidfd becomes readable),
+    else by polling every ``poll_s`` seconds."""
+    try:
+        fd = os.pidfd_open(pid)  # Linux >= 5.3
+    except (AttributeError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])
+        return
+    while _alive(pid):
+        time.sleep(poll_s)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Pool initializer: the worker exits as soon as ``parent`` (the process that made the
+    pool) is gone, even killed with SIGKILL, instead of idling on with its memory (a
+    worker's own parent is the forkserver, which outlives a killed parent while workers
+    hold it open). Workers started from a live parent never see this fire."""
+
+    def watch() -> None:
+        _wait_for_exit(parent)
+        os._exit(70)  # EX_SOFTWARE: nothing to clean up, nobody to report to
+
+    threading.Thread(target=watch, name="pathfer-parent-watch", daemon=True).start()
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
-    """A process pool whose workers do not inherit this process' threads.
+    """A process pool whose workers do not inherit this process' threads, and which exit
+    with this process (:func:`_exit_with_parent`).
 
     Forking a process that already ran OpenCV's or OpenMP's thread pools (the synthetic
     corpus generator, a torch step) can deadlock the child inside those libraries; the
@@ -31,7 +75,12 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     """
     methods = multiprocessing.get_all_start_methods()
     ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=ctx,
+        initializer=_exit_with_parent,
+        initargs=(os.getpid(),),
+    )
 
 
 class LocalExecutor:

@@ -9,6 +9,9 @@ In a corpus spec::
 path relative to the corpus root, or just its file name when names are unique;
 ``label`` the column with the corpus' label (mapped like any other code); ``subject``
 (optional) the column with the person (otherwise the spec's ``subject`` rule applies).
+The file is read as UTF-8 (with or without a byte-order mark) unless ``encoding`` names
+another (``latin-1``, ``cp1252``, ...); a file that does not decode is an error naming
+its line and byte offset.
 
 Nothing here is fatal for single rows: a row naming an image that is not there, an image
 with no row, a row with an empty label and an image given two different labels are each
@@ -17,6 +20,8 @@ reported as a :class:`~pathfer.data.corpora.base.Problem` and left out.
 
 from __future__ import annotations
 
+import codecs
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,7 @@ import pandas as pd
 
 from pathfer.data.corpora.base import ERROR, IGNORED, CorpusError, Problem
 
-_KEYS = {"path", "image", "label", "subject", "sep"}
+_KEYS = {"path", "image", "label", "subject", "sep", "encoding"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,7 @@ class LabelsFile:
     label: str = "label"
     subject: str | None = None
     sep: str | None = None  # None: tab for .tsv/.tab files, comma otherwise
+    encoding: str | None = None  # None: UTF-8, with or without a byte-order mark
 
     @classmethod
     def from_spec(cls, value: Any, base: Path, source: str) -> LabelsFile:
@@ -64,13 +70,41 @@ class LabelsFile:
         if not path.is_absolute():
             path = base / path
         subject = data.get("subject")
+        encoding = data.get("encoding")
+        if encoding is not None:
+            try:
+                encoding = codecs.lookup(str(encoding)).name
+            except LookupError:
+                raise CorpusError(
+                    f"{source}: labels_file: unknown encoding {data['encoding']!r}; use a "
+                    "Python codec name such as utf-8, latin-1 or cp1252"
+                ) from None
         return cls(
             path=path,
             image=str(data.get("image", "image")),
             label=str(data.get("label", "label")),
             subject=None if subject is None else str(subject),
             sep=None if data.get("sep") is None else str(data["sep"]),
+            encoding=encoding,
         )
+
+    def text(self, source: str) -> str:
+        """The file's text; a byte that does not decode is a :class:`CorpusError` naming the
+        line and the byte offset."""
+        data = self.path.read_bytes()
+        encoding = self.encoding or "utf-8-sig"
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = data.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1)
+            name = "UTF-8" if self.encoding is None else self.encoding
+            raise CorpusError(
+                f"{source}: labels_file {self.path} is not {name} text: byte "
+                f"0x{data[exc.start]:02x} at offset {exc.start} (line {line}, byte {column + 1} "
+                "of the line) does not decode; give its encoding, e.g. labels_file: "
+                f"{{path: {self.path.name}, encoding: latin-1}} (or cp1252)"
+            ) from None
 
     def read(self, source: str) -> tuple[dict[str, list[Annotation]], list[Problem]]:
         """Rows by normalised image reference, and the problems of single rows."""
@@ -79,9 +113,13 @@ class LabelsFile:
         sep = self.sep or ("\t" if self.path.suffix.lower() in {".tsv", ".tab"} else ",")
         try:
             table = pd.read_csv(
-                self.path, sep=sep, dtype=str, keep_default_na=False, skipinitialspace=True
+                io.StringIO(self.text(source)),
+                sep=sep,
+                dtype=str,
+                keep_default_na=False,
+                skipinitialspace=True,
             )
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise CorpusError(f"{source}: labels_file {self.path} cannot be read: {exc}") from None
         table.columns = [str(c).strip() for c in table.columns]
         wanted = [self.image, self.label] + ([self.subject] if self.subject else [])

@@ -46,6 +46,9 @@ class Clip:
     subject: str
     corpus: str
     code: str = ""  # the corpus' own label code, kept for reference
+    #: a sequence clip (a folder of frames, ``path`` the folder): its frame files in name
+    #: order, sampled like a video's frames; empty for a video or a still image
+    frames: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,15 @@ def walk_files(root: Path, problems: list[Problem] | None = None) -> Iterator[Pa
         dirnames[:] = keep
         for name in sorted(filenames, key=natural_key):
             yield Path(dirpath) / name
+
+
+def folder_loops(root: Path) -> list[Problem]:
+    """The folder links under ``root`` that lead back to a folder holding them, reported as
+    :func:`walk_files` reports them (a pattern's walk drops them without a word)."""
+    problems: list[Problem] = []
+    for _ in walk_files(root, problems):
+        pass
+    return [p for p in problems if p.reason.startswith("folder link loop")]
 
 
 def relative_id(path: Path, root: Path) -> str:

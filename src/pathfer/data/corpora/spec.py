@@ -15,12 +15,18 @@
                                    # optional: labels (and subjects) from a CSV instead
     detector: none                 # optional: the files are face crops already (CK+48);
                                    # any registered detector name; default: the preparation's
+    sequences: true                # optional: each folder of matched images is one clip
+                                   # (frames in name order; see corpora.sequences)
+    label: {from: label_file, path: '../Emotion/{clip}/*_emotion.txt'}
+                                   # or: each clip's code from a file of its own (CK+)
 
 A regex that matches no file at all is an error naming the spec and the pattern; a
 file it does not match, or whose label maps to no emotion, is reported and skipped.
 With ``labels_file`` (see :mod:`~pathfer.data.corpora.annotations`) the label of each
 file is its row's; rows naming missing images and images with no row are reported.
-The same file reached twice (through folder links) is used once. ``detector`` is a property
+The same file reached twice (through folder links) is used once; a folder link loop is
+reported (and not followed), and a file link that dangles or loops is a clip that
+preparation reports as skipped, as for the built-in adapters. ``detector`` is a property
 of the corpus (``none`` for folders of face crops): every preparation of the corpus uses it,
 whatever detector the command or experiment gives the other corpora.
 """
@@ -46,14 +52,16 @@ from pathfer.data.corpora.base import (
     CorpusScan,
     Problem,
     check_root,
+    folder_loops,
     is_junk,
     relative_id,
     sort_scan,
 )
+from pathfer.data.corpora.sequences import ClipLabelFile, group_frames, images_only
 from pathfer.data.faces.detect import available_detectors
 from pathfer.data.video import MEDIA_EXTENSIONS
 
-_LABEL_FROM = {"parent", "regex"}
+_LABEL_FROM = {"parent", "regex", "label_file"}
 _SUBJECT_FROM = {"parent", "grandparent", "parent_of_parent", "regex", "none"}
 _KEYS = {
     "name",
@@ -67,6 +75,7 @@ _KEYS = {
     "exclude",
     "labels_file",
     "detector",
+    "sequences",
 }
 
 
@@ -103,6 +112,10 @@ class SpecCorpus:
     labels_file: LabelsFile | None = None
     #: the face detector this corpus needs (``none``: the files are face crops), or None
     detector: str | None = None
+    #: each folder of matched images is one clip (see :mod:`~pathfer.data.corpora.sequences`)
+    sequences: bool = False
+    #: ``label: {from: label_file, path: ...}``: a file per clip holds its code
+    label_file: ClipLabelFile | None = None
 
     layout = "the files matched by the spec's glob"
 
@@ -157,7 +170,15 @@ class SpecCorpus:
         else:
             label_from = _from(data.get("label", "parent"), "label", source)
         if label_from not in _LABEL_FROM | {"file"}:
-            raise CorpusError(f"{source}: label.from must be parent or regex, not {label_from!r}")
+            raise CorpusError(
+                f"{source}: label.from must be parent, regex or label_file, not {label_from!r}"
+            )
+        sequences = data.get("sequences", False)
+        if not isinstance(sequences, bool):
+            raise CorpusError(
+                f"{source}: sequences must be true (each folder of frames is one clip) or "
+                f"false, not {sequences!r}"
+            )
         regex = data.get("regex")
         if regex is not None:
             try:
@@ -174,6 +195,10 @@ class SpecCorpus:
             subject_from = "regex"
         else:
             subject_from = "grandparent" if label_from == "parent" else "parent"
+        label_file = None
+        if label_from == "label_file":
+            groups = list(compiled.groupindex) if compiled is not None else []
+            label_file = ClipLabelFile.from_spec(data["label"], source, groups)
         if subject_from not in _SUBJECT_FROM | {"file"}:
             raise CorpusError(
                 f"{source}: subject.from must be one of {', '.join(sorted(_SUBJECT_FROM))}, "
@@ -219,6 +244,8 @@ class SpecCorpus:
             source=source,
             labels_file=labels_file,
             detector=detector,
+            sequences=sequences,
+            label_file=label_file,
         )
 
     def _label(self, raw: str) -> str:
@@ -235,8 +262,9 @@ class SpecCorpus:
             for path in sorted(base.glob(g)):
                 if path.suffix.lower() not in MEDIA_EXTENSIONS or is_junk(path):
                     continue
-                if not path.is_file():
-                    continue
+                if not path.is_file() and not path.is_symlink():
+                    continue  # a folder; a dangling or looping file link goes on, and
+                    # preparation reports it as the adapters' scans do
                 rel = relative_id(path, base)
                 if rel in files:
                     continue
@@ -266,6 +294,12 @@ class SpecCorpus:
             raise CorpusError(
                 f"{self.source}: the glob {self.glob} matches no video or image under {base}"
             )
+        scan.problems.extend(folder_loops(base))
+        frames: dict[str, tuple[Path, ...]] = {}
+        if self.sequences:
+            images, media = images_only(media)
+            frames = group_frames(images)
+            media.update({rel: base / rel for rel in frames})
         annotations = {}
         if self.labels_file is not None:
             annotations, problems = self.labels_file.match(media, self.source)
@@ -281,7 +315,12 @@ class SpecCorpus:
                 )
                 continue
             matched += 1
-            if self.label_from == "file":
+            if self.label_file is not None:
+                raw, problem = self.label_file.code(base, rel, path, m.groupdict() if m else {})
+                if problem is not None:
+                    scan.problems.append(problem)
+                    continue
+            elif self.label_from == "file":
                 raw = annotations[rel].label
             elif self.label_from == "regex":
                 raw = m.group("label")
@@ -309,7 +348,11 @@ class SpecCorpus:
                 subject = path.parent.parent.name
             else:
                 subject = "all"
-            scan.clips.append(Clip(rel, path, label, subject.strip() or "all", self.name, raw))
+            scan.clips.append(
+                Clip(
+                    rel, path, label, subject.strip() or "all", self.name, raw, frames.get(rel, ())
+                )
+            )
         if pattern is not None and matched == 0:
             raise CorpusError(
                 f"{self.source}: the regex {self.regex!r} matches none of the {len(media)} "

@@ -109,6 +109,17 @@ class PrepareReport:
         return self.frames_detected / self.frames_read if self.frames_read else 0.0
 
 
+def _frames_signature(frames: tuple[Path, ...]) -> list:
+    sig = []
+    for f in frames:
+        try:
+            st = os.stat(f)
+            sig.append([Path(f).name, st.st_size, st.st_mtime_ns])
+        except OSError:
+            sig.append([Path(f).name, -1, -1])
+    return sig
+
+
 def cache_settings(
     scan: CorpusScan, sampling: FrameSampling, crop: CropSettings, track: bool
 ) -> dict[str, Any]:
@@ -119,7 +130,10 @@ def cache_settings(
             size, mtime = st.st_size, st.st_mtime_ns
         except OSError:  # vanished or a broken link: reported as skipped when read
             size = mtime = -1
-        clips.append([c.clip_id, c.label, c.subject, c.code, size, mtime])
+        entry = [c.clip_id, c.label, c.subject, c.code, size, mtime]
+        if c.frames:  # a folder of frames: its files, sizes and times
+            entry.append(_frames_signature(c.frames))
+        clips.append(entry)
     return {
         "corpus": scan.name,
         "root": str(Path(scan.root).resolve()),

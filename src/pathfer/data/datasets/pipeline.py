@@ -32,6 +32,7 @@ import numpy as np
 from pathfer import __version__
 from pathfer.data.corpora import scan_target
 from pathfer.data.corpora.base import CorpusScan
+from pathfer.data.corpora.sequences import decode_sequence
 from pathfer.data.datasets.cache import (
     COMPLETE,
     SETTINGS,
@@ -63,10 +64,15 @@ from pathfer.runtime.progress import progress_bar
 
 
 def _prepare_clip(
-    path: Path, shard: Path, sampling: FrameSampling, crop: CropSettings, detector: Any
+    path: Path,
+    shard: Path,
+    sampling: FrameSampling,
+    crop: CropSettings,
+    detector: Any,
+    frames: Sequence[Path] = (),
 ) -> dict:
     try:
-        return _prepare_frames(path, shard, sampling, crop, detector)
+        return _prepare_frames(path, shard, sampling, crop, detector, frames)
     except VideoError as exc:
         return skip_shard(shard, str(exc))
     except (cv2.error, OSError) as exc:
@@ -78,9 +84,16 @@ def _prepare_clip(
 
 
 def _prepare_frames(
-    path: Path, shard: Path, sampling: FrameSampling, crop: CropSettings, detector: Any
+    path: Path,
+    shard: Path,
+    sampling: FrameSampling,
+    crop: CropSettings,
+    detector: Any,
+    frames: Sequence[Path] = (),
 ) -> dict:
-    clip = decode_frames(path, sampling)
+    """``frames``: the files of a folder-of-frames clip (``path`` its folder), decoded and
+    tracked as a video's frames."""
+    clip = decode_sequence(frames, sampling) if frames else decode_frames(path, sampling)
     frames = clip.frames
     images = [f for _, f in frames]
     if hasattr(detector, "reset"):
@@ -130,9 +143,11 @@ def _prepare_batch(job: dict) -> list[dict]:
         crop: CropSettings = job["crop"]
         detector = video_detector(crop.detector, job["track"])
         out = []
+        sequences = job.get("frames", {})
         for ordinal, path in job["clips"]:
             shard = Path(job["shard_dir"]) / f"{ordinal:06d}.npz"
-            out.append(_prepare_clip(Path(path), shard, job["sampling"], crop, detector))
+            frames = [Path(f) for f in sequences.get(ordinal, ())]
+            out.append(_prepare_clip(Path(path), shard, job["sampling"], crop, detector, frames))
         return out
     finally:
         cv2.setNumThreads(threads)
@@ -271,6 +286,11 @@ def prepare_corpus(
             {
                 # absolute: the job may run in another directory or on another node
                 "clips": [(i, str(Path(scan.clips[i].path).absolute())) for i in b],
+                "frames": {
+                    i: [str(Path(f).absolute()) for f in scan.clips[i].frames]
+                    for i in b
+                    if scan.clips[i].frames
+                },
                 "shard_dir": str(shard_dir.absolute()),
                 "sampling": sampling,
                 "crop": crop,

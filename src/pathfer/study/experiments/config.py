@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -197,6 +198,22 @@ class WithinConfig:
 
 
 @settings
+class ReportSettings:
+    """What the report shows (``report:``); it changes no number a run computes."""
+
+    #: how a clip's frames make its scores, side by side: ``mean`` (mean probabilities)
+    #: and ``peak`` (the frame furthest from neutral; see study/report/metrics.py)
+    clip_scores: Annotated[
+        list[Literal["mean", "peak"]], BeforeValidator(as_list), Field(min_length=1)
+    ] = dataclasses.field(default_factory=lambda: ["mean", "peak"])
+
+    @field_validator("clip_scores")
+    @classmethod
+    def _unique_scores(cls, v: list[str]) -> list[str]:
+        return _unique(v, "clip score")
+
+
+@settings
 class CropOverride:
     """A method's face crop (``crops: {method: {...}}``); a field left out comes from the
     method's registered crop, then ``preparation:``. The detector, alignment and frame
@@ -258,6 +275,7 @@ class ExperimentConfig:
     target_subjects: Annotated[list[Annotated[Int, Field(ge=1)]], BeforeValidator(as_list)] = (
         dataclasses.field(default_factory=list)
     )
+    report: ReportSettings = dataclasses.field(default_factory=ReportSettings)
 
     @field_validator("methods")
     @classmethod
@@ -319,7 +337,15 @@ class ExperimentConfig:
                 f"budgets: {', '.join(untrained)} has no training budget here (PathNet's is "
                 "evolution:, zero-shot trains nothing); drop the entry"
             )
+        problem = pathnet_size_problem(self.preparation.size, self.pathnet)
+        if problem:  # the resolved config holds a PathNet of this size, whatever the methods
+            raise ValueError(f"preparation.size: {problem}")
         object.__setattr__(self, "crops", _resolve_crops(self))
+        for m, crop in self.crops.items():  # PathNet methods (no recipe) on their own crop
+            if _builds_pathnet(m):
+                problem = pathnet_size_problem(crop.size, self.pathnet)
+                if problem:
+                    raise ValueError(f"crops.{m}.size: {problem}")
         object.__setattr__(self, "budgets", _resolve_budgets(self))
         _same_source_crops(self)
         object.__setattr__(self, "source_evolution", _source_evolution(self))
@@ -448,6 +474,30 @@ def _with_recipe(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
+def _builds_pathnet(method: str) -> bool:
+    """A method that trains a PathNet on its crops (no tuned_fit recipe, and trains)."""
+    meta = METHODS.meta(method)
+    return meta.get("recipe") is None and bool(meta.get("trains", True))
+
+
+def pathnet_size_problem(size: Any, pathnet: Any) -> str | None:
+    """Why a crop of ``size`` px cannot feed a PathNet of ``pathnet`` (a PathNetConfig or
+    its keys), or None. Said at load, before anything is prepared, naming the numbers."""
+    get = pathnet.get if isinstance(pathnet, dict) else lambda k, d: getattr(pathnet, k, d)
+    layers = get("layers", PathNetConfig.layers)
+    pool, factor = get("pool", PathNetConfig.pool), get("pool_size", PathNetConfig.pool_size)
+    if pool == "none" or not all(type(v) is int and v >= 1 for v in (size, layers, factor)):
+        return None  # nothing shrinks, or a bad value its own check reports
+    if factor == 1 or size >= factor**layers:
+        return None
+    fit = int(math.floor(math.log(size, factor) + 1e-9)) if size >= factor else 0
+    fewer = f" or at most {fit} layers" if fit >= 1 else ""
+    return (
+        f"{size} px is too small for pathnet's {layers} layers pooled by {factor}; use at "
+        f"least {factor**layers}{fewer}"
+    )
+
+
 def _prepare_raw(data: dict[str, Any]) -> dict[str, Any]:
     """Spellings that need the whole mapping: the recipe, ``source:`` (one source,
     singular) and PathNet's ``input_size``, which is the crop size unless given. A
@@ -474,6 +524,12 @@ def _prepare_raw(data: dict[str, Any]) -> dict[str, Any]:
         pathnet = dict(pathnet or {})
         if "input_size" not in pathnet:
             pathnet["input_size"] = size
+            if pathnet_size_problem(size, pathnet):
+                # a stand-in the network takes: ExperimentConfig then refuses the size,
+                # naming preparation.size (after the crop's own range is checked)
+                pathnet["input_size"] = pathnet.get("pool_size", PathNetConfig.pool_size) ** (
+                    pathnet.get("layers", PathNetConfig.layers)
+                )
         data["pathnet"] = pathnet
     return data
 

@@ -38,8 +38,9 @@ from pathfer.study.experiments.config import ConfigError
 RUN_CONFIG = "config.yaml"
 ENVIRONMENT = "environment.json"
 FAILURES = "failures.json"
-#: where and by whom jobs run, not what they compute: a resume may change them
-EXECUTION_KEYS = ("executor", "workers", "cache")
+#: where and by whom jobs run, and what the report shows, not what they compute: a resume
+#: may change them
+EXECUTION_KEYS = ("executor", "workers", "cache", "report")
 #: which (method, fold, seed) jobs make the run: a resume may add to them
 GRID_KEYS = ("methods", "seeds", "target_subjects", "max_folds")
 #: settings kept per method (its resolved crop and budget): a method added on a resume

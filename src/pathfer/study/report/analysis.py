@@ -21,7 +21,16 @@ from pathfer.study.report.document import Document, Image
 from pathfer.study.results import to_jsonable
 
 DEFAULT_REFERENCE = "pathnet_transfer"
-PAIRED_METRICS = ("clip_acc", "clip_uar", "frame_acc", "frame_uar")
+PAIRED_METRICS = (
+    "clip_acc",
+    "clip_peak_acc",
+    "clip_uar",
+    "clip_peak_uar",
+    "frame_acc",
+    "frame_uar",
+)
+#: the score columns of each clip score (``report: {clip_scores: ...}``)
+CLIP_SCORE_METRICS = {"mean": ("clip_acc", "clip_uar"), "peak": ("clip_peak_acc", "clip_peak_uar")}
 METRIC_COLUMNS = [
     "run",
     "method",
@@ -31,6 +40,8 @@ METRIC_COLUMNS = [
     "frame_uar",
     "clip_acc",
     "clip_uar",
+    "clip_peak_acc",
+    "clip_peak_uar",
     "forgetting",
     "source_acc_before",
     "source_acc_after",
@@ -49,6 +60,8 @@ class RunSource:
     command: str | None = None
     config_text: str | None = None
     artifacts: list[Path] = field(default_factory=list)
+    #: the jobs of the run's last session that failed (``failures.json``): job and error
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     @classmethod
     def read(cls, run_dir: str | Path, name: str | None = None) -> RunSource:
@@ -62,7 +75,21 @@ class RunSource:
             command=cmd.read_text(encoding="utf-8").strip() if cmd.is_file() else None,
             config_text=cfg.read_text(encoding="utf-8") if cfg.is_file() else None,
             artifacts=sorted(art.glob("*.png")) if art.is_dir() else [],
+            failures=_failures(run_dir / "failures.json"),
         )
+
+    def clip_scores(self) -> list[str]:
+        """``report: {clip_scores: ...}`` of the run's config (both when it says none)."""
+        try:
+            cfg = yaml.safe_load(self.config_text or "")
+        except yaml.YAMLError:
+            cfg = None
+        section = cfg.get("report") if isinstance(cfg, dict) else None
+        wanted = section.get("clip_scores") if isinstance(section, dict) else None
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        if not isinstance(wanted, list):
+            return list(CLIP_SCORE_METRICS)
+        return [w for w in CLIP_SCORE_METRICS if w in wanted] or list(CLIP_SCORE_METRICS)
 
     def method_order(self) -> list[str]:
         """``methods`` listed in the config (its order is the report's order), if any."""
@@ -81,6 +108,17 @@ class RunSource:
             if isinstance(name, str):
                 out.append(name)
         return out
+
+
+def _failures(path: Path) -> list[dict[str, str]]:
+    """The failed jobs a run recorded (``failures.json``, written by the runner)."""
+    if not path.is_file():
+        return []
+    try:
+        failed = json.loads(path.read_text(encoding="utf-8")).get("failed", [])
+        return [{"job": str(f.get("job", "?")), "error": str(f.get("error", ""))} for f in failed]
+    except (ValueError, OSError, AttributeError):
+        return [{"job": str(path), "error": "unreadable failures file"}]
 
 
 @dataclass
@@ -145,11 +183,14 @@ class Report:
 
     @property
     def shown_metrics(self) -> tuple[str, ...]:
-        """The accuracy and UAR columns the tables and bars show: clip and frame, or
-        frame only for stills (where the two are equal)."""
+        """The accuracy and UAR columns the tables and bars show: the clip scores the runs
+        ask for (mean and peak side by side) and frame, or frame only for stills (where
+        they are all equal)."""
         if self.stills:
             return ("frame_acc", "frame_uar")
-        return ("clip_acc", "clip_uar", "frame_acc", "frame_uar")
+        wanted = {w for s in self.sources for w in s.clip_scores()}
+        clip = [m for w, ms in CLIP_SCORE_METRICS.items() if w in wanted for m in ms]
+        return (*sorted(clip, key=PAIRED_METRICS.index), "frame_acc", "frame_uar")
 
     def source(self, run: str) -> RunSource:
         return next(s for s in self.sources if s.name == run)

@@ -26,7 +26,13 @@ Definitions (stated in the reports too):
   out (scikit-learn warns about it; the warning is silenced here as it is expected);
 - **confusion** counts are ``confusion_matrix`` with every class index as a label;
 - **clip level**: a clip's probability vector is the mean of its frames' probability
-  vectors (a pandas group-by); the predicted class is its argmax (ties -> lowest index).
+  vectors (a pandas group-by); the predicted class is its argmax (ties -> lowest index)
+  (``clip_acc``, ``clip_uar``);
+- **peak clip level** (``clip_peak_acc``, ``clip_peak_uar``): a clip's probability vector is
+  that of its *peak frame*, the frame whose highest non-neutral probability is the largest
+  (the first such frame on ties; with no ``neutral`` class, the frame with the highest
+  probability). An onset-to-apex sequence is mostly neutral frames: the mean calls it
+  neutral, the peak frame shows the expression it ends in.
 
 - **summaries** (:func:`summarize`) are the mean and sample standard deviation
   (``ddof=1``) over a method's runs (folds x seeds); NaN when there is a single run.
@@ -49,6 +55,8 @@ METRICS = (
     "frame_uar",
     "clip_acc",
     "clip_uar",
+    "clip_peak_acc",
+    "clip_peak_uar",
     "forgetting",
     "train_time_s",
     "choice_acc",
@@ -106,15 +114,39 @@ def uar(y: Any, pred: Any, n_classes: int | None = None) -> float:
 # ----------------------------------------------------------------------------- clip level
 
 
+#: how a clip's frames make its probabilities (``report: {clip_scores: ...}``)
+CLIP_SCORES = ("mean", "peak")
+
+
+def peak_frames(proba: np.ndarray, keys: np.ndarray, neutral: int | None) -> np.ndarray:
+    """Row index of each clip's peak frame (clips in order of first appearance): the frame
+    whose highest non-neutral probability (column ``neutral`` left out) is the largest,
+    the first one on ties."""
+    emotive = proba if neutral is None else np.delete(proba, neutral, axis=1)
+    top = emotive.max(axis=1) if emotive.shape[1] else np.zeros(len(proba))
+    frame = pd.DataFrame({"key": keys, "top": top, "row": np.arange(len(proba))})
+    # idxmax keeps the first maximum; the groups come in order of first appearance
+    best = frame.groupby("key", sort=False)["top"].idxmax()
+    return frame.loc[best.to_numpy(), "row"].to_numpy(dtype=np.int64)
+
+
 def clip_level(
-    y_frame: Any, proba_frame: Any, clip_ids: Any
+    y_frame: Any,
+    proba_frame: Any,
+    clip_ids: Any,
+    how: str = "mean",
+    neutral: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Aggregate frames to clips: ``(y_clip, proba_clip, clip_order)``.
 
     ``clip_order`` lists the clip ids in order of first appearance; ``proba_clip[i]`` is the
-    mean of the frame probabilities of clip ``clip_order[i]`` and ``y_clip[i]`` its label.
-    Raises ``ValueError`` when the frames of one clip carry different labels.
+    mean of the frame probabilities of clip ``clip_order[i]`` (``how="mean"``) or those of
+    its peak frame (``how="peak"``, :func:`peak_frames`; ``neutral`` is the index of the
+    neutral class, if any), and ``y_clip[i]`` its label. Raises ``ValueError`` when the
+    frames of one clip carry different labels.
     """
+    if how not in CLIP_SCORES:
+        raise ValueError(f"clip score {how!r} is not one of {', '.join(CLIP_SCORES)}")
     y_arr = _as_labels(y_frame, "y_frame")
     proba = np.asarray(proba_frame, dtype=np.float64)
     ids = np.asarray(clip_ids)
@@ -136,7 +168,10 @@ def clip_level(
         raise ValueError(
             f"frames of one clip carry different labels for {len(bad)} clip(s), e.g. {bad[:3]}"
         )
-    proba_clip = by_clip.mean().to_numpy(dtype=np.float64).reshape(-1, proba.shape[1])
+    if how == "peak":
+        proba_clip = proba[peak_frames(proba, keys, neutral)]
+    else:
+        proba_clip = by_clip.mean().to_numpy(dtype=np.float64).reshape(-1, proba.shape[1])
     y_clip = labels.first().to_numpy(dtype=np.int64)
     return y_clip, proba_clip, n_labels.index.to_numpy(dtype=object)
 
@@ -183,7 +218,8 @@ def _record_name(record: Mapping[str, Any]) -> str:
 def score(record: Mapping[str, Any]) -> dict[str, float]:
     """Scores of one record: frame/clip accuracy and UAR, train time, forgetting if known.
 
-    Keys: ``frame_acc, frame_uar, clip_acc, clip_uar, n_frames, n_clips, train_time_s`` and,
+    Keys: ``frame_acc, frame_uar, clip_acc, clip_uar, clip_peak_acc, clip_peak_uar,
+    n_frames, n_clips, train_time_s`` and,
     when ``extra`` has both ``source_acc_before`` and ``source_acc_after``, those two and
     ``forgetting = source_acc_before - source_acc_after``; ``choice_acc`` (frame accuracy
     on the choice subjects, ``split.choice_fraction``) when the run had them.
@@ -192,11 +228,17 @@ def score(record: Mapping[str, Any]) -> dict[str, float]:
     pred = np.argmax(proba, axis=1)
     y_clip, proba_clip, order = clip_level(y, proba, ids)
     pred_clip = np.argmax(proba_clip, axis=1)
+    labels = list(record.get("labels") or [])
+    neutral = labels.index("neutral") if "neutral" in labels else None
+    _, proba_peak, _ = clip_level(y, proba, ids, "peak", neutral)
+    pred_peak = np.argmax(proba_peak, axis=1)
     out: dict[str, float] = {
         "frame_acc": accuracy(y, pred),
         "frame_uar": uar(y, pred),
         "clip_acc": accuracy(y_clip, pred_clip),
         "clip_uar": uar(y_clip, pred_clip),
+        "clip_peak_acc": accuracy(y_clip, pred_peak),
+        "clip_peak_uar": uar(y_clip, pred_peak),
         "n_frames": int(y.shape[0]),
         "n_clips": int(len(order)),
         "train_time_s": _float_or_nan(record.get("train_time_s")),

@@ -25,7 +25,9 @@ from pathfer.study.report.curves import curve_points
 
 BAR_METRICS = (
     ("clip_acc", "clip accuracy"),
+    ("clip_peak_acc", "peak clip accuracy"),
     ("clip_uar", "clip UAR"),
+    ("clip_peak_uar", "peak clip UAR"),
     ("frame_acc", "frame accuracy"),
     ("frame_uar", "frame UAR"),
 )

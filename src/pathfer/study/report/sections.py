@@ -14,6 +14,7 @@ import pandas as pd
 
 from pathfer.study.report import metrics as M
 from pathfer.study.report import plots
+from pathfer.study.report import stats as S
 from pathfer.study.report.analysis import Report
 from pathfer.study.report.formatting import experiment_heading, fmt, mean_std, pvalue, summary_rows
 
@@ -36,6 +37,24 @@ def header(r: Report) -> None:
     )
     if not r.records:
         r.doc.p("**No results found.** Nothing to summarise yet.")
+    failures(r)
+
+
+def failures(r: Report) -> None:
+    """The jobs of each run's last session that failed, with their first error line."""
+    failed = [(s, f) for s in r.sources for f in s.failures]
+    if not failed:
+        return
+    r.doc.h(2, "Failed jobs")
+    r.doc.p(
+        f"{len(failed)} job(s) failed in the last session (`failures.json` has their "
+        "tracebacks); run the same command again to retry only them."
+    )
+    rows = [
+        ([s.name] if r.merged else []) + [f["job"], (f["error"].strip().splitlines() or [""])[0]]
+        for s, f in failed
+    ]
+    r.doc.table((["experiment"] if r.merged else []) + ["job", "error"], rows)
 
 
 def reproduce(r: Report) -> None:
@@ -55,7 +74,9 @@ def summary(r: Report) -> None:
         "method; `n` is the number of runs, every one of which is included. Accuracy and "
         "UAR are scikit-learn's `accuracy_score` and `balanced_accuracy_score` (UAR: mean "
         "recall over the classes present in a test fold). Clip predictions average the "
-        "frame probabilities of the clip. Forgetting = source accuracy before minus after "
+        "frame probabilities of the clip; peak clip predictions take the probabilities of "
+        "the clip's frame furthest from neutral (its highest non-neutral probability is "
+        "the largest). Forgetting = source accuracy before minus after "
         "learning the target (methods with a source only)."
     )
     shown = r.shown_metrics
@@ -157,14 +178,23 @@ def paired(r: Report) -> None:
         for method, by_metric in rows.groupby("method", sort=False):
             cells = by_metric.set_index("metric")
             first = cells.iloc[0]
-            folds = f"{int(first['n'])} ({int(first['n_seeds'])}), {first['wilcoxon_method']}"
+            folds = f"{int(first['n'])} ({int(first['n_seeds'])})"
+            if int(first["n"]) >= S.MIN_PAIRS:
+                folds += f", {first['wilcoxon_method']}"
             table.append([r.label(method, run), folds, *(_pair_cell(cells, m) for m in metrics)])
         r.doc.table(header, table)
+    if (r.paired["n"] < S.MIN_PAIRS).any():
+        r.doc.p(
+            f"–: n < {S.MIN_PAIRS}: fewer than {S.MIN_PAIRS} folds, too few pairs for a test "
+            "statistic or a p-value (only the mean difference is shown)."
+        )
 
 
 METRIC_NAMES = {
     "clip_acc": "clip acc",
     "clip_uar": "clip UAR",
+    "clip_peak_acc": "peak clip acc",
+    "clip_peak_uar": "peak clip UAR",
     "frame_acc": "frame acc",
     "frame_uar": "frame UAR",
 }
@@ -211,8 +241,7 @@ def per_run(r: Report) -> None:
     if not r.records:
         return
     r.doc.h(2, "Per-run metrics")
-    cols = ["method", "fold", "seed", "clip_acc", "clip_uar", "frame_acc", "frame_uar"]
-    cols += ["forgetting", "train_time_s", "n_clips"]
+    cols = ["method", "fold", "seed", *r.shown_metrics, "forgetting", "train_time_s", "n_clips"]
     text = ("method", "fold", "seed", "n_clips")
     for run in r.runs:
         experiment_heading(r, run)

@@ -14,6 +14,10 @@ Choices made here (and stated in the reports):
   ``method="auto"``: its exact distribution without ties (up to 50 pairs), the exact
   permutation distribution over all ``2**n`` sign patterns with tied differences (up to
   13 pairs), otherwise the normal approximation with tie correction.
+- **Fewer than** :data:`MIN_PAIRS` **pairs get no test**: no statistic and no p-value
+  (NaN; the reports print "–" and say "n < 3"). With two folds a t-test's p-value is
+  whatever two differences happen to be (``7.5e-17`` for two nearly equal ones), and no
+  Wilcoxon p-value can fall below 0.5.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ PAIRED_COLUMNS = [
 # ----------------------------------------------------------------------------- paired tests
 
 
+#: the fewest paired differences (folds) that get a test statistic and a p-value
+MIN_PAIRS = 3
+_NO_TEST = {"statistic": math.nan, "pvalue": math.nan}
+
+
 def _differences(d: Any) -> np.ndarray:
     d = np.asarray(d, dtype=np.float64).ravel()
     return d[~np.isnan(d)]
@@ -61,14 +70,14 @@ def _differences(d: Any) -> np.ndarray:
 def paired_t(d: Any) -> dict[str, float]:
     """Two-sided one-sample t-test of the paired differences ``d`` against 0 (scipy).
 
-    Fewer than two differences give NaN. All-zero differences give ``t = 0, p = 1``:
+    Fewer than :data:`MIN_PAIRS` differences give NaN. All-zero differences give ``t = 0, p = 1``:
     scipy returns NaN there (zero variance), but "no difference at all" is the honest
     reading. Constant non-zero differences give ``t = ±inf, p = 0`` as in scipy.
     """
     d = _differences(d)
     n = d.size
-    if n < 2:
-        return {"statistic": math.nan, "pvalue": math.nan, "df": float(max(n - 1, 0))}
+    if n < MIN_PAIRS:
+        return {**_NO_TEST, "df": float(max(n - 1, 0))}
     if not np.any(d):
         return {"statistic": 0.0, "pvalue": 1.0, "df": float(n - 1)}
     with warnings.catch_warnings():  # "precision loss" for (near-)constant differences
@@ -82,9 +91,12 @@ def wilcoxon_signed_rank(d: Any) -> dict[str, Any]:
 
     Returns ``statistic`` (the smaller of the positive- and negative-rank sums),
     ``pvalue``, ``n`` (non-zero differences) and ``method`` ("exact" or "normal"; see the
-    module docstring for which is used when).
+    module docstring for which is used when); NaN for fewer than :data:`MIN_PAIRS`
+    differences (zeros included).
     """
     d = _differences(d)
+    if d.size < MIN_PAIRS:
+        return {**_NO_TEST, "n": int(d.size), "method": "–"}
     d = np.round(d, 12)  # float noise must not break ties (0.9 - 0.8 vs 0.8 - 0.7)
     d = d[d != 0]
     n = int(d.size)
@@ -122,7 +134,7 @@ def paired_test(a: Any, b: Any) -> dict[str, Any]:
     d = xa - xb
     n = int(d.size)
     t = paired_t(d)
-    w = wilcoxon_signed_rank(d) if n else {"statistic": math.nan, "pvalue": math.nan}
+    w = wilcoxon_signed_rank(d)
     return {
         "n": n,
         "mean_a": float(xa.mean()) if n else math.nan,
