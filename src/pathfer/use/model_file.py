@@ -1,3 +1,4 @@
+# Over 400 lines: the file format, its checks and the model it rebuilds share one trust rule.
 """Multi-task model files: one PathNet that keeps learning, every task it learnt kept as it was.
 
 A model file is one ``.safetensors`` file (never pickle). Its tensors are

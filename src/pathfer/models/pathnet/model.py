@@ -1,3 +1,4 @@
+# Over 400 lines: the PathNet class is the public API of the engine; the algorithm is in its parts.
 """``PathNet``: learn tasks one after another, freezing each one's best path.
 
 The class holds the API; the engine's stages live beside it: :mod:`.data` (a task's checked

@@ -1,3 +1,4 @@
+# Over 400 lines: every section of an experiment config and their cross-checks, in one place.
 """Experiment configuration: one YAML file per experiment, validated fully at load.
 
 An experiment is *sources -> target*: zero or more source datasets learnt first (in
