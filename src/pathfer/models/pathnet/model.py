@@ -206,11 +206,16 @@ class PathNet:
         history, _ = finish(self, task, data, progress, run.best.genotype, run.evolution_val)
         result = self._complete(task, data, history)
         if start is not None:
-            steps = chosen_steps(history, run.evolution_val)
-            result.n_refit = refit_task(self, name, run, data, task.genotype, start, steps)
-            result.refit_steps = steps
+            self._refit(task, run, data, result, start)
         save()
         return result
+
+    def _refit(self, task: Task, run: Run, data: Any, result: TaskResult, start: Any) -> None:
+        """Rerun the finish from the evolved weights on training + validation data for the
+        steps the validation finish chose (:mod:`.strategies.refit`)."""
+        steps = chosen_steps(result.finish_history, run.evolution_val)
+        result.n_refit = refit_task(self, task.name, run, data, task.genotype, start, steps)
+        result.refit_steps = steps
 
     def _settings(
         self,
