@@ -172,14 +172,11 @@ class PathNet:
         ``progress(record)`` is called after every generation (``record["stage"] ==
         "evolve"``) and every finish evaluation (``"finish"``).
 
-        With ``checkpoint_path`` the whole PathNet is saved there every ``checkpoint_every``
-        generations, when evolution ends and when the task is learnt. If the task is
-        ``evolving`` (an interrupted run, e.g. after :meth:`load`), calling ``learn_task``
-        again with the same data resumes it and reaches exactly the uninterrupted result.
-
-        ``refit``: once the validation part has chosen the path and the finish length, the
-        finish is rerun from the evolved weights on training + validation data for that
-        many steps (:mod:`.strategies.refit`).
+        ``checkpoint_path``: the PathNet is saved there every ``checkpoint_every``
+        generations, after evolution and at the end; calling ``learn_task`` again on an
+        ``evolving`` task with the same data resumes it to exactly the uninterrupted result.
+        ``refit``: the finish is rerun on training + validation data for the steps the
+        validation finish chose (:mod:`.strategies.refit`).
         """
         task = self.tasks.get(name)
         n_classes, ev, engine = self._settings(name, task, n_classes, evolution, engine)
