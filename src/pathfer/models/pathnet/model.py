@@ -167,11 +167,9 @@ class PathNet:
         ``x``: float ``(B, C, S, S)`` in [0, 1] (uint8 is scaled by 1/255); ``y``: int class
         indices in ``[0, n_classes)``. Without ``x_val``/``y_val`` a stratified
         ``val_fraction`` of the training data is held out (deterministic in the seed and task
-        name). ``engine``: a recipe's engine settings (:class:`EngineSettings`).
-        ``head_from``: a learnt task the new head starts from (:mod:`.strategies.heads`).
-        ``progress(record)`` is called after every generation (``record["stage"] ==
-        "evolve"``) and every finish evaluation (``"finish"``).
-
+        name). ``engine``: a recipe's :class:`EngineSettings`. ``head_from``: a learnt task
+        the new head starts from. ``progress(record)``: after every generation and finish
+        evaluation (``record["stage"]``: ``"evolve"`` or ``"finish"``).
         ``checkpoint_path``: the PathNet is saved there every ``checkpoint_every``
         generations, after evolution and at the end; calling ``learn_task`` again on an
         ``evolving`` task with the same data resumes it to exactly the uninterrupted result.
