@@ -19,6 +19,7 @@ states are saved in checkpoints, so a resumed run replays an uninterrupted one e
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -187,11 +188,7 @@ class PathNet:
             task = self._start_task(name, n_classes, labels, ev, engine, data, head_from)
         elif task.run.fingerprint != data.fingerprint:
             raise ValueError(f"task {name!r} is resuming with different data than it started with")
-
-        def save() -> None:
-            if checkpoint_path is not None:
-                self.save(checkpoint_path)
-
+        save = partial(self._checkpoint, checkpoint_path)
         run = task.run
         if run.stage == "evolve":
             evolve(self, task, data, progress, save, checkpoint_every)
@@ -204,6 +201,10 @@ class PathNet:
             self._refit(task, run, data, result, start)
         save()
         return result
+
+    def _checkpoint(self, path: str | Path | None) -> None:
+        if path is not None:
+            self.save(path)
 
     def _refit(self, task: Task, run: Run, data: Any, result: TaskResult, start: Any) -> None:
         """Rerun the finish from the evolved weights on training + validation data for the
