@@ -1,3 +1,3 @@
 """pathfer: facial emotion recognition from video with PathNet transfer."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
