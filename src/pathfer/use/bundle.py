@@ -252,7 +252,7 @@ def _check_outputs(model: nn.Module, crop: CropSettings, labels: Sequence[str], 
     except Exception as exc:
         raise BundleError(
             f"{path}: the model cannot score a (1, 1, {crop.size}, {crop.size}) crop "
-            f"({_short(exc)}); crop.size must be the input size it was trained on"
+            f"({short_error(exc)}); crop.size must be the input size it was trained on"
         ) from None
     if out_dim != len(labels):
         raise BundleError(
@@ -292,21 +292,30 @@ def _state_mismatch(model: nn.Module, state: dict[str, Any]) -> str | None:
     return "; ".join(parts) or None
 
 
+def safetensors_header(
+    path: str | Path, what: str = "bundle", error: type[Exception] = BundleError
+) -> dict[str, str]:
+    """The header metadata of the safetensors file ``path`` (a pathfer ``what``), with
+    one-line ``error``s for a missing, foldered or unreadable file."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: {what} not found; check the path")
+    if path.is_dir():
+        raise error(f"{path}: is a folder; a pathfer {what} is one .safetensors file")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return dict(f.metadata() or {})
+    except Exception as exc:  # SafetensorError, OSError, header parse errors
+        raise error(
+            f"{path}: not a readable safetensors file ({short_error(exc)}); the file is "
+            f"corrupt, truncated or not a pathfer {what}"
+        ) from None
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     """The pathfer metadata of a bundle without building the model."""
     path = Path(path)
-    if not path.exists():
-        raise BundleError(f"{path}: bundle not found; check the path")
-    if path.is_dir():
-        raise BundleError(f"{path}: is a folder; a pathfer bundle is one .safetensors file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            header = f.metadata() or {}
-    except Exception as exc:  # SafetensorError, OSError, header parse errors
-        raise BundleError(
-            f"{path}: not a readable safetensors file ({_short(exc)}); the file is corrupt, "
-            "truncated or not a pathfer bundle"
-        ) from None
+    header = safetensors_header(path)
     if META_KEY not in header:
         raise BundleError(
             f"{path}: a safetensors file without pathfer metadata (not a pathfer bundle); "
@@ -317,7 +326,7 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         for key in ("labels", "crop", "architecture"):
             meta[key]  # noqa: B018 - presence check
     except (ValueError, KeyError, TypeError) as exc:
-        raise BundleError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
+        raise BundleError(f"{path}: pathfer metadata is damaged ({short_error(exc)})") from None
     try:
         version = formats.check_not_newer(meta, path, "bundle")
     except formats.FormatError as exc:
@@ -352,7 +361,9 @@ def upgrade_bundle_v1(meta: dict[str, Any]) -> dict[str, Any]:
     return formats.stamp(meta)
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
+    """The first line of an exception's message (its type when it has none), at most 200
+    characters: enough to name what failed in a one-line error."""
     msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return msg[:200]
 
@@ -376,14 +387,14 @@ def load_bundle(
     except Exception as exc:
         raise BundleError(
             f"{path}: cannot build architecture {meta['architecture']!r} from "
-            f"{meta.get('arch_kwargs')} ({_short(exc)})"
+            f"{meta.get('arch_kwargs')} ({short_error(exc)})"
         ) from None
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
             state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
     except Exception as exc:
         raise BundleError(
-            f"{path}: weights cannot be read ({_short(exc)}); the file is corrupt or truncated"
+            f"{path}: weights cannot be read ({short_error(exc)}); the file is corrupt or truncated"
         ) from None
     check_finite(state, path, "not loaded")
     mismatch = _state_mismatch(model, state)
@@ -396,13 +407,13 @@ def load_bundle(
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         raise BundleError(
-            f"{path}: weights do not fit architecture {meta['architecture']!r} ({_short(exc)})"
+            f"{path}: weights do not fit architecture {meta['architecture']!r} ({short_error(exc)})"
         ) from None
     try:
         labels = [canonical(str(x)) for x in meta["labels"]]
         crop = CropSettings.from_dict(meta["crop"])
     except (ValueError, TypeError) as exc:
-        raise BundleError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
+        raise BundleError(f"{path}: pathfer metadata is damaged ({short_error(exc)})") from None
     _check_outputs(model, crop, labels, path)
     model.to(device).eval()
     return Bundle(model=model, labels=labels, crop=crop, meta=meta, path=path)
@@ -417,7 +428,7 @@ def _check_shapes_first(path: Path, meta: dict[str, Any], factory: Factory) -> N
             shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118
     except Exception as exc:
         raise BundleError(
-            f"{path}: weights cannot be read ({_short(exc)}); the file is corrupt or truncated"
+            f"{path}: weights cannot be read ({short_error(exc)}); the file is corrupt or truncated"
         ) from None
     try:
         with torch.device("meta"):

@@ -58,6 +58,8 @@ from pathfer.use.bundle import (
     BundleError,
     default_bundle_path,
     load_bundle,
+    safetensors_header,
+    short_error,
 )
 
 MARK_KEY = "pathfer.use.model"
@@ -160,19 +162,7 @@ class MultiTaskModel:
 def model_header(path: str | Path) -> dict[str, str]:
     """The safetensors header metadata of ``path`` (one-line errors for a missing,
     foldered or unreadable file)."""
-    path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"{path}: model file not found; check the path")
-    if path.is_dir():
-        raise ModelFileError(f"{path}: is a folder; a pathfer model is one .safetensors file")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return dict(f.metadata() or {})
-    except Exception as exc:  # SafetensorError, OSError, header parse errors
-        raise ModelFileError(
-            f"{path}: not a readable safetensors file ({_short(exc)}); the file is corrupt, "
-            "truncated or not a pathfer model"
-        ) from None
+    return safetensors_header(path, "model file", ModelFileError)
 
 
 def is_model_file(path: str | Path | None) -> bool:
@@ -203,7 +193,7 @@ def read_model_meta(path: str | Path) -> dict[str, Any]:
         if meta.get("kind") != KIND:
             raise ValueError(f"kind {meta.get('kind')!r}")
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise ModelFileError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
+        raise ModelFileError(f"{path}: pathfer metadata is damaged ({short_error(exc)})") from None
     try:
         formats.check_not_newer(meta, path, "model file")
     except formats.FormatError as exc:
@@ -223,18 +213,18 @@ def load_model(path: str | Path = BUILTIN, *, seed: int = 0) -> MultiTaskModel:
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
     except Exception as exc:
         raise ModelFileError(
-            f"{path}: weights cannot be read ({_short(exc)}); the file is corrupt or truncated"
+            f"{path}: weights cannot be read ({short_error(exc)}); the file is corrupt or truncated"
         ) from None
     try:
         pn = _rebuild(meta, tensors, seed)
     except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
         raise ModelFileError(
-            f"{path}: the model does not fit its metadata ({_short(exc)})"
+            f"{path}: the model does not fit its metadata ({short_error(exc)})"
         ) from None
     try:
         crop = CropSettings.from_dict(meta["crop"])
     except (ValueError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"{path}: pathfer metadata is damaged ({_short(exc)})") from None
+        raise ModelFileError(f"{path}: pathfer metadata is damaged ({short_error(exc)})") from None
     return MultiTaskModel(pn, {t["name"]: t for t in meta["tasks"]}, crop, path, meta)
 
 
@@ -442,11 +432,6 @@ def _first_number(d: dict[str, Any], keys: tuple[str, ...]) -> float | None:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
-def _short(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return msg[:200]
 
 
 __all__ = [
