@@ -45,7 +45,6 @@ from pathfer.models.pathnet import PathNet, PathNetConfig, TaskStatus
 from pathfer.models.pathnet.genotype import active_modules, validate_genotype
 from pathfer.models.pathnet.optim import HeadOptimizer
 from pathfer.models.pathnet.pretrained import PRETRAINED_TASK, from_mini_xception
-from pathfer.models.pathnet.strategies.free_init import restart_free_modules
 from pathfer.models.pathnet.tasks import Task
 from pathfer.runtime import formats
 from pathfer.runtime.files import atomic_write_bytes
@@ -252,8 +251,7 @@ def _rebuild(meta: dict[str, Any], tensors: dict[str, torch.Tensor], seed: int) 
     extra = sorted(set(tensors) - used)
     if extra:
         raise ValueError(f"unexpected tensors {', '.join(extra[:4])}")
-    pn._set_frozen_owner(owners)  # noqa: SLF001 - the state a freeze leaves (as from_mini_xception)
-    restart_free_modules(pn)
+    pn.adopt_frozen(owners)
     return pn
 
 

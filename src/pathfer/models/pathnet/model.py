@@ -83,6 +83,18 @@ class PathNet:
         self._frozen_owner = np.asarray(owner, dtype=object)
         self.net.frozen_rows = self.frozen  # BatchNorm keeps frozen modules in eval mode
 
+    def adopt_frozen(self, owner: np.ndarray) -> None:
+        """Take ``owner`` (``(L, M)``: the task that froze each module, ``""`` for free
+        ones) as the state a freeze leaves, for modules whose weights were loaded from
+        elsewhere (a model file, a pretrained network): they never train again, and the
+        free modules restart as after a freeze (:func:`restart_free_modules`)."""
+        owner = np.asarray(owner, dtype=object)
+        expected = (self.config.layers, self.config.modules)
+        if owner.shape != expected:
+            raise ValueError(f"owner has shape {owner.shape}, not {expected}")
+        self._set_frozen_owner(owner)
+        restart_free_modules(self)
+
     # -- introspection --------------------------------------------------------------------
     @property
     def frozen(self) -> np.ndarray:

@@ -24,7 +24,6 @@ from ..baselines.mini_xception import MiniXception
 from .config import EvolutionConfig, PathNetConfig
 from .model import PathNet
 from .optim import HeadOptimizer
-from .strategies.free_init import restart_free_modules
 from .tasks import Task, TaskStatus
 
 PRETRAINED_TASK = "fer2013"
@@ -76,8 +75,7 @@ def from_mini_xception(
     )
     owner = pn.frozen_owner
     owner[:, 0] = task
-    pn._set_frozen_owner(owner)
-    restart_free_modules(pn)
+    pn.adopt_frozen(owner)
     return pn
 
 
