@@ -59,6 +59,9 @@ class PredictOptions:
     max_pixels: int | None = MAX_PIXELS
     sequence: bool = False
     progress: bool = True
+    #: a task of a multi-task model file (``"all"``: every task's); None: the model's own
+    #: task (a bundle), or a model file's most recently learnt one
+    task: str | None = None
 
     @property
     def live(self) -> bool:
@@ -124,15 +127,25 @@ def check_options(options: PredictOptions) -> None:
 
 
 def load_recognizer(options: PredictOptions) -> Recognizer:
-    """The model bundle of ``options`` (the built-in one by default) with its detector."""
-    return Recognizer.from_bundle(
-        options.model,
-        threads=options.threads or None,
-        device=options.device,
-        detector=options.detector,
-        track=options.track,
-        max_pixels=options.max_pixels,
-    )
+    """The model of ``options`` with its detector: a bundle (the built-in one by default),
+    or a task of a multi-task model file (``options.task``, or a model file named)."""
+    from pathfer.use.model_file import BUILTIN, is_model_file
+
+    kw = {
+        "threads": options.threads or None,
+        "device": options.device,
+        "detector": options.detector,
+        "track": options.track,
+        "max_pixels": options.max_pixels,
+    }
+    if options.task is None and not is_model_file(options.model):
+        return Recognizer.from_bundle(options.model, **kw)
+    if options.model is not None and not is_model_file(options.model):
+        raise ValueError(
+            f"{options.model}: --task needs a multi-task model file (pathfer learn) or "
+            "builtin; a bundle has one task"
+        )
+    return Recognizer.from_model(options.model or BUILTIN, task=options.task, **kw)
 
 
 def detector_line(rec: Recognizer) -> str:

@@ -169,6 +169,7 @@ class Recognizer(FaceClassifier):
         threads: int | None = 1,
         device: str | torch.device | None = "cpu",
         track: bool = True,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> Recognizer:
         """A task of a multi-task model file (``"builtin"``: the shipped FER2013 model, task
         ``fer2013``) with that task's crop. ``task`` None: the most recently learnt one;
@@ -179,7 +180,13 @@ class Recognizer(FaceClassifier):
         m = load_model(path)
         names = m.names if task == "all" else [m.resolve(task)]
         crop = m.crop(names[-1])
-        kw = {"detector": detector, "source": m.path, "threads": threads, "device": dev}
+        kw = {
+            "detector": detector,
+            "source": m.path,
+            "threads": threads,
+            "device": dev,
+            "max_pixels": max_pixels,
+        }
         meta = {"architecture": "pathnet", "tasks": names, "model_file": str(m.path or path)}
         if task != "all":
             return cls(
