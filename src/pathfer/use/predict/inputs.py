@@ -96,7 +96,8 @@ def frames_in(path: str | Path, every: int = 1) -> int | None:
         return None
 
 
-def _reason(exc: BaseException, file: Path) -> str:
+def skip_reason(exc: BaseException, file: Path) -> str:
+    """Why ``file`` was skipped: the error's message without the file name it starts with."""
     msg = str(exc)
     reason = msg.split(": ", 1)[1] if msg.startswith(str(file)) else msg
     return reason.strip() or type(exc).__name__
@@ -170,7 +171,7 @@ def run_paths(
                         results[i] = exc.partial
                         raise
                     except (VideoError, cv2.error, OSError) as exc:
-                        skip(str(f), _reason(exc, f))
+                        skip(str(f), skip_reason(exc, f))
     except KeyboardInterrupt:
         raise PredictInterrupted(finish(interrupted=True)) from None
     return finish()
@@ -192,7 +193,7 @@ def _file_job(job: tuple) -> tuple[str, Any]:
     try:
         return "ok", _WORKER["rec"]._predict_file(path, *rest)
     except (VideoError, cv2.error, OSError) as exc:
-        return "skip", _reason(exc, path)
+        return "skip", skip_reason(exc, path)
 
 
 def _run_pool(

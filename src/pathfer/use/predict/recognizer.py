@@ -30,6 +30,7 @@ import dataclasses
 import glob
 import math
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,12 @@ from pathfer.use.predict.classifier import FaceClassifier
 from pathfer.use.predict.columns import FACE
 from pathfer.use.predict.device import resolve_device
 from pathfer.use.predict.progress import Advance, frame_progress
-from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
+from pathfer.use.predict.results import (
+    PredictInterrupted,
+    Predictions,
+    PredictWarning,
+    to_predictions,
+)
 from pathfer.use.predict.tracks import IouTracker
 
 #: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
@@ -360,11 +366,17 @@ class Recognizer(FaceClassifier):
         batch_size: int = 64,
         fps: float | None = None,
         name: str | None = None,
+        on_skip: Callable[[str, str], None] | None = None,
     ) -> Predictions:
         """Rows for one sequence of frames: a folder of images (read in name order, numbers
         compared as numbers: ``frame2`` before ``frame10``) or a list of image paths or
         in-memory images, analysed as one clip (``file`` is the folder, ``frame`` the
         position; faces are tracked from frame to frame as in a video).
+
+        An image file that cannot be read is left out (``frame`` keeps counting positions)
+        and reported through ``on_skip(file, reason)`` (default: a
+        :class:`~pathfer.use.predict.results.PredictWarning` naming the file); it is listed
+        in ``df.attrs["skipped"]``. A sequence with no readable frame raises VideoError.
 
         Its clip scores: ``summarize(df, peak=True)`` (the mean and the peak frame)."""
         if sources.is_path_like(frames):
@@ -380,13 +392,44 @@ class Recognizer(FaceClassifier):
             name = name or str(folder)
         else:
             items = list(frames)
-        stream = (
-            (i, (i / fps if fps else math.nan), self._sequence_frame(item))
-            for i, item in enumerate(items)
-        )
-        return self._predict_frames(
-            stream, name or "<sequence>", all_faces, batch_size, None, fps, False
-        )
+        skipped: list[tuple[str, str]] = []
+        read = 0
+
+        def stream() -> Iterator[tuple[int, float, np.ndarray]]:
+            nonlocal read
+            for i, item in enumerate(items):
+                try:
+                    frame = self._sequence_frame(item)
+                except (VideoError, cv2.error, OSError) as exc:
+                    if not sources.is_path_like(item):
+                        raise
+                    skipped.append((str(item), inputs.skip_reason(exc, Path(item))))
+                    continue
+                read += 1
+                yield i, (i / fps if fps else math.nan), frame
+
+        name = name or "<sequence>"
+        df = self._predict_frames(stream(), name, all_faces, batch_size, None, fps, False)
+        if items and not read:
+            first, reason = skipped[0]
+            what = (
+                "its only frame could not be read"
+                if len(items) == 1
+                else f"none of its {len(items)} frames could be read (the first shown)"
+            )
+            raise VideoError(
+                f"{name}: {what}: {Path(first).name}: {reason}; check the images, or leave "
+                "the folder out"
+            )
+        # reported once the sequence stands, so that a sequence refused whole says it once
+        for item, reason in skipped:
+            if on_skip is not None:
+                on_skip(item, reason)
+            else:
+                message = f"{item}: {reason}; skipped, the sequence goes on without it"
+                warnings.warn(message, PredictWarning, stacklevel=2)
+        df.attrs["skipped"] = skipped
+        return df
 
     def _sequence_frame(self, item: Any) -> np.ndarray:
         if sources.is_path_like(item):
