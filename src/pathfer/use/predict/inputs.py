@@ -90,6 +90,8 @@ def annotation_targets(annotate: Path, files: list[Path], several: bool) -> list
 
 def frames_in(path: str | Path, every: int = 1) -> int | None:
     """Frames ``predict`` will analyse in a file (None if it cannot tell)."""
+    if is_image(path):  # one, read from nothing: probing would decode the whole image
+        return 1
     try:
         return -(-probe(path).n_frames // every)
     except VideoError:

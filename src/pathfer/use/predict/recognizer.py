@@ -54,7 +54,7 @@ from pathfer.data.faces import (
 )
 from pathfer.data.faces.track import TrackingDetector
 from pathfer.data.video import VideoError, is_image, iter_frames, probe
-from pathfer.data.video.read import MAX_PIXELS
+from pathfer.data.video.read import MAX_PIXELS, reduction
 from pathfer.use.bundle import load_bundle
 from pathfer.use.predict import inputs, sources
 from pathfer.use.predict.annotate import Annotator
@@ -100,7 +100,10 @@ class Recognizer(FaceClassifier):
     - ``max_pixels``: an image file that decodes to more pixels than this (default 50
       megapixels, :data:`~pathfer.data.video.read.MAX_PIXELS`) is refused before it is
       decoded; ``None`` lifts the limit. Frames wider or taller than :data:`DETECT_SIDE`
-      are searched for faces on a scaled copy (boxes mapped back to the frame).
+      are searched for faces on a scaled copy (boxes mapped back to the frame). An image
+      file at least twice that size is decoded at 1/2, 1/4 or 1/8 of it (its longer side
+      staying >= ``DETECT_SIDE``; a JPEG in colour, other formats in grey) and its faces
+      cropped from that (boxes in the file's pixels), unless it is annotated.
     """
 
     def __init__(
@@ -452,8 +455,9 @@ class Recognizer(FaceClassifier):
 
     def predict_image(self, path: str | Path, *, all_faces: bool = False) -> Predictions:
         """Rows for one still image file (``frame=0``, ``time_s=0``)."""
-        frames = iter_frames(path, max_pixels=self.max_pixels)
-        return self._collect(self._analysed(frames, str(path), all_faces, 64))
+        f = reduction(path, DETECT_SIDE)
+        frames = iter_frames(path, max_pixels=self.max_pixels, reduce=f)
+        return self._collect(self._analysed(frames, str(path), all_faces, 64, scale=f))
 
     def predict_video(
         self,
@@ -530,9 +534,14 @@ class Recognizer(FaceClassifier):
             fps = 0.0 if is_image(path) else probe(path).fps or 25.0
             sink = Annotator(Path(annotate), fps / every, self.labels, still=is_image(path))
         notes: list[str] = []  # a video that ends early: its frames stand, the note says so
-        frames = iter_frames(path, every=every, max_pixels=self.max_pixels, on_note=notes.append)
+        # an image far larger than the detector's search is decoded smaller (not when it is
+        # annotated: the copy with boxes drawn has the image's own size)
+        f = reduction(path, DETECT_SIDE) if sink is None else 1
+        frames = iter_frames(
+            path, every=every, max_pixels=self.max_pixels, on_note=notes.append, reduce=f
+        )
         try:
-            analysed = self._analysed(frames, str(path), all_faces, batch_size)
+            analysed = self._analysed(frames, str(path), all_faces, batch_size, scale=f)
             df = self._collect(analysed, sink, advance)
         finally:
             if sink is not None:
@@ -590,8 +599,12 @@ class Recognizer(FaceClassifier):
         file: str,
         all_faces: bool,
         batch_frames: int,
+        scale: int = 1,
     ) -> Iterator[tuple[np.ndarray, list[Row]]]:
         """``(frame, rows)`` per frame, in order, classified in batches of crops.
+
+        ``scale``: the frames were decoded at ``1 / scale`` of the file's size; faces are
+        cropped from them, their boxes and landmarks given in the file's pixels.
 
         On Ctrl-C the frames already read are classified and yielded before it propagates.
         """
@@ -625,8 +638,9 @@ class Recognizer(FaceClassifier):
                     metas.append((file, idx, t, *no_face, math.nan, False, None))
                 ids = tracks.update([face.box for face in faces])
                 for j, (face, tid) in enumerate(zip(faces, ids, strict=True)):
-                    box, score = face.box, float(face.score)
-                    metas.append((file, idx, t, j, tid, *box, score, True, face.landmarks))
+                    shown = face if scale == 1 else face.moved(1 / scale)
+                    box, score = shown.box, float(face.score)
+                    metas.append((file, idx, t, j, tid, *box, score, True, shown.landmarks))
                     # the Face, not only its box: with crop.align the eyes are levelled
                     crops.append(crop_face(frame, face, self.crop))
                 pending.append((frame, metas, crops))
