@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from pathfer.cli import app
 from pathfer.data.video import VideoError, iter_frames
+from pathfer.data.video.read import reduction
 from pathfer.use.bundle import BundleError, default_bundle_path, load_bundle, save_bundle
 from pathfer.use.predict import Recognizer
 from pathfer.use.predict import recognizer as recognizer_module
@@ -197,6 +198,30 @@ def test_frames_over_the_detection_side_are_searched_scaled_with_boxes_mapped_ba
     assert df["face"].all()
     box = df[["x", "y", "w", "h"]].to_numpy(float)[0]
     np.testing.assert_allclose(box, base[["x", "y", "w", "h"]].to_numpy(float)[0] * 4, atol=8)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg"])
+def test_an_image_far_over_the_detection_side_is_decoded_small_with_boxes_in_its_pixels(
+    rec, frame, ext, tmp_path, monkeypatch
+):
+    path = tmp_path / f"big{ext}"
+    big = cv2.resize(frame, None, fx=4, fy=4, interpolation=cv2.INTER_CUBIC)  # 1440x1152
+    cv2.imwrite(str(path), big)
+    side = frame.shape[1]
+    monkeypatch.setattr(recognizer_module, "DETECT_SIDE", side)
+    assert [reduction(path, s) for s in (side, side + 1, 4 * side + 1)] == [4, 2, 1]
+    small = next(iter_frames(path, reduce=4))[2]  # a JPEG keeps its colour, a PNG is grey
+    assert small.shape == ((288, 360, 3) if ext == ".jpg" else (288, 360))
+    whole = rec.predict(big)  # the pixels decoded whole, searched on a copy scaled to 360
+    df = rec.predict(path)
+    assert df["face"].all() and df["top_emotion"].tolist() == whole["top_emotion"].tolist()
+    box = ["x", "y", "w", "h"]
+    near = 0.04 * whole["w"].iloc[0]  # Haar's sizes step by 10%: within 4% of the face's side
+    np.testing.assert_allclose(df[box].to_numpy(float), whole[box].to_numpy(float), atol=near)
+    # annotated, the image is decoded whole: the copy with boxes has the file's size
+    shown = rec.predict(path, annotate=tmp_path / f"shown{ext}")
+    assert cv2.imread(shown.attrs["annotated"][0]).shape[:2] == big.shape[:2]
+    np.testing.assert_allclose(shown[box].to_numpy(float), whole[box].to_numpy(float), atol=near)
 
 
 # ------------------------------------------------------------------------- truncated video

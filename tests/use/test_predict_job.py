@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import pandas as pd
 import pytest
 from conftest import GRID_DIR
 
+from pathfer.data.video import VideoError, iter_frames
+from pathfer.use.bundle import default_bundle_path
 from pathfer.use.predict.job import (
     PredictOptions,
     check_options,
@@ -55,3 +58,16 @@ def test_a_job_predicts_and_writes_what_it_is_asked(tmp_path: Path) -> None:
     df = pd.read_csv(tmp_path / "r.csv")
     ref = rec.predict(CLIP, every=25)
     assert df[rec.labels].to_numpy().tolist() == ref[rec.labels].to_numpy().tolist()
+
+
+def test_a_job_serves_a_model_files_task_with_its_pixel_limit(tmp_path: Path) -> None:
+    image = tmp_path / "frame.png"
+    cv2.imwrite(str(image), next(iter_frames(CLIP))[2])  # 360x288: over 1000 pixels
+    options = PredictOptions(inputs=[str(image)], task="fer2013", detector="haar", max_pixels=1000)
+    rec = load_recognizer(options)
+    assert rec.meta["tasks"] == ["fer2013"] and rec.max_pixels == 1000
+    with pytest.raises(VideoError, match="over the limit of 0.001 megapixels"):
+        rec.predict(image)
+    bundle = PredictOptions(inputs=[str(image)], model=default_bundle_path(), task="fer2013")
+    with pytest.raises(ValueError, match="a bundle has one task"):
+        load_recognizer(bundle)

@@ -18,11 +18,11 @@ from typer.testing import CliRunner
 from pathfer.cli import app
 from pathfer.cli.predict import _summary_table
 from pathfer.data.faces import yunet_available
-from pathfer.data.video import iter_frames
+from pathfer.data.video import VideoError, iter_frames
 from pathfer.use.predict import Recognizer
 from pathfer.use.predict.annotate import _overlap, draw, label_box
 from pathfer.use.predict.columns import landmark_columns
-from pathfer.use.predict.results import peak_row, summarize
+from pathfer.use.predict.results import PredictWarning, peak_row, summarize
 from pathfer.use.predict.tracks import IouTracker
 
 GRID = Path(__file__).parents[1] / "media" / "grid"
@@ -182,3 +182,40 @@ def test_labels_on_a_group_photo_do_not_overlap():
     ]
     draw(img, rows, ["anger", "disgust", "fear", "happiness", "sadness", "surprise", "neutral"])
     assert img.any()
+
+
+def test_an_unreadable_frame_is_skipped_and_its_sequence_kept(rec, frames, tmp_path):
+    seq = tmp_path / "S010_002"
+    seq.mkdir()
+    for i, f in enumerate(frames[:4]):
+        cv2.imwrite(str(seq / f"frame{i}.png"), f)
+    (seq / "frame2.png").write_bytes(b"not a png")  # a frame the copy damaged
+    with pytest.warns(PredictWarning, match=r"frame2\.png: not a readable image.*goes on"):
+        df = rec.predict_sequence(seq)
+    assert df["frame"].tolist() == [0, 1, 3] and df["face"].all()
+    assert [Path(f).name for f, _ in df.attrs["skipped"]] == ["frame2.png"]
+    # the command line says which frame it left out and keeps the sequence's rows
+    out = tmp_path / "rows.csv"
+    args = ["predict", str(seq), "--sequence", "--detector", "haar", "-o", str(out), "-q"]
+    r = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "frame2.png: not a readable image" in r.output and "skipped" in r.output
+    assert pd.read_csv(out)["frame"].tolist() == [0, 1, 3]
+
+
+def test_a_sequence_with_no_readable_frame_is_refused_clearly(rec, folder, tmp_path):
+    seq = tmp_path / "S011_001"
+    seq.mkdir()
+    for name in ("a.png", "b.jpg"):
+        (seq / name).write_bytes(b"\x00" * 64)
+    with pytest.raises(VideoError, match=r"none of its 2 frames could be read.*: a\.png: not"):
+        rec.predict_sequence(seq)
+    r = CliRunner().invoke(app, ["predict", str(seq), "--sequence", "--detector", "haar", "-q"])
+    assert r.exit_code == 2 and "none of its 2 frames could be read" in r.output
+    assert "warning" not in r.output  # said once, as the error
+    # beside a readable sequence it is skipped, and the readable one is predicted
+    args = ["predict", str(seq), str(folder), "--sequence", "--detector", "haar", "-q"]
+    r = CliRunner().invoke(app, args + ["-o", str(tmp_path / "r.csv")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "S011_001: none of its 2 frames" in r.output.replace("\n", "")
+    assert pd.read_csv(tmp_path / "r.csv")["file"].unique().tolist() == [str(folder)]

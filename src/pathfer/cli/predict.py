@@ -14,7 +14,6 @@ from pathfer.cli.choices import one_of
 
 if TYPE_CHECKING:
     from pathfer.use.predict.job import PredictOptions, PredictRun
-    from pathfer.use.predict.recognizer import Recognizer
 
 DEFAULT_MODEL = "the built-in FER2013 mini-Xception"
 
@@ -232,33 +231,12 @@ def predict(
         max_pixels=max_pixels,
         sequence=sequence,
         progress=not quiet,
-    )
-    _run_predict(options, quiet, task)
-
-
-def _multitask(options: PredictOptions, task: str | None) -> Recognizer | None:
-    """The recogniser of a multi-task model file's task; None for a bundle."""
-    from pathfer.use.model_file import BUILTIN, is_model_file
-    from pathfer.use.predict.recognizer import Recognizer
-
-    if task is None and not is_model_file(options.model):
-        return None
-    if options.model is not None and not is_model_file(options.model):
-        raise ValueError(
-            f"{options.model}: --task needs a multi-task model file (pathfer learn) or "
-            "builtin; a bundle has one task"
-        )
-    return Recognizer.from_model(
-        options.model or BUILTIN,
         task=task,
-        threads=options.threads or None,
-        device=options.device,
-        detector=options.detector,
-        track=options.track,
     )
+    _run_predict(options, quiet)
 
 
-def _run_predict(options: PredictOptions, quiet: bool, task: str | None = None) -> None:
+def _run_predict(options: PredictOptions, quiet: bool) -> None:
     from pathfer.data.video import VideoError
     from pathfer.use.bundle import BundleError
     from pathfer.use.predict.job import check_options, detector_line, load_recognizer, run_predict
@@ -266,7 +244,7 @@ def _run_predict(options: PredictOptions, quiet: bool, task: str | None = None) 
     err = Console(stderr=True)
     try:
         check_options(options)
-        rec = _multitask(options, task) or load_recognizer(options)
+        rec = load_recognizer(options)
     except (BundleError, ValueError) as exc:
         _fail(err, str(exc))
     if not quiet:

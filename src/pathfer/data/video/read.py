@@ -136,11 +136,44 @@ def check_pixels(path: str | Path, max_pixels: int | None) -> None:
         )
 
 
-def _read_image(path: Path, max_pixels: int | None = None) -> np.ndarray:
+#: OpenCV's flags for a decode at 1/2, 1/4 or 1/8 size, in colour and in grey
+_REDUCED = {
+    2: (cv2.IMREAD_REDUCED_COLOR_2, cv2.IMREAD_REDUCED_GRAYSCALE_2),
+    4: (cv2.IMREAD_REDUCED_COLOR_4, cv2.IMREAD_REDUCED_GRAYSCALE_4),
+    8: (cv2.IMREAD_REDUCED_COLOR_8, cv2.IMREAD_REDUCED_GRAYSCALE_8),
+}
+
+
+def reduction(path: str | Path, min_side: int) -> int:
+    """The factor (1, 2, 4 or 8) by which an image file may be decoded smaller while its
+    longer side stays at least ``min_side`` pixels (1: decode it whole; also for a video,
+    or where the header cannot be read)."""
+    size = image_size(path) if is_image(path) else None
+    if size is None:
+        return 1
+    return next((f for f in (8, 4, 2) if max(size) // f >= min_side), 1)
+
+
+def _is_jpeg(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(3) == b"\xff\xd8\xff"
+
+
+def _read_image(path: Path, max_pixels: int | None = None, reduce: int = 1) -> np.ndarray:
+    """The image's pixels, BGR; ``reduce`` 2, 4 or 8: at that fraction of its size. A JPEG
+    is then decoded small (libjpeg scales while decoding: colour kept); OpenCV decodes any
+    other format whole before scaling it, so it is decoded in grey (a third of the memory
+    of colour), the frame coming back 2-D."""
     _check_file(path)
     check_pixels(path, max_pixels)
+    flags = cv2.IMREAD_COLOR
+    if reduce != 1:
+        if reduce not in _REDUCED:
+            raise ValueError(f"reduce must be 1, 2, 4 or 8, not {reduce}")
+        colour, grey = _REDUCED[reduce]
+        flags = colour if _is_jpeg(path) else grey
     with NativeLog() as log:  # libpng/libjpeg complaints become the message, not noise
-        img = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        img = cv2.imread(str(path), flags)
     if img is None:
         said = first_message(log.text())
         raise VideoError(
@@ -317,11 +350,14 @@ def iter_frames(
     *,
     max_pixels: int | None = None,
     on_note: Callable[[str], None] | None = None,
+    reduce: int = 1,
 ) -> Iterator[tuple[int, float, np.ndarray]]:
     """Lazily yield ``(frame_index, time_s, BGR frame)`` for every ``every``-th frame.
 
     Memory stays flat on long videos: one frame is held at a time. ``max_pixels`` refuses
-    an image larger than that before decoding it (:func:`check_pixels`). A video that ends
+    an image larger than that before decoding it (:func:`check_pixels`). ``reduce`` (2, 4
+    or 8) decodes an image at that fraction of its size (see :func:`reduction`): a JPEG in
+    colour, other formats in grey; videos ignore it. A video that ends
     before the frames its container announces (as :func:`decode_frames` tells it) is
     reported through ``on_note(message)`` after its last frame; the frames read stand.
     """
@@ -329,7 +365,7 @@ def iter_frames(
         raise ValueError(f"every must be >= 1, not {every}")
     path = Path(path)
     if is_image(path):
-        yield 0, 0.0, _read_image(path, max_pixels)
+        yield 0, 0.0, _read_image(path, max_pixels, reduce)
         return
     cap = _open(path)
     errors: list[int] = []

@@ -90,13 +90,16 @@ def annotation_targets(annotate: Path, files: list[Path], several: bool) -> list
 
 def frames_in(path: str | Path, every: int = 1) -> int | None:
     """Frames ``predict`` will analyse in a file (None if it cannot tell)."""
+    if is_image(path):  # one, read from nothing: probing would decode the whole image
+        return 1
     try:
         return -(-probe(path).n_frames // every)
     except VideoError:
         return None
 
 
-def _reason(exc: BaseException, file: Path) -> str:
+def skip_reason(exc: BaseException, file: Path) -> str:
+    """Why ``file`` was skipped: the error's message without the file name it starts with."""
     msg = str(exc)
     reason = msg.split(": ", 1)[1] if msg.startswith(str(file)) else msg
     return reason.strip() or type(exc).__name__
@@ -170,7 +173,7 @@ def run_paths(
                         results[i] = exc.partial
                         raise
                     except (VideoError, cv2.error, OSError) as exc:
-                        skip(str(f), _reason(exc, f))
+                        skip(str(f), skip_reason(exc, f))
     except KeyboardInterrupt:
         raise PredictInterrupted(finish(interrupted=True)) from None
     return finish()
@@ -192,7 +195,7 @@ def _file_job(job: tuple) -> tuple[str, Any]:
     try:
         return "ok", _WORKER["rec"]._predict_file(path, *rest)
     except (VideoError, cv2.error, OSError) as exc:
-        return "skip", _reason(exc, path)
+        return "skip", skip_reason(exc, path)
 
 
 def _run_pool(

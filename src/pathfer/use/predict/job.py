@@ -9,6 +9,7 @@ for the user, and nothing here prints.
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -18,11 +19,14 @@ from typing import TextIO
 import pandas as pd
 
 from pathfer.data.faces import FALLBACK, PREFERRED, WHOLE_IMAGE, yunet_available
+from pathfer.data.video import VideoError
 from pathfer.data.video.read import MAX_PIXELS
+from pathfer.use.predict.inputs import skip_reason
 from pathfer.use.predict.recognizer import Recognizer
 from pathfer.use.predict.results import (
     PredictInterrupted,
     Predictions,
+    PredictWarning,
     check_format,
     check_writable,
     summarize,
@@ -59,6 +63,9 @@ class PredictOptions:
     max_pixels: int | None = MAX_PIXELS
     sequence: bool = False
     progress: bool = True
+    #: a task of a multi-task model file (``"all"``: every task's); None: the model's own
+    #: task (a bundle), or a model file's most recently learnt one
+    task: str | None = None
 
     @property
     def live(self) -> bool:
@@ -124,15 +131,25 @@ def check_options(options: PredictOptions) -> None:
 
 
 def load_recognizer(options: PredictOptions) -> Recognizer:
-    """The model bundle of ``options`` (the built-in one by default) with its detector."""
-    return Recognizer.from_bundle(
-        options.model,
-        threads=options.threads or None,
-        device=options.device,
-        detector=options.detector,
-        track=options.track,
-        max_pixels=options.max_pixels,
-    )
+    """The model of ``options`` with its detector: a bundle (the built-in one by default),
+    or a task of a multi-task model file (``options.task``, or a model file named)."""
+    from pathfer.use.model_file import BUILTIN, is_model_file
+
+    kw = {
+        "threads": options.threads or None,
+        "device": options.device,
+        "detector": options.detector,
+        "track": options.track,
+        "max_pixels": options.max_pixels,
+    }
+    if options.task is None and not is_model_file(options.model):
+        return Recognizer.from_bundle(options.model, **kw)
+    if options.model is not None and not is_model_file(options.model):
+        raise ValueError(
+            f"{options.model}: --task needs a multi-task model file (pathfer learn) or "
+            "builtin; a bundle has one task"
+        )
+    return Recognizer.from_model(options.model or BUILTIN, task=options.task, **kw)
 
 
 def detector_line(rec: Recognizer) -> str:
@@ -173,7 +190,7 @@ def run_predict(
         if options.live:
             frames = _live(rec, options, rows_out)
         elif options.sequence:
-            frames = _sequences(rec, options)
+            frames = _sequences(rec, options, on_skip)
         else:
             frames = rec.predict_paths(
                 list(options.inputs),
@@ -190,14 +207,43 @@ def run_predict(
     return PredictRun(rec, frames, sequence=options.sequence)
 
 
-def _sequences(rec: Recognizer, options: PredictOptions) -> Predictions:
-    """Each input folder as one sequence of frames (:meth:`Recognizer.predict_sequence`)."""
-    parts = [
-        rec.predict_sequence(folder, all_faces=options.all_faces, batch_size=options.batch_size)
-        for folder in options.inputs
-    ]
+def _sequences(
+    rec: Recognizer, options: PredictOptions, on_skip: Callable[[str, str], None] | None
+) -> Predictions:
+    """Each input folder as one sequence of frames (:meth:`Recognizer.predict_sequence`).
+
+    An unreadable frame is skipped (reported through ``on_skip``) and its sequence kept; a
+    folder with no readable frame is skipped; when every folder is, the first one's message
+    is the error."""
+    parts: list[Predictions] = []
+    failed: list[tuple[str, VideoError]] = []
+    for folder in options.inputs:
+        try:
+            parts.append(
+                rec.predict_sequence(
+                    folder,
+                    all_faces=options.all_faces,
+                    batch_size=options.batch_size,
+                    on_skip=on_skip,
+                )
+            )
+        except VideoError as exc:
+            failed.append((folder, exc))
+    if not parts:  # the first folder's reason is the error, the others are reported
+        failed, first = failed[1:], failed[0][1]
+    skipped = []
+    for folder, exc in failed:
+        reason = skip_reason(exc, Path(folder))
+        skipped.append((folder, reason))
+        if on_skip is not None:
+            on_skip(folder, reason)
+        else:
+            warnings.warn(f"{folder}: {reason}; skipped", PredictWarning, stacklevel=3)
+    if not parts:
+        raise first
+    skipped += [s for part in parts for s in part.attrs.get("skipped", [])]
     out = Predictions(pd.concat(parts, ignore_index=True))
-    out.attrs = {"labels": list(rec.labels)}
+    out.attrs = {"labels": list(rec.labels), "skipped": skipped}
     return out
 
 

@@ -30,6 +30,7 @@ import dataclasses
 import glob
 import math
 import re
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ from pathfer.data.faces import (
 )
 from pathfer.data.faces.track import TrackingDetector
 from pathfer.data.video import VideoError, is_image, iter_frames, probe
-from pathfer.data.video.read import MAX_PIXELS
+from pathfer.data.video.read import MAX_PIXELS, reduction
 from pathfer.use.bundle import load_bundle
 from pathfer.use.predict import inputs, sources
 from pathfer.use.predict.annotate import Annotator
@@ -61,7 +62,12 @@ from pathfer.use.predict.classifier import FaceClassifier
 from pathfer.use.predict.columns import FACE
 from pathfer.use.predict.device import resolve_device
 from pathfer.use.predict.progress import Advance, frame_progress
-from pathfer.use.predict.results import PredictInterrupted, Predictions, to_predictions
+from pathfer.use.predict.results import (
+    PredictInterrupted,
+    Predictions,
+    PredictWarning,
+    to_predictions,
+)
 from pathfer.use.predict.tracks import IouTracker
 
 #: shorter side (pixels) of the downscaled frame searched when the tracked face is lost. At
@@ -94,7 +100,10 @@ class Recognizer(FaceClassifier):
     - ``max_pixels``: an image file that decodes to more pixels than this (default 50
       megapixels, :data:`~pathfer.data.video.read.MAX_PIXELS`) is refused before it is
       decoded; ``None`` lifts the limit. Frames wider or taller than :data:`DETECT_SIDE`
-      are searched for faces on a scaled copy (boxes mapped back to the frame).
+      are searched for faces on a scaled copy (boxes mapped back to the frame). An image
+      file at least twice that size is decoded at 1/2, 1/4 or 1/8 of it (its longer side
+      staying >= ``DETECT_SIDE``; a JPEG in colour, other formats in grey) and its faces
+      cropped from that (boxes in the file's pixels), unless it is annotated.
     """
 
     def __init__(
@@ -169,6 +178,7 @@ class Recognizer(FaceClassifier):
         threads: int | None = 1,
         device: str | torch.device | None = "cpu",
         track: bool = True,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> Recognizer:
         """A task of a multi-task model file (``"builtin"``: the shipped FER2013 model, task
         ``fer2013``) with that task's crop. ``task`` None: the most recently learnt one;
@@ -179,7 +189,13 @@ class Recognizer(FaceClassifier):
         m = load_model(path)
         names = m.names if task == "all" else [m.resolve(task)]
         crop = m.crop(names[-1])
-        kw = {"detector": detector, "source": m.path, "threads": threads, "device": dev}
+        kw = {
+            "detector": detector,
+            "source": m.path,
+            "threads": threads,
+            "device": dev,
+            "max_pixels": max_pixels,
+        }
         meta = {"architecture": "pathnet", "tasks": names, "model_file": str(m.path or path)}
         if task != "all":
             return cls(
@@ -353,11 +369,17 @@ class Recognizer(FaceClassifier):
         batch_size: int = 64,
         fps: float | None = None,
         name: str | None = None,
+        on_skip: Callable[[str, str], None] | None = None,
     ) -> Predictions:
         """Rows for one sequence of frames: a folder of images (read in name order, numbers
         compared as numbers: ``frame2`` before ``frame10``) or a list of image paths or
         in-memory images, analysed as one clip (``file`` is the folder, ``frame`` the
         position; faces are tracked from frame to frame as in a video).
+
+        An image file that cannot be read is left out (``frame`` keeps counting positions)
+        and reported through ``on_skip(file, reason)`` (default: a
+        :class:`~pathfer.use.predict.results.PredictWarning` naming the file); it is listed
+        in ``df.attrs["skipped"]``. A sequence with no readable frame raises VideoError.
 
         Its clip scores: ``summarize(df, peak=True)`` (the mean and the peak frame)."""
         if sources.is_path_like(frames):
@@ -373,13 +395,44 @@ class Recognizer(FaceClassifier):
             name = name or str(folder)
         else:
             items = list(frames)
-        stream = (
-            (i, (i / fps if fps else math.nan), self._sequence_frame(item))
-            for i, item in enumerate(items)
-        )
-        return self._predict_frames(
-            stream, name or "<sequence>", all_faces, batch_size, None, fps, False
-        )
+        skipped: list[tuple[str, str]] = []
+        read = 0
+
+        def stream() -> Iterator[tuple[int, float, np.ndarray]]:
+            nonlocal read
+            for i, item in enumerate(items):
+                try:
+                    frame = self._sequence_frame(item)
+                except (VideoError, cv2.error, OSError) as exc:
+                    if not sources.is_path_like(item):
+                        raise
+                    skipped.append((str(item), inputs.skip_reason(exc, Path(item))))
+                    continue
+                read += 1
+                yield i, (i / fps if fps else math.nan), frame
+
+        name = name or "<sequence>"
+        df = self._predict_frames(stream(), name, all_faces, batch_size, None, fps, False)
+        if items and not read:
+            first, reason = skipped[0]
+            what = (
+                "its only frame could not be read"
+                if len(items) == 1
+                else f"none of its {len(items)} frames could be read (the first shown)"
+            )
+            raise VideoError(
+                f"{name}: {what}: {Path(first).name}: {reason}; check the images, or leave "
+                "the folder out"
+            )
+        # reported once the sequence stands, so that a sequence refused whole says it once
+        for item, reason in skipped:
+            if on_skip is not None:
+                on_skip(item, reason)
+            else:
+                message = f"{item}: {reason}; skipped, the sequence goes on without it"
+                warnings.warn(message, PredictWarning, stacklevel=2)
+        df.attrs["skipped"] = skipped
+        return df
 
     def _sequence_frame(self, item: Any) -> np.ndarray:
         if sources.is_path_like(item):
@@ -402,8 +455,9 @@ class Recognizer(FaceClassifier):
 
     def predict_image(self, path: str | Path, *, all_faces: bool = False) -> Predictions:
         """Rows for one still image file (``frame=0``, ``time_s=0``)."""
-        frames = iter_frames(path, max_pixels=self.max_pixels)
-        return self._collect(self._analysed(frames, str(path), all_faces, 64))
+        f = reduction(path, DETECT_SIDE)
+        frames = iter_frames(path, max_pixels=self.max_pixels, reduce=f)
+        return self._collect(self._analysed(frames, str(path), all_faces, 64, scale=f))
 
     def predict_video(
         self,
@@ -480,9 +534,14 @@ class Recognizer(FaceClassifier):
             fps = 0.0 if is_image(path) else probe(path).fps or 25.0
             sink = Annotator(Path(annotate), fps / every, self.labels, still=is_image(path))
         notes: list[str] = []  # a video that ends early: its frames stand, the note says so
-        frames = iter_frames(path, every=every, max_pixels=self.max_pixels, on_note=notes.append)
+        # an image far larger than the detector's search is decoded smaller (not when it is
+        # annotated: the copy with boxes drawn has the image's own size)
+        f = reduction(path, DETECT_SIDE) if sink is None else 1
+        frames = iter_frames(
+            path, every=every, max_pixels=self.max_pixels, on_note=notes.append, reduce=f
+        )
         try:
-            analysed = self._analysed(frames, str(path), all_faces, batch_size)
+            analysed = self._analysed(frames, str(path), all_faces, batch_size, scale=f)
             df = self._collect(analysed, sink, advance)
         finally:
             if sink is not None:
@@ -540,8 +599,12 @@ class Recognizer(FaceClassifier):
         file: str,
         all_faces: bool,
         batch_frames: int,
+        scale: int = 1,
     ) -> Iterator[tuple[np.ndarray, list[Row]]]:
         """``(frame, rows)`` per frame, in order, classified in batches of crops.
+
+        ``scale``: the frames were decoded at ``1 / scale`` of the file's size; faces are
+        cropped from them, their boxes and landmarks given in the file's pixels.
 
         On Ctrl-C the frames already read are classified and yielded before it propagates.
         """
@@ -575,8 +638,9 @@ class Recognizer(FaceClassifier):
                     metas.append((file, idx, t, *no_face, math.nan, False, None))
                 ids = tracks.update([face.box for face in faces])
                 for j, (face, tid) in enumerate(zip(faces, ids, strict=True)):
-                    box, score = face.box, float(face.score)
-                    metas.append((file, idx, t, j, tid, *box, score, True, face.landmarks))
+                    shown = face if scale == 1 else face.moved(1 / scale)
+                    box, score = shown.box, float(face.score)
+                    metas.append((file, idx, t, j, tid, *box, score, True, shown.landmarks))
                     # the Face, not only its box: with crop.align the eyes are levelled
                     crops.append(crop_face(frame, face, self.crop))
                 pending.append((frame, metas, crops))
