@@ -205,3 +205,19 @@ def test_runs_without_sizes_have_no_learning_curve(tmp_path):
         and not (paths.out_dir / "figures" / "target_subjects.png").exists()
     )
     assert not math.isnan(pd.read_csv(paths.summary_csv)["frame_acc_mean"].iloc[0])
+
+
+def test_summary_shows_cpu_seconds_beside_accuracy(tmp_path):
+    records = curve_records(METHODS, folds=3)
+    records[0]["extra"].pop("cpu_time_s")  # one job of one method without CPU time
+    md = write_report(make_run(tmp_path, records, METHODS)).report_md.read_text()
+    summary = md[md.index("\n## Summary") : md.index("\n## Paired comparisons")]
+    header = next(line for line in summary.splitlines() if line.startswith("| method"))
+    assert header.endswith("| forgetting | train time (s) | CPU (s) |")
+    cpu = [r["extra"]["cpu_time_s"] for r in records if r["method"] == "pathnet_fer@2subj"]
+    row = next(line for line in summary.splitlines() if line.startswith("| pathnet_fer@2subj |"))
+    assert row.endswith(f"| {np.mean(cpu):.1f} ± {np.std(cpu, ddof=1):.1f} |")
+    missing = next(
+        line for line in summary.splitlines() if line.startswith(f"| {records[0]['method']} |")
+    )
+    assert missing.endswith("| – |")

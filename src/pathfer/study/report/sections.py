@@ -90,6 +90,7 @@ def summary(r: Report) -> None:
             "(`split.choice_fraction`), for choosing between variants of a method."
         )
     header = ["method", "n", *(METRIC_NAMES[m] for m in shown), "forgetting", "train time (s)"]
+    header += ["CPU (s)"]
     header += ["choice acc"] * choice
     panels = []
     for run in r.runs:
@@ -103,14 +104,31 @@ def summary(r: Report) -> None:
                 [name, int(row["n"])]
                 + [mean_std(row, m) for m in shown]
                 + [mean_std(row, "forgetting"), mean_std(row, "train_time_s", 1)]
+                + [_cpu_mean_std(r.records_of(run, row["method"]))]
                 + [mean_std(row, "choice_acc")] * choice
             )
         r.doc.table(header, table)
         chance = plots.chance_level(r.records_of(run))
         panels.append(plots.Panel(run, plots.labels_frame(rows, labels), chance))
+    r.doc.p(
+        "train time: wall-clock seconds of a job (one fold, one seed); CPU: its process CPU "
+        "seconds (`extra.cpu_time_s`; – where the results do not record it), which a busy "
+        "machine does not inflate. Neither counts a source model, trained once per seed."
+    )
     if panels:
         caption = "Methods: mean ± sample std over runs" + (", per experiment" * r.merged)
         r.doc.img_row([r.figure("methods", caption, plots.methods_figure(panels, shown))])
+
+
+def _cpu_mean_std(records: list[dict]) -> str:
+    """Mean ± sample std of the jobs' CPU seconds; – unless every job recorded them."""
+    cpu = pd.to_numeric(
+        pd.Series([(rec.get("extra") or {}).get("cpu_time_s") for rec in records], dtype=object),
+        errors="coerce",
+    )
+    if cpu.empty or cpu.isna().any():
+        return "–"
+    return mean_std({"cpu_mean": cpu.mean(), "cpu_std": cpu.std()}, "cpu", 1)
 
 
 def completeness(r: Report) -> None:
