@@ -22,7 +22,20 @@ folds and validation subjects carved from each fold's training part:
   fold's rate is chosen on its validation subjects (nested), and the choices are counted;
 * ``c2w``: CK+48 -> wild photos, the closest proxy of the hidden test; first the seven
   methods of issue 10 (timed: the 15-minute goal), then every other method (timed);
-* ``w2c``: wild -> CK+48; ``ck``: within CK+48 by subjects; ``syn2c``: synthetic -> CK+48.
+* ``w2c``: wild -> CK+48; ``ck``: within CK+48 by subjects; ``syn2c``: synthetic -> CK+48;
+* ``curves`` (the headline study, only when named): both dev directions (run folders
+  ``curves-c2w`` and ``curves-w2c``) with only N of each fold's target training subjects
+  (``--target-subjects``, default 2,4,8,16) and on the full fold, over ``--seeds``
+  (default 0,1,2), every method of ``--methods`` (default all, the references included).
+  ``bench_real.md`` gets a "Learning curves" section per direction: the run report's
+  figure (linked), test accuracy and CPU seconds per size, paired differences per size
+  with 95 % t-intervals over folds (:mod:`pathfer.study.report.sizes`), and the command::
+
+      PATHFER_THREADS=1 nice -n 10 .venv/bin/python benchmarks/bench_real.py DEVFACES \\
+          --out DIR --studies curves --target-subjects 2,4,8,16 --seeds 0,1,2 --folds 5
+
+``--target-subjects`` and ``--seeds`` also apply to ``c2w`` and ``w2c`` when given (by
+default those run the full folds once, seed 0).
 
 Choices read validation accuracy only (``val_acc`` of each result); test numbers are
 reported for what was chosen and choose nothing.
@@ -61,6 +74,7 @@ import yaml
 
 from pathfer.data import emotions, synthetic
 from pathfer.study.experiments.methods import METHODS
+from pathfer.study.report import RunSource, sizes
 from pathfer.study.report.metrics import score_table, summarize
 from pathfer.study.report.stats import fold_means, paired_test
 from pathfer.study.results import load_results
@@ -77,6 +91,12 @@ SEVEN = [
     "mini_xception_finetune",
 ]
 STUDIES = ("crops", "lr", "c2w", "w2c", "ck", "syn2c")
+#: studies run only when named in --studies
+EXTRA_STUDIES = ("curves",)
+#: the curves study's directions: (run folder, config it copies)
+CURVES = (("curves-c2w", "c2w"), ("curves-w2c", "w2c"))
+CURVE_SUBJECTS = [2, 4, 8, 16]
+CURVE_SEEDS = [0, 1, 2]
 CROP_VARIANTS = [(m, eq) for eq in (False, True) for m in (0.0, 0.05, 0.1, 0.15, 0.2, 0.25)]
 LR_METHODS = ["cnn_scratch", "reference_cnn", "mini_xception_finetune"]
 LR_GRID = [3e-3, 1e-3]
@@ -152,7 +172,7 @@ def study_configs(
 ) -> dict[str, dict[str, Any]]:
     common: dict[str, Any] = {
         "cache": str((args.out / "cache").resolve()),
-        "seeds": [0],
+        "seeds": args.seeds or [0],
         "workers": args.workers,
         "threads": 1,
         "split": {"kind": "group_kfold", "k": args.folds},
@@ -181,8 +201,30 @@ def study_configs(
         "methods": LR_METHODS,
         "train": {"lrs": LR_GRID},
     }
-    cfgs["c2w"] = {**transfer, "name": "c2w", "sources": [ck], "target": wild, "methods": methods}
-    cfgs["w2c"] = {**transfer, "name": "w2c", "sources": [wild], "target": ck, "methods": methods}
+    sized = {"target_subjects": args.target_subjects} if args.target_subjects else {}
+    cfgs["c2w"] = {
+        **transfer,
+        **sized,
+        "name": "c2w",
+        "sources": [ck],
+        "target": wild,
+        "methods": methods,
+    }
+    cfgs["w2c"] = {
+        **transfer,
+        **sized,
+        "name": "w2c",
+        "sources": [wild],
+        "target": ck,
+        "methods": methods,
+    }
+    for name, base in CURVES:
+        cfgs[name] = {
+            **cfgs[base],
+            "name": name,
+            "seeds": args.seeds or CURVE_SEEDS,
+            "target_subjects": args.target_subjects or CURVE_SUBJECTS,
+        }
     cfgs["ck"] = {
         **common,
         "name": "ck",
@@ -320,6 +362,55 @@ def lr_choice(run: Path) -> dict[str, Any]:
     return out
 
 
+def learning_curve(run: Path, out: Path) -> dict[str, Any]:
+    """The curves study of one run folder: accuracy and CPU per method and size, paired
+    differences per size (:mod:`pathfer.study.report.sizes`, on frame accuracy: the test
+    accuracy of this benchmark's tables; the photos are single frames), and the run
+    report's figure, as a path relative to ``out``."""
+    records = load_results(run, strict=False)
+    sz = sizes.analyse_sizes(records, "frame_acc", order=RunSource.read(run).method_order())
+    if sz is None:
+        return {}
+    figure = run / "figures" / "target_subjects.png"
+    return {
+        "ns": sz.ns,
+        "x_all": sz.x_all,
+        "all_measured": sz.all_measured,
+        "points": sz.points.to_dict("records"),
+        "pairs": sz.pairs.to_dict("records"),
+        "figure": os.path.relpath(figure, out) if figure.is_file() else None,
+    }
+
+
+def curve_lines(d: dict[str, Any]) -> list[str]:
+    """Markdown of one direction of the curves study: figure, accuracy table, pairs."""
+    sz = sizes.Sizes(
+        metric="frame_acc",
+        ns=list(d["ns"]),
+        x_all=float(d["x_all"]),
+        all_measured=bool(d["all_measured"]),
+        points=pd.DataFrame(d["points"], columns=sizes.POINT_COLUMNS),
+        pairs=pd.DataFrame(d["pairs"], columns=sizes.PAIR_COLUMNS),
+    )
+    lines = []
+    if d.get("figure"):
+        lines += [f"![test accuracy against target training subjects]({d['figure']})", ""]
+    header, rows = sizes.curve_table(sz)
+    lines += _md_table(header, rows)
+    if not sz.pairs.empty:
+        lines += ["", "Paired differences per size (A − B, points):", ""]
+        lines += _md_table(sizes.PAIR_HEADER, sizes.pair_rows(sz))
+    return lines
+
+
+def _md_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(map(str, r)) + " |" for r in rows),
+    ]
+
+
 # ----------------------------------------------------------------------------- report
 def _f(x: float, nd: int = 1) -> str:
     return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{nd}f}"
@@ -439,6 +530,32 @@ def compare_runs(base: str, variant: str) -> list[str]:
     return lines
 
 
+def curves_section(curves: dict[str, Any]) -> list[str]:
+    """The "Learning curves" section of bench_real.md: one subsection per direction."""
+    lines = ["## Learning curves (test accuracy against target training subjects)", ""]
+    lines += [
+        "Every method with only N of each fold's target training subjects (a seeded, nested "
+        "choice; the test fold unchanged) and on the full fold ('all'). Accuracy: frame "
+        "accuracy in %, the mean over folds of the per-fold means (seeds averaged within a "
+        "fold), ± half its 95% t-interval over folds (none below 3 folds). CPU s: mean "
+        "process CPU seconds of one job (one fold, one seed), without the source model "
+        "(trained once per seed). Paired differences: A − B in points on the folds both "
+        "ran, 95% t-interval (scipy `ttest_rel`), paired t and Wilcoxon p; no interval and "
+        "no p-value below 3 pairs. The run folder's report.html has the same figure and "
+        "tables.",
+        "",
+    ]
+    for name, d in curves.items():
+        if not d.get("curve"):
+            continue
+        walls = ", ".join(f"{k} {v / 60:.1f} min" for k, v in d["wall_s"].items())
+        cpu = ", ".join(f"{k} {v / 60:.1f} CPU min" for k, v in d.get("cpu_s", {}).items())
+        lines += [f"### {name}", "", f"Command: `{d['command']}`", ""]
+        lines += [f"Wall time: {walls}. Jobs and source models: {cpu}.", ""]
+        lines += [*curve_lines(d["curve"]), ""]
+    return lines
+
+
 def write_report(out: Path, results: dict[str, Any]) -> None:
     lines = ["# Real-face dev studies (benchmarks/bench_real.py)", ""]
     lines.append(f"Command: `{results['command']}`")
@@ -471,20 +588,46 @@ def write_report(out: Path, results: dict[str, Any]) -> None:
         )
         lines += [f"## {name}", "", f"Wall time: {walls}. Jobs and source models: {cpu}.", ""]
         lines += [*method_table(r["methods"]), ""]
+    if results.get("curves"):
+        lines += curves_section(results["curves"])
     (out / "bench_real.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out / "bench_real.json").write_text(json.dumps(results, indent=1, default=float) + "\n")
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: comma-separated integers") from None
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("devfaces", type=Path, nargs="?", help="folder holding CK+48/ and wild/")
     ap.add_argument("--out", type=Path, help="where specs, runs and tables go")
-    ap.add_argument("--studies", default=",".join(STUDIES), help=f"of {', '.join(STUDIES)}")
+    ap.add_argument(
+        "--studies",
+        default=",".join(STUDIES),
+        help=f"of {', '.join(STUDIES + EXTRA_STUDIES)} (default: all but curves)",
+    )
     ap.add_argument("--methods", default="", help="comma-separated (default: every method)")
     ap.add_argument("--cap", type=int, default=300, help="wild photos per class, at most")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--max-folds", type=int, default=0, help="run only the first folds")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--target-subjects",
+        type=_ints,
+        default=None,
+        help="N per fold for a learning curve, e.g. 2,4,8,16: c2w and w2c run with them too "
+        f"(curves: {','.join(map(str, CURVE_SUBJECTS))} unless given)",
+    )
+    ap.add_argument(
+        "--seeds",
+        type=_ints,
+        default=None,
+        help=f"e.g. 0,1,2 (default: 0; curves: {','.join(map(str, CURVE_SEEDS))})",
+    )
     ap.add_argument(
         "--table",
         nargs="+",
@@ -507,9 +650,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.devfaces is None or args.out is None:
         ap.error("DEVFACES and --out are needed to run studies (or --table RUN...)")
     studies = [s.strip() for s in args.studies.split(",") if s.strip()]
-    bad = [s for s in studies if s not in STUDIES]
+    bad = [s for s in studies if s not in STUDIES + EXTRA_STUDIES]
     if bad:
-        ap.error(f"unknown studies {bad}; choose from {', '.join(STUDIES)}")
+        ap.error(f"unknown studies {bad}; choose from {', '.join(STUDIES + EXTRA_STUDIES)}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()] or METHODS.list()
     os.environ.setdefault("PATHFER_THREADS", "1")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -528,6 +671,19 @@ def main(argv: list[str] | None = None) -> int:
             for n in names:
                 run_study(cfgs[n], args.out, logs)
             results["crops"] = crop_choice({n: runs / n for n in names})
+        elif study == "curves":
+            done = results.setdefault("curves", {})
+            for name, _ in CURVES:
+                wall = run_study(cfgs[name], args.out, logs)
+                n = len(cfgs[name]["methods"])
+                done[name] = {
+                    "command": results["command"],
+                    "methods": per_method(runs / name),
+                    "wall_s": {f"{n} methods": wall},
+                    "cpu_s": {f"{n} methods": cpu_seconds(runs / name)},
+                    "curve": learning_curve(runs / name, args.out),
+                }
+                write_report(args.out, results)
         elif study == "lr":
             wall = run_study(cfgs["lr"], args.out, logs)
             results["lr"] = {

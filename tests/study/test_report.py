@@ -234,7 +234,7 @@ def test_photos_show_frame_scores_once(tmp_path):
     md = paths.report_md.read_text()
     assert "clip and frame scores are equal: shown once" in md
     assert "clip acc" not in md and "clip UAR" not in md
-    assert "| method | n | frame acc | frame UAR | forgetting | train time (s) |" in md
+    assert "| method | n | frame acc | frame UAR | forgetting | train time (s) | CPU (s) |" in md
     s = pd.read_csv(paths.summary_csv)
     assert np.allclose(s.clip_acc_mean, s.frame_acc_mean)
     # video clips: both kinds of score, as before

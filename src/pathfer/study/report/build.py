@@ -33,11 +33,12 @@ from pathfer.study.results import load_results
 #: the report's sections, in order
 SECTIONS: tuple[Callable[[Report], None], ...] = (
     text.header,
+    text.target_subjects,  # the headline study, where a run has one
+    text.failures,
     text.reproduce,
     text.summary,
     text.completeness,
     text.paired,
-    text.target_subjects,
     text.per_run,
     text.confusions,
     training.learning_curves,

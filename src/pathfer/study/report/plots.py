@@ -225,3 +225,64 @@ def chance_level(records: Sequence[Mapping[str, Any]]) -> float | None:
 def labels_frame(summary: pd.DataFrame, labels: Sequence[str]) -> pd.DataFrame:
     """``summary`` with a ``label`` column (the method name as shown in a panel)."""
     return summary.assign(label=list(labels))
+
+
+#: one marker per method beside its colour, so lines stay apart in grey print too
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*", "<", ">", "h", "p")
+
+
+def subjects_figure(panels: Sequence[Panel], metric_name: str) -> bytes:
+    """Accuracy against the number of target training subjects: one panel per experiment
+    (``Panel.data`` is its :class:`~.sizes.Sizes`), one line per method (colour and
+    marker), a 95 % band over folds where it has one; x on a log2 scale, the full fold
+    ('all') at the right. The legend sits below the panels, clear of the lines."""
+    rows, cols = _grid(len(panels), 2)
+    methods = list(dict.fromkeys(m for p in panels for m in p.data.points["method"]))
+    n_entries = len(methods) + any(p.data.chance is not None for p in panels)
+    ncols = min(4, max(1, n_entries))
+    legend_in = 0.22 * math.ceil(n_entries / ncols) + 0.1
+    height = 4.2 * rows + legend_in
+    fig = Figure(figsize=(MAX_WIDTH_IN if cols > 1 else 7.5, height))
+    color = dict(zip(methods, _colors(len(methods)), strict=True))
+    marker = {m: MARKERS[i % len(MARKERS)] for i, m in enumerate(methods)}
+    legend: dict[str, Any] = {}
+    for i, panel in enumerate(panels):
+        sz = panel.data
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for method, pts in sz.points.groupby("method", sort=False):
+            pts = pts.sort_values("x")
+            x, mean = pts["x"].to_numpy(float), pts["mean"].to_numpy(float)
+            lo, hi = pts["ci_low"].to_numpy(float), pts["ci_high"].to_numpy(float)
+            style = {"color": color[method], "marker": marker[method], "ms": 5, "lw": 1.5}
+            if sz.all_measured:
+                (line,) = ax.plot(x, mean, **style)
+            else:  # 'all' is not at its true count: its segment is dashed
+                sized = pts["size"].to_numpy() != "all"
+                (line,) = ax.plot(x[sized], mean[sized], **style)
+                if not sized[-1] and len(x) > 1:
+                    ax.plot(x[-2:], mean[-2:], **(style | {"ls": "--"}))
+            if np.isfinite(lo).any():
+                ax.fill_between(x, lo, hi, color=color[method], alpha=0.13, lw=0)
+            legend.setdefault(method, line)
+        if sz.chance is not None:
+            legend.setdefault(
+                "chance (1 / classes)",
+                ax.axhline(100 * sz.chance, color="0.3", ls="--", lw=1),
+            )
+        ticks = [*map(float, sz.ns), sz.x_all]
+        all_label = f"all\n(≈{sz.x_all:.0f})" if sz.all_measured else "all\n(full fold)"
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([*map(str, sz.ns), all_label])
+        ax.minorticks_off()
+        ax.set_xlim(ticks[0] / 1.25, ticks[-1] * 1.25)
+        ax.set_xlabel("target training subjects per fold (N, log scale)", fontsize=FONT)
+        ax.set_ylabel(f"test {metric_name} (%)", fontsize=FONT)
+        ax.set_title(panel.title, fontsize=FONT + 1)
+        ax.tick_params(labelsize=FONT - 1)
+        ax.grid(alpha=0.3)
+    fig.legend(
+        list(legend.values()), list(legend), loc="lower center", ncols=ncols, fontsize=FONT - 1
+    )
+    fig.tight_layout(rect=(0, legend_in / height, 1, 1))
+    return _png(fig)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pathfer.study.report import metrics as M
 from pathfer.study.report import plots
+from pathfer.study.report import sizes as Z
 from pathfer.study.report import stats as S
 from pathfer.study.report.analysis import Report
 from pathfer.study.report.formatting import experiment_heading, fmt, mean_std, pvalue, summary_rows
@@ -37,7 +38,6 @@ def header(r: Report) -> None:
     )
     if not r.records:
         r.doc.p("**No results found.** Nothing to summarise yet.")
-    failures(r)
 
 
 def failures(r: Report) -> None:
@@ -90,6 +90,7 @@ def summary(r: Report) -> None:
             "(`split.choice_fraction`), for choosing between variants of a method."
         )
     header = ["method", "n", *(METRIC_NAMES[m] for m in shown), "forgetting", "train time (s)"]
+    header += ["CPU (s)"]
     header += ["choice acc"] * choice
     panels = []
     for run in r.runs:
@@ -103,14 +104,31 @@ def summary(r: Report) -> None:
                 [name, int(row["n"])]
                 + [mean_std(row, m) for m in shown]
                 + [mean_std(row, "forgetting"), mean_std(row, "train_time_s", 1)]
+                + [_cpu_mean_std(r.records_of(run, row["method"]))]
                 + [mean_std(row, "choice_acc")] * choice
             )
         r.doc.table(header, table)
         chance = plots.chance_level(r.records_of(run))
         panels.append(plots.Panel(run, plots.labels_frame(rows, labels), chance))
+    r.doc.p(
+        "train time: wall-clock seconds of a job (one fold, one seed); CPU: its process CPU "
+        "seconds (`extra.cpu_time_s`; – where the results do not record it), which a busy "
+        "machine does not inflate. Neither counts a source model, trained once per seed."
+    )
     if panels:
         caption = "Methods: mean ± sample std over runs" + (", per experiment" * r.merged)
         r.doc.img_row([r.figure("methods", caption, plots.methods_figure(panels, shown))])
+
+
+def _cpu_mean_std(records: list[dict]) -> str:
+    """Mean ± sample std of the jobs' CPU seconds; – unless every job recorded them."""
+    cpu = pd.to_numeric(
+        pd.Series([(rec.get("extra") or {}).get("cpu_time_s") for rec in records], dtype=object),
+        errors="coerce",
+    )
+    if cpu.empty or cpu.isna().any():
+        return "–"
+    return mean_std({"cpu_mean": cpu.mean(), "cpu_std": cpu.std()}, "cpu", 1)
 
 
 def completeness(r: Report) -> None:
@@ -209,32 +227,64 @@ def _pair_cell(cells: pd.DataFrame, metric: str) -> str:
 
 
 def target_subjects(r: Report) -> None:
-    """Clip accuracy against the number of target training subjects (``method@Nsubj``)."""
-    started = False
+    """The learning curve over target training subjects (``method@Nsubj`` results): the
+    figure, accuracy and CPU per size, and paired differences per size. It opens the
+    report when a run has such results."""
+    metric = r.shown_metrics[0] if r.records else "clip_acc"
+    per_run = {}
     for run in r.runs:
-        rows = summary_rows(r, run)
-        labels = pd.Series([r.label(m, run) for m in rows["method"]], dtype=object)
-        parsed = labels.str.extract(r"^(?P<base>.+)@(?P<n>\d+)subj$")
-        if parsed["n"].isna().all():
-            continue
-        if not started:
-            r.doc.h(2, "Target training subjects")
-            r.doc.p(
-                "Clip accuracy (mean ± std over runs) when each fold keeps only N of its "
-                "training subjects (a seeded, nested choice); 'all' is the full fold."
-            )
-            started = True
+        recs = [dict(rec, method=r.label(rec["method"], run)) for rec in r.records_of(run)]
+        order = [r.label(m, run) for m in r.methods_of(run)]
+        sz = Z.analyse_sizes(recs, metric, plots.chance_level(recs), order)
+        if sz is not None:
+            per_run[run] = sz
+    if not per_run:
+        return
+    name = dict(plots.BAR_METRICS).get(metric, metric)
+    placed = [
+        f"{run}: 'all' at the mean count of training subjects its full folds record "
+        f"({sz.x_all:.1f})"
+        if sz.all_measured
+        else f"{run}: 'all' one doubling right of the largest N, its segment dashed (the "
+        "results do not record how many training subjects a full fold has)"
+        for run, sz in per_run.items()
+    ]
+    r.doc.h(2, "Target training subjects: learning curves")
+    r.doc.p(
+        f"Test {name} (`{metric}`, %) when each fold keeps only N of its training subjects "
+        "(a seeded, nested choice: the subjects of a smaller N are among those of a larger one; "
+        "validation subjects are cut from these N; the test fold is unchanged); 'all' is "
+        "the full fold. Each point is the mean over folds of the per-fold means (**seeds "
+        "averaged within a fold**: runs of one fold share their test subjects); band and "
+        f"±: the 95% t-interval over folds (scipy), none with fewer than {S.MIN_PAIRS} "
+        "folds. CPU s: the mean process CPU time of one job (one fold, one seed), not "
+        "counting a source model, which is trained once per seed and serves every fold "
+        "and size; '(wall)' marks wall-clock seconds where CPU time was not recorded. "
+        + "; ".join(placed)
+        + "."
+    )
+    panels = [plots.Panel(run, sz) for run, sz in per_run.items()]
+    caption = f"Test {name} against target training subjects, 95% t-interval over folds"
+    png = plots.subjects_figure(panels, name)
+    r.doc.img_row([r.figure("target_subjects", caption, png)])
+    for run, sz in per_run.items():
         experiment_heading(r, run)
-        bases = list(dict.fromkeys(parsed["base"].dropna()))
-        ns = sorted({int(n) for n in parsed["n"].dropna()})
-        by_label = {lab: row for lab, (_, row) in zip(labels, rows.iterrows(), strict=True)}
-        table = []
-        for base in bases:
-            cells = [by_label.get(f"{base}@{n}subj") for n in ns] + [by_label.get(base)]
-            table.append(
-                [base] + [mean_std(c, "clip_acc") if c is not None else "–" for c in cells]
-            )
-        r.doc.table(["method", *[f"N={n}" for n in ns], "all"], table)
+        r.doc.table(*Z.curve_table(sz))
+    pairs = {run: sz for run, sz in per_run.items() if not sz.pairs.empty}
+    if not pairs:
+        return
+    r.doc.h(3, "Paired differences per size")
+    r.doc.p(
+        "A − B in percentage points of test accuracy, per size, on the folds both methods "
+        "ran (seeds both ran averaged within a fold; one fold = one pair): mean "
+        "difference, its 95% t-interval (scipy `ttest_rel`), the two-sided paired t-test "
+        "and Wilcoxon signed-rank p-values (as in the paired comparisons below; not "
+        f"corrected for multiple comparisons). With fewer than {S.MIN_PAIRS} pairs no "
+        "interval and no p-value is given (–, n < 3)."
+    )
+    for run, sz in pairs.items():
+        experiment_heading(r, run, level=4)
+        r.doc.table(Z.PAIR_HEADER, Z.pair_rows(sz))
 
 
 def per_run(r: Report) -> None:
