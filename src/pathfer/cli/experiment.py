@@ -56,7 +56,8 @@ def run(
         "beside it (<out>-2, ...) instead of refusing.",
     ),
 ) -> None:
-    """Run (or resume) an experiment: folds x methods x seeds, then the report.
+    """Run (or resume) an experiment: folds x methods x seeds, then the report. A config
+    with `kind: chain` runs a continual-learning study instead (docs/continual.md).
 
     Exits 1 when any job failed (after saving and reporting the others), 2 on a bad
     config or bad data."""
@@ -66,6 +67,11 @@ def run(
     from pathfer.study.run import run_and_report
 
     console = Console()
+    from pathfer.study.continual.config import is_chain_config
+
+    if is_chain_config(config):
+        _run_chain(config, out, workers, new_run, console)
+        return
     try:
         cfg = load_config(config)
         overrides = {"executor": executor, "workers": workers}
@@ -86,6 +92,40 @@ def run(
         Console(stderr=True).print(
             "[yellow]interrupted;[/] the finished runs are kept: run the same command again "
             "to resume where it stopped",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
+    console.print(f"results: {run_dir}")
+
+
+def _run_chain(
+    config: Path, out: Path | None, workers: int | None, new_run: bool, console: Console
+) -> None:
+    """``kind: chain``: a continual-learning study (:mod:`pathfer.study.continual`)."""
+    from pathfer.runtime import get_executor
+    from pathfer.study.continual.config import chain_config_from_dict, load_chain_config
+    from pathfer.study.continual.run import run_chain
+    from pathfer.study.experiments.provenance import JobsFailedError
+
+    try:
+        cfg = load_chain_config(config)
+        if workers is not None:
+            cfg = chain_config_from_dict({**cfg.to_dict(), "workers": workers})
+        run_dir = run_chain(
+            cfg,
+            out or Path("runs") / cfg.name,
+            executor=get_executor("local", cfg.workers),
+            log=console.print,
+            new_run=new_run,
+        )
+    except JobsFailedError as exc:
+        _fail(str(exc), code=1)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        Console(stderr=True).print(
+            "[yellow]interrupted;[/] finished jobs and steps are kept: run the same command "
+            "again to resume",
             soft_wrap=True,
         )
         raise typer.Exit(130) from None

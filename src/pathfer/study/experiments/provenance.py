@@ -132,10 +132,11 @@ def config_key(config: dict[str, Any]) -> str:
 
 
 def holds_work(run_dir: Path) -> bool:
-    """Whether the folder holds results or source models a resume would keep."""
+    """Whether the folder holds results or source models a resume would keep (a chain
+    study's: finished jobs and steps)."""
     return any(
         (run_dir / sub).is_dir() and any((run_dir / sub).iterdir())
-        for sub in ("results", "sources")
+        for sub in ("results", "sources", "jobs", "steps")
     )
 
 
