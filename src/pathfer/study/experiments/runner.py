@@ -107,6 +107,9 @@ class FoldJob:
         if self.n_subjects:
             split = fewer_subjects(self.target, split, self.n_subjects, seed)
         target = fold_task(self.target, split, cfg, seed)
+        # training subjects the fold really had (fit + validation): where the learning
+        # curve's full fold sits
+        n_train = len(set(self.target.load().groups[split.train_idx]))
         sources = [source_task(v, cfg, seed) for v in self.sources]
         data = M.FoldData(
             target=target,
@@ -130,14 +133,13 @@ class FoldJob:
         # the job's CPU time (this process): on a busy machine, what the job would have
         # taken on a core of its own, where its wall time (train_time_s) counts the waits too
         out.extra["cpu_time_s"] = time.process_time() - cpu0
+        out.extra["target_train_subjects"] = n_train
         return self._save(target, split, out)
 
     def _save(self, target: M.TaskData, split: Split, out: M.MethodOutput) -> dict[str, Any]:
         if target.choice is not None and out.model is not None:  # subjects nothing selected on
             out.extra["choice_acc"] = accuracy_of(out.model, target.choice)
             out.extra["choice_n"] = len(target.choice.y)
-        if self.n_subjects:
-            out.extra["target_train_subjects"] = self.n_subjects
         y_true = target.test.y.numpy()
         record = {
             "method": self.name,
