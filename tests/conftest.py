@@ -149,3 +149,19 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def plain_bundle(folder) -> Path:
+    """A bundle of a network that is not a mini-Xception."""
+    from pathfer.data.faces import CropSettings
+    from pathfer.models.nn import PlainCNN
+    from pathfer.use.bundle import save_bundle
+
+    return save_bundle(
+        PlainCNN(3).eval(),
+        folder / "cnn.safetensors",
+        architecture="plain_cnn",
+        arch_kwargs={"n_classes": 3},
+        labels=["anger", "happiness", "sadness"],
+        crop=CropSettings(size=48),
+    )

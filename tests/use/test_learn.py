@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 import torch
-from conftest import build_savee, grid
+from conftest import build_savee, grid, plain_bundle
 from safetensors import safe_open
 from typer.testing import CliRunner
 
@@ -107,7 +107,7 @@ def test_the_command_line_learns_serves_and_refuses(base, tmp_path):
     # refusals: one line each, exit 2
     for args, words in (
         (["--onto", str(out), "--task", "a"], "already has a task 'a'"),
-        (["--onto", str(default_bundle_path()), "--task", "x"], "plain network"),
+        (["--onto", str(plain_bundle(tmp_path)), "--task", "x"], "plain plain_cnn network"),
     ):
         r = _cli(
             "learn", "savee", str(savee), *args, "-o", str(tmp_path / "x.safetensors"), *common

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import plain_bundle
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -125,6 +126,38 @@ def test_a_file_holds_frozen_modules_only_and_grows_by_what_a_task_trained(chain
         prev = modules
 
 
+def test_a_mini_xception_bundle_is_a_one_task_model_that_learns_on(tmp_path):
+    bundle = tmp_path / "my-fer.safetensors"
+    bundle.write_bytes(default_bundle_path().read_bytes())
+    m = load_model(bundle)
+    assert (
+        m.names == ["my-fer"]
+        and m.tasks["my-fer"]["provenance"]["from"] == "bundle my-fer.safetensors"
+    )
+    x = torch.rand(6, 1, 64, 64)
+    shipped = predict_proba(load_bundle(default_bundle_path()).model, x)
+    assert np.array_equal(m.predict_proba("my-fer", x), shipped)
+    toy_task_data = toy(2)
+    cropped = CropSettings.from_dict({**m.module_crop.as_dict(), "detector": "none"})
+    data = LearnData(
+        torch.rand(24, 1, 64, 64),
+        toy_task_data.y_fit[:24] % 2,
+        torch.rand(12, 1, 64, 64),
+        toy_task_data.y_val[:12] % 2,
+        ["anger", "happiness"],
+        cropped,
+        {},
+    )
+    tiny = EvolutionConfig(
+        population=2, steps_per_path=1, batch_size=8, generations=1, patience=None, finish_steps=1
+    )
+    out = learn_onto(m, "more", data, tmp_path / "more.safetensors", evolution=tiny)
+    assert out.names == ["my-fer", "more"]
+    assert np.array_equal(
+        load_model(tmp_path / "more.safetensors").predict_proba("my-fer", x), shipped
+    )
+
+
 def test_refusals_name_clash_newer_version_bundle_one_class_crop(chain, tmp_path):
     files, _ = chain
     m = load_model(files[0])
@@ -138,8 +171,8 @@ def test_refusals_name_clash_newer_version_bundle_one_class_crop(chain, tmp_path
     other.crop = CropSettings(size=16, equalize=True, detector="none")
     with pytest.raises(ModelFileError, match="differs from the crop"):
         learn_onto(m, "d", other, tmp_path / "x.safetensors", evolution=EV)
-    with pytest.raises(ModelFileError, match="plain network"):
-        load_model(default_bundle_path())
+    with pytest.raises(ModelFileError, match="plain plain_cnn network"):
+        load_model(plain_bundle(tmp_path))
     # a file from a newer pathfer: refused with what to do
     with safe_open(str(files[0]), "pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118

@@ -23,7 +23,6 @@ import torch
 
 from pathfer.data.faces import CropSettings
 from pathfer.models.pathnet import EngineSettings, EvolutionConfig, PathNet, TaskStatus
-from pathfer.models.pathnet.pretrained import PRETRAINED_TASK
 from pathfer.models.pathnet.recipes import get_recipe
 from pathfer.use.model_file import (
     BUILTIN,
@@ -110,9 +109,9 @@ def learn_onto(
     key = _work_key(model, name, seed, evolution, engine, work_key)
     work = out.parent / f".{out.name}.work" / key
     pn = PathNet.load(work) if (work / "state.json").is_file() else model.pathnet
-    head_from = (
-        PRETRAINED_TASK if PRETRAINED_TASK in model.tasks and rec.name == "fer2013" else None
-    )
+    # over the mini-Xception's stages the new head starts from the pretrained network's
+    # rows of the emotions both have (the first task: fer2013 in builtin)
+    head_from = model.names[0] if model.names and rec.name == "fer2013" else None
     trained = name in pn.tasks and pn.status(name) is TaskStatus.TRAINED
     result = (
         pn.result(name)

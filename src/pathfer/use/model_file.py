@@ -206,6 +206,8 @@ def load_model(path: str | Path = BUILTIN, *, seed: int = 0) -> MultiTaskModel:
     if str(path) == BUILTIN:
         return builtin_model(seed=seed)
     path = Path(path)
+    if BUNDLE_MARK in model_header(path):
+        return bundle_model(path, seed=seed)
     meta = read_model_meta(path)
     try:
         with safe_open(str(path), framework="pt", device="cpu") as f:
@@ -398,6 +400,39 @@ def builtin_model(seed: int = 0) -> MultiTaskModel:
     return MultiTaskModel(pn, {PRETRAINED_TASK: entry}, bundle.crop)
 
 
+def bundle_model(path: str | Path, *, seed: int = 0) -> MultiTaskModel:
+    """A mini-Xception bundle (the shipped one, or one `pathfer train --method
+    mini_xception_finetune` wrote) as a model with one frozen task named after the file
+    (``my-model.safetensors``: task ``my-model``): its stages become the frozen modules
+    later tasks reuse, as the shipped network's do in ``builtin``. Other networks are
+    refused: only the mini-Xception has the stages a PathNet is built over."""
+    from pathfer.models.baselines.mini_xception import MiniXception
+
+    path = Path(path)
+    bundle = load_bundle(path)
+    if not isinstance(bundle.model, MiniXception):
+        raise ModelFileError(
+            f"{path}: a model bundle of a plain {bundle.meta.get('architecture')} network "
+            "cannot start a multi-task model (only a mini-Xception bundle can); learn onto "
+            f"'{BUILTIN}' or a model file written by `pathfer learn`"
+        )
+    name = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)[:64].lstrip("_-") or "bundle"
+    labels = [canonical(x) for x in bundle.labels]
+    pn = from_mini_xception(bundle.model, labels, seed=seed, task=name)
+    prov = bundle.meta.get("provenance", {})
+    entry = task_entry(
+        pn,
+        name,
+        bundle.crop,
+        val_accuracy=_first_number(prov, ("val_accuracy", "val_acc", "test_accuracy")),
+        provenance={
+            "from": f"bundle {path.name}",
+            **{k: v for k, v in prov.items() if isinstance(v, (str, int, float))},
+        },
+    )
+    return MultiTaskModel(pn, {name: entry}, bundle.crop, path)
+
+
 def new_model(config: PathNetConfig, crop: CropSettings, seed: int = 0) -> MultiTaskModel:
     """A model with no task yet (its first task learns every module it uses), taking
     ``crop``'s crops."""
@@ -438,6 +473,7 @@ __all__ = [
     "ModelFormatError",
     "MultiTaskModel",
     "builtin_model",
+    "bundle_model",
     "check_task_name",
     "is_model_file",
     "load_model",
