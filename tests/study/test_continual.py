@@ -47,7 +47,7 @@ def chain_run(tmp_path_factory):
         "reverse": True,
         "labels": ["anger", "disgust", "fear", "happiness", "sadness", "surprise"],
         "split": {"k": 2, "fold": 0},
-        "cache": "cache",
+        "cache": str(root / "cache"),
         **TINY,
     }
     path = root / "chain.yaml"
