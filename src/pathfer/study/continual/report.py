@@ -196,6 +196,12 @@ def _table(head: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _given_first(jobs: list[dict[str, Any]]):
+    """Sort key of orders: the config's order before its reverse (jobs carry ``given``)."""
+    given = next((tuple(j["order"]) for j in jobs if j.get("given")), None)
+    return lambda order: (order != given, order)
+
+
 def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
     """Per order, one panel per way: each task's test accuracy after each step."""
     import io
@@ -204,8 +210,11 @@ def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
     from matplotlib.figure import Figure
 
     chains = [j for j in jobs if j["way"] != "separate"]
-    orders = list(dict.fromkeys(tuple(j["order"]) for j in chains))
-    ways = list(dict.fromkeys(j["way"] for j in chains))
+    # the chain as given first (jobs are read in name order), the way PathNet first, and one
+    # colour per task in every panel
+    orders = sorted(dict.fromkeys(tuple(j["order"]) for j in chains), key=_given_first(jobs))
+    ways = [w for w in ("pathnet", "finetune") if any(j["way"] == w for j in chains)]
+    colour = {t: f"C{i}" for i, t in enumerate([PRETRAINED_TASK, *(orders[0] if orders else ())])}
     sep = _separate(jobs)
     fig = Figure(figsize=(4.2 * max(len(ways), 1), 3.2 * max(len(orders), 1)))
     FigureCanvasAgg(fig)
@@ -219,7 +228,7 @@ def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
                 ax.axis("off")
                 continue
             xs = range(len(job["steps"]))
-            for i, task in enumerate(tasks):
+            for task in tasks:
                 pts = [
                     (k, 100 * s["acc"][task])
                     for k, s in enumerate(job["steps"])
@@ -230,11 +239,11 @@ def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
                         [p[0] for p in pts],
                         [p[1] for p in pts],
                         marker="o",
-                        color=f"C{i}",
+                        color=colour[task],
                         label=task,
                     )
                 if task in sep:
-                    ax.axhline(100 * sep[task]["acc"][task], color=f"C{i}", ls=":", lw=1)
+                    ax.axhline(100 * sep[task]["acc"][task], color=colour[task], ls=":", lw=1)
             ax.set_xticks(list(xs), ["start", *order], fontsize=8)
             ax.set_ylim(0, 100)
             ax.set_ylabel("test accuracy (%)")
@@ -248,60 +257,48 @@ def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
     return buf.getvalue()
 
 
-def write_chain_report(run_dir: str | Path) -> tuple[Path, Path, Path]:
-    """``report.md``, ``matrix.csv`` and ``chain.png`` in ``run_dir``."""
-    run_dir = Path(run_dir)
-    jobs = _jobs(run_dir)
-    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-    command = (
-        (run_dir / "command.txt").read_text().strip() if (run_dir / "command.txt").is_file() else ""
-    )
-    long = matrix_rows(jobs)
-    csv = run_dir / "matrix.csv"
-    atomic_write_text(csv, long.drop(columns=["digest"]).to_csv(index=False))
-    png = run_dir / "chain.png"
-    atomic_write_bytes(png, chain_figure(jobs))
-    md = [f"# Continual learning: {cfg.get('name', run_dir.name)}", ""]
-    if command:
-        md += [f"Command: `{command}`", ""]
-    md += [
-        "Test frame accuracy (%) of each task on its own test subjects (fold "
-        f"{cfg.get('split', {}).get('fold', 0)} of {cfg.get('split', {}).get('k', 5)}, "
-        "subject-independent). `fer2013` has no test set in the chain: it is scored "
-        "zero-shot on the chain corpora's test faces, on the emotions FER2013 has. Kept: "
-        "the bytes a user keeps after the step (PathNet: its model file; sequential "
-        "fine-tuning: the network and every head; separate: every bundle, FER2013's included).",
-        "",
-        "![every task after each step](chain.png)",
-        "",
-    ]
+INTRO = (
+    "Test frame accuracy (%) of each task on its own test subjects (fold {fold} of {k}, "
+    "subject-independent). `fer2013` has no test set in the chain: it is scored zero-shot on "
+    "the chain corpora's test faces, on the emotions FER2013 has. Kept: the bytes a user keeps "
+    "after the step (PathNet: its model file; sequential fine-tuning: the network and every "
+    "head; separate: every bundle, FER2013's included)."
+)
+SUMMARY_HEAD = [
+    "forgetting (points, per task)",
+    "earlier tasks bit-identical",
+    "kept (KB)",
+    "size vs separate",
+]
+
+
+def _order_sections(jobs: list[dict[str, Any]]) -> list[str]:
+    """Per order: the summary row of each way, then each way's matrix."""
+    md = []
     orders = list(dict.fromkeys(tuple(j["order"]) for j in jobs if j["way"] != "separate"))
     for order in orders:
-        md += [f"## Order: {' -> '.join([PRETRAINED_TASK, *order])}", ""]
-        head = [
-            "way",
-            *[f"{t} (final)" for t in [PRETRAINED_TASK, *order]],
-            "forgetting (points, per task)",
-            "earlier tasks bit-identical",
-            "kept (KB)",
-            "size vs separate",
-        ]
-        md += [_table(head, _summary(jobs, list(order))), ""]
+        tasks = [PRETRAINED_TASK, *order]
+        head = ["way", *[f"{t} (final)" for t in tasks], *SUMMARY_HEAD]
+        md += [f"## Order: {' -> '.join(tasks)}", "", _table(head, _summary(jobs, list(order))), ""]
         for job in jobs:
             if job["way"] != "separate" and tuple(job["order"]) == order:
                 md += [f"### {WAY_TITLES[job['way']]}", "", _table(*_matrix(job)), ""]
+    return md
+
+
+def _comparisons(jobs: list[dict[str, Any]]) -> list[str]:
+    """Each corpus learnt first against later, and the CPU of learning it onto FER2013."""
+    md = []
     alone = _alone(jobs)
     if alone:
+        head = ["way", "corpus", "learnt first", "learnt later", "difference", "separate model"]
         md += [
             "## Learnt first or after the others",
             "",
             "A corpus learnt right after FER2013 against the same corpus learnt after the "
             "other corpora (the reverse order), and its separate model.",
             "",
-            _table(
-                ["way", "corpus", "learnt first", "learnt later", "difference", "separate model"],
-                alone,
-            ),
+            _table(head, alone),
             "",
         ]
     cost = _cost(jobs)
@@ -316,6 +313,27 @@ def write_chain_report(run_dir: str | Path) -> tuple[Path, Path, Path]:
             _table(["corpus", "PathNet CPU s", "fine-tune CPU s", "ratio"], cost),
             "",
         ]
+    return md
+
+
+def write_chain_report(run_dir: str | Path) -> tuple[Path, Path, Path]:
+    """``report.md``, ``matrix.csv`` and ``chain.png`` in ``run_dir``."""
+    run_dir = Path(run_dir)
+    jobs = _jobs(run_dir)
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    split = cfg.get("split", {})
+    command_file = run_dir / "command.txt"
+    command = command_file.read_text().strip() if command_file.is_file() else ""
+    csv = run_dir / "matrix.csv"
+    atomic_write_text(csv, matrix_rows(jobs).drop(columns=["digest"]).to_csv(index=False))
+    png = run_dir / "chain.png"
+    atomic_write_bytes(png, chain_figure(jobs))
+    md = [f"# Continual learning: {cfg.get('name', run_dir.name)}", ""]
+    if command:
+        md += [f"Command: `{command}`", ""]
+    md += [INTRO.format(fold=split.get("fold", 0), k=split.get("k", 5)), ""]
+    md += ["![every task after each step](chain.png)", ""]
+    md += _order_sections(jobs) + _comparisons(jobs)
     report = run_dir / "report.md"
     atomic_write_text(report, "\n".join(md))
     return report, csv, png

@@ -62,6 +62,7 @@ class ChainJob:
         return {
             "way": self.way,
             "order": [self.corpora[i].name for i in self.order],
+            "given": list(self.order) == sorted(self.order),  # the config's order
             "steps": steps,
         }
 
