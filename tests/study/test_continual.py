@@ -83,6 +83,9 @@ def test_every_way_and_order_runs_and_is_reported(chain_run):
     for words in ("Order: fer2013 -> savee -> enterface", "bit-identical", "size vs separate"):
         assert words in report
     assert (out / "chain.png").stat().st_size > 10_000
+    (out / "report.md").unlink()
+    r = CliRunner().invoke(app, ["report", str(out)])  # rebuilt from the jobs on disk
+    assert r.exit_code == 0 and (out / "report.md").read_text() == report, r.output
 
 
 def test_pathnet_keeps_earlier_tasks_bit_identical_and_fine_tuning_does_not(chain_run):

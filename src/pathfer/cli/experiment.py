@@ -149,6 +149,11 @@ def report(
     from pathfer.study.report import merge_reports, write_report
     from pathfer.study.results import load_results
 
+    if len(runs) == 1 and (runs[0] / "jobs").is_dir() and out is None:  # a chain study
+        from pathfer.study.continual.report import write_chain_report
+
+        Console().print(f"report: {write_chain_report(runs[0])[0]}")
+        return
     for r in runs:
         if not (r / "results").is_dir() and not read_failures(r):
             _fail(
