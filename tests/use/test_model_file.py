@@ -30,6 +30,7 @@ from pathfer.use.model_file import (
     new_model,
     read_model_meta,
     save_model,
+    with_free_modules,
 )
 from pathfer.use.predict.recognizer import Recognizer
 
@@ -124,6 +125,22 @@ def test_a_file_holds_frozen_modules_only_and_grows_by_what_a_task_trained(chain
         new_heads = {k.split(".")[1] for k in keys if k.startswith("heads.")}
         assert new_heads == set(m.names)
         prev = modules
+
+
+def test_a_full_super_network_widens_and_every_task_predicts_as_before(chain, probe):
+    files, _ = chain
+    for f in files:
+        m = load_model(f)
+        wide = with_free_modules(m)
+        frozen = m.pathnet.frozen.sum(axis=1)
+        assert (~wide.pathnet.frozen).sum(axis=1).min() >= CFG.max_active
+        assert wide.pathnet.config.modules == max(CFG.modules, frozen.max() + CFG.max_active)
+        for name in m.names:
+            assert np.array_equal(wide.predict_proba(name, probe), m.predict_proba(name, probe))
+    # the three tasks fill some layer of a 4-module network: the next task gets room
+    full = load_model(files[-1])
+    assert full.pathnet.frozen.all(axis=1).any() or full.pathnet.frozen.sum(1).max() > 2
+    assert with_free_modules(full).pathnet.config.modules > CFG.modules
 
 
 def test_a_mini_xception_bundle_is_a_one_task_model_that_learns_on(tmp_path):

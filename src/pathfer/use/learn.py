@@ -32,6 +32,7 @@ from pathfer.use.model_file import (
     load_model,
     save_model,
     task_entry,
+    with_free_modules,
 )
 
 Progress = Callable[[dict[str, Any]], None]
@@ -99,6 +100,7 @@ def learn_onto(
     different data for the same output (the caller's description of the data)."""
     check_task_name(model, name)
     check_data(model, data)
+    model = with_free_modules(model)  # room for the new task's own modules in every layer
     out = Path(out)
     if out.suffix != ".safetensors":
         raise ModelFileError(f"{out}: a model file name must end in .safetensors")

@@ -433,6 +433,41 @@ def bundle_model(path: str | Path, *, seed: int = 0) -> MultiTaskModel:
     return MultiTaskModel(pn, {name: entry}, bundle.crop, path)
 
 
+def with_free_modules(model: MultiTaskModel, free: int | None = None) -> MultiTaskModel:
+    """``model`` with at least ``free`` free modules in every layer (default: a path's
+    ``max_active``), widened where earlier tasks froze them all: a new task can then still
+    train modules of its own instead of only reusing frozen ones. Frozen modules, heads and
+    paths are unchanged (so are every task's predictions), and free modules are never
+    stored, so the file does not grow."""
+    pn = model.pathnet
+    free = pn.config.max_active if free is None else free
+    modules = int(pn.frozen.sum(axis=1).max()) + free
+    if modules <= pn.config.modules:
+        return model
+    owners = np.full((pn.config.layers, modules), "", dtype=object)
+    owners[:, : pn.config.modules] = pn.frozen_owner
+    meta = {
+        "config": {**pn.config.as_dict(), "modules": modules},
+        "owners": owners.tolist(),
+        "tasks": [model.tasks[n] for n in pn.tasks],
+    }
+    tensors = {k: _widen_stats(k, v, modules) for k, v in model_tensors(pn).items()}
+    wide = _rebuild(meta, tensors, pn.seed)
+    return MultiTaskModel(wide, dict(model.tasks), model.module_crop, model.path, model.meta)
+
+
+def _widen_stats(key: str, t: torch.Tensor, modules: int) -> torch.Tensor:
+    """A task's own statistics (``stats.<task>.rows|mean|var<l>``, one row per module) for a
+    super-network of ``modules`` modules: the new rows are not the task's (False; unit
+    statistics, never read)."""
+    if not key.startswith("stats.") or t.shape[0] >= modules:
+        return t
+    kind = key.rsplit(".", 1)[1].rstrip("0123456789")
+    fill = 1 if kind == "var" else 0
+    pad = torch.full((modules - t.shape[0], *t.shape[1:]), fill, dtype=t.dtype)
+    return torch.cat([t, pad])
+
+
 def new_model(config: PathNetConfig, crop: CropSettings, seed: int = 0) -> MultiTaskModel:
     """A model with no task yet (its first task learns every module it uses), taking
     ``crop``'s crops."""
@@ -482,4 +517,5 @@ __all__ = [
     "read_model_meta",
     "save_model",
     "task_entry",
+    "with_free_modules",
 ]
