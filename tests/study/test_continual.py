@@ -95,6 +95,7 @@ def test_pathnet_keeps_earlier_tasks_bit_identical_and_fine_tuning_does_not(chai
         first = order.split("-")[0]
         pn, ft = jobs[f"pathnet.{order}"]["steps"], jobs[f"finetune.{order}"]["steps"]
         assert len({s["digest"][PRETRAINED_TASK] for s in pn}) == 1
+        assert all(s["fer2013_top"] == pn[0]["fer2013_top"] for s in pn)  # same answers
         assert pn[1]["digest"][first] == pn[2]["digest"][first]
         assert len({s["digest"][PRETRAINED_TASK] for s in ft}) == 3  # the shared layers move
         assert ft[1]["digest"][first] != ft[2]["digest"][first]

@@ -92,21 +92,23 @@ def _fer_faces(tasks: dict[str, TaskData], fer_labels: list[str]):
         yield t.test.x[torch.as_tensor(mask)], y, cols
 
 
-def _fer_score(proba_of, tasks: dict[str, TaskData], fer_labels: list[str]) -> tuple[float, str]:
-    """Pooled zero-shot accuracy of the FER2013 task on the chain's test faces, and a
-    digest of its probabilities (equal digests: bit-identical predictions)."""
-    hits, n, digests = 0, 0, []
+def _fer_score(proba_of, tasks: dict[str, TaskData], fer_labels: list[str]) -> tuple:
+    """The FER2013 task on the chain's test faces: pooled zero-shot accuracy, a digest of
+    its probabilities (equal digests: bit-identical predictions) and its top emotion on
+    each face (what it would answer: compared with the start to show how much changed)."""
+    hits, n, digests, top = 0, 0, [], []
     for x, y, cols in _fer_faces(tasks, fer_labels):
         proba = proba_of(x)
         digests.append(_digest(proba))
         hits += int((proba[:, cols].argmax(1) == y.numpy()).sum())
         n += len(y)
-    return hits / max(n, 1), "".join(digests)
+        top += proba.argmax(1).tolist()
+    return hits / max(n, 1), "".join(digests), top
 
 
-def _step(
-    learnt: str | None, cpu: float, wall: float, size: int, scores: dict[str, tuple[float, str]]
-) -> dict[str, Any]:
+def _step(learnt: str | None, cpu: float, wall: float, size: int, scores: dict) -> dict[str, Any]:
+    """A step's record: what it learnt, its cost, and every task's score (``(accuracy,
+    digest)``; FER2013's with its top emotion per face)."""
     return {
         "learnt": learnt,
         "cpu_s": round(cpu, 2),
@@ -114,6 +116,7 @@ def _step(
         "size_bytes": int(size),
         "acc": {k: v[0] for k, v in scores.items()},
         "digest": {k: v[1] for k, v in scores.items()},
+        "fer2013_top": scores[PRETRAINED_TASK][2] if PRETRAINED_TASK in scores else None,
     }
 
 
@@ -140,7 +143,7 @@ def _pathnet(job: ChainJob, tasks: dict[str, TaskData]) -> list[dict[str, Any]]:
     model = builtin_model(seed=job.cfg.seed)
     fer_labels = model.labels(PRETRAINED_TASK)
 
-    def scores() -> dict[str, tuple[float, str]]:
+    def scores() -> dict[str, tuple]:
         out = {
             PRETRAINED_TASK: _fer_score(
                 lambda x: model.predict_proba(PRETRAINED_TASK, x), tasks, fer_labels
@@ -161,7 +164,12 @@ def _pathnet(job: ChainJob, tasks: dict[str, TaskData]) -> list[dict[str, Any]]:
         record = Path(job.run_dir) / "steps" / f"{job.key}.{k}.json"
         if out.is_file() and record.is_file():  # a finished step of an interrupted run
             model = load_model(out, seed=job.cfg.seed)
-            steps.append(json.loads(record.read_text()))
+            done = json.loads(record.read_text())  # its cost; the scores are computed again
+            step = _step(
+                done["learnt"], done["cpu_s"], done["wall_s"], done["size_bytes"], scores()
+            )
+            kept = {key: done[key] for key in ("reused", "trained") if key in done}
+            steps.append({**step, **kept})
             continue
         data = LearnData(
             task.fit.x,
@@ -245,7 +253,7 @@ def _finetune(job: ChainJob, tasks: dict[str, TaskData]) -> list[dict[str, Any]]
     models = Path(job.run_dir) / "models"
     models.mkdir(parents=True, exist_ok=True)
 
-    def scores() -> dict[str, tuple[float, str]]:
+    def scores() -> dict[str, tuple]:
         fer = _TaskNet(trunk, heads[PRETRAINED_TASK]).eval()
         out = {PRETRAINED_TASK: _fer_score(lambda x: predict_proba(fer, x), tasks, fer_labels)}
         for name, head in heads.items():
