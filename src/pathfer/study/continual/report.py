@@ -204,6 +204,29 @@ def _given_first(jobs: list[dict[str, Any]]):
     return lambda order: (order != given, order)
 
 
+def _panel(ax, job: dict[str, Any], tasks: list[str], colour: dict, sep: dict) -> None:
+    """One way in one order: each corpus's test accuracy after each step, and for FER2013
+    (no test set in the chain) the share of its answers unchanged since the start."""
+    steps = job["steps"]
+    for task in tasks:
+        if task == PRETRAINED_TASK:
+            pts = [(k, _unchanged_answers(job, s)) for k, s in enumerate(steps)]
+            label, style = "fer2013: answers unchanged", "--"
+        else:
+            pts = [(k, s["acc"][task]) for k, s in enumerate(steps) if task in s["acc"]]
+            label, style = task, "-"
+        pts = [(k, 100 * v) for k, v in pts if v is not None]
+        if pts:
+            ax.plot(*zip(*pts, strict=True), marker="o", ls=style, color=colour[task], label=label)
+        if task in sep:
+            ax.axhline(100 * sep[task]["acc"][task], color=colour[task], ls=":", lw=1)
+    ax.set_xticks(range(len(steps)), ["start", *job["order"]], fontsize=8)
+    ax.set_ylim(50, 101)
+    ax.set_ylabel("%")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+
+
 def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
     """Per order, one panel per way: each task's test accuracy after each step."""
     import io
@@ -229,30 +252,13 @@ def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
             if job is None:
                 ax.axis("off")
                 continue
-            xs = range(len(job["steps"]))
-            for task in tasks:
-                pts = [
-                    (k, 100 * s["acc"][task])
-                    for k, s in enumerate(job["steps"])
-                    if task in s["acc"]
-                ]
-                if pts:
-                    ax.plot(
-                        [p[0] for p in pts],
-                        [p[1] for p in pts],
-                        marker="o",
-                        color=colour[task],
-                        label=task,
-                    )
-                if task in sep:
-                    ax.axhline(100 * sep[task]["acc"][task], color=colour[task], ls=":", lw=1)
-            ax.set_xticks(list(xs), ["start", *order], fontsize=8)
-            ax.set_ylim(0, 100)
-            ax.set_ylabel("test accuracy (%)")
+            _panel(ax, job, tasks, colour, sep)
             ax.set_title(f"{way}: {' -> '.join(order)}", fontsize=9)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="lower left")
-    fig.suptitle("Accuracy of every task after each step (dotted: its separate model)", fontsize=10)
+    fig.suptitle(
+        "Every task after each step: test accuracy (dotted: its separate model); FER2013: "
+        "answers unchanged",
+        fontsize=10,
+    )
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
