@@ -8,7 +8,7 @@ which order onto which start model, by which ways, on which test subjects.
     reverse: true                  # and in the reverse order too
     labels: [anger, disgust, fear, happiness, sadness, surprise]   # or all
     ways: [pathnet, finetune, separate]
-    split: {k: 5, fold: 0}         # each corpus's test subjects: fold 0 of 5 (GroupKFold)
+    split: {k: 5, fold: 0}         # each corpus's test subjects: the first of 5 folds
     evolution: {generations: 10}   # caps on the fer2013 recipe, as pathfer learn takes them
     train: {lrs: [1e-3]}           # the fine-tuning ways' budget (the mini-Xception's recipe)
 """
@@ -36,8 +36,8 @@ BUILTIN = "builtin"
 
 @settings
 class ChainSplit:
-    """Each corpus's test subjects: fold ``fold`` of a ``k``-fold GroupKFold by subject (the
-    folds experiments use, so fold 0 here is an experiment's first fold); validation
+    """Each corpus's test subjects: fold ``fold`` (0-based) of a ``k``-fold GroupKFold by
+    subject (the folds experiments use: ``fold: 0`` is an experiment's fold1of5); validation
     subjects are cut from the rest as experiments cut them."""
 
     k: Annotated[Int, Field(ge=2)] = 5

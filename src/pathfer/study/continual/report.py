@@ -343,7 +343,7 @@ def write_chain_report(run_dir: str | Path) -> tuple[Path, Path, Path]:
     md = [f"# Continual learning: {cfg.get('name', run_dir.name)}", ""]
     if command:
         md += [f"Command: `{command}`", ""]
-    md += [INTRO.format(fold=split.get("fold", 0), k=split.get("k", 5)), ""]
+    md += [INTRO.format(fold=split.get("fold", 0) + 1, k=split.get("k", 5)), ""]
     md += ["![every task after each step](chain.png)", ""]
     md += _order_sections(jobs) + _comparisons(jobs)
     report = run_dir / "report.md"
