@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -23,6 +25,27 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from pathfer.use.bundle import BundleError
 
     return (ValueError, FileNotFoundError, PrepareError, BundleError, ImportError, ConnectionError)
+
+
+@contextlib.contextmanager
+def _as_exit(kept: str) -> Iterator[None]:
+    """A run's errors as an exit status: failed jobs 1 (what finished is saved), a user
+    error 2 (one line), Ctrl-C 130 (saying what is ``kept`` for a rerun to resume)."""
+    from pathfer.study.experiments.provenance import JobsFailedError
+
+    try:
+        yield
+    except JobsFailedError as exc:
+        _fail(str(exc), code=1)
+    except _user_errors() as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        Console(stderr=True).print(
+            f"[yellow]interrupted;[/] {kept}: run the same command again to resume where "
+            "it stopped",
+            soft_wrap=True,
+        )
+        raise typer.Exit(130) from None
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -62,17 +85,15 @@ def run(
     Exits 1 when any job failed (after saving and reporting the others), 2 on a bad
     config or bad data."""
     from pathfer.runtime import get_executor
+    from pathfer.study.continual.config import is_chain_config
     from pathfer.study.experiments.config import config_from_dict, load_config
-    from pathfer.study.experiments.provenance import JobsFailedError
     from pathfer.study.run import run_and_report
 
     console = Console()
-    from pathfer.study.continual.config import is_chain_config
-
     if is_chain_config(config):
         _run_chain(config, out, workers, new_run, console)
         return
-    try:
+    with _as_exit("the finished runs are kept"):
         cfg = load_config(config)
         overrides = {"executor": executor, "workers": workers}
         overrides = {k: v for k, v in overrides.items() if v is not None}
@@ -84,17 +105,6 @@ def run(
         ex = get_executor(cfg.executor, cfg.workers, **kwargs)
         run_dir = out or Path("runs") / cfg.name
         run_dir = run_and_report(cfg, run_dir, executor=ex, log=console.print, new_run=new_run)
-    except JobsFailedError as exc:
-        _fail(str(exc), code=1)
-    except _user_errors() as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        Console(stderr=True).print(
-            "[yellow]interrupted;[/] the finished runs are kept: run the same command again "
-            "to resume where it stopped",
-            soft_wrap=True,
-        )
-        raise typer.Exit(130) from None
     console.print(f"results: {run_dir}")
 
 
@@ -105,9 +115,8 @@ def _run_chain(
     from pathfer.runtime import get_executor
     from pathfer.study.continual.config import chain_config_from_dict, load_chain_config
     from pathfer.study.continual.run import run_chain
-    from pathfer.study.experiments.provenance import JobsFailedError
 
-    try:
+    with _as_exit("finished jobs and steps are kept"):
         cfg = load_chain_config(config)
         if workers is not None:
             cfg = chain_config_from_dict({**cfg.to_dict(), "workers": workers})
@@ -118,17 +127,6 @@ def _run_chain(
             log=console.print,
             new_run=new_run,
         )
-    except JobsFailedError as exc:
-        _fail(str(exc), code=1)
-    except _user_errors() as exc:
-        _fail(str(exc))
-    except KeyboardInterrupt:
-        Console(stderr=True).print(
-            "[yellow]interrupted;[/] finished jobs and steps are kept: run the same command "
-            "again to resume",
-            soft_wrap=True,
-        )
-        raise typer.Exit(130) from None
     console.print(f"results: {run_dir}")
 
 

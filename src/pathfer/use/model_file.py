@@ -381,23 +381,13 @@ def task_entry(
 def builtin_model(seed: int = 0) -> MultiTaskModel:
     """The shipped FER2013 mini-Xception as a model with one frozen task ``fer2013``."""
     bundle = load_bundle(default_bundle_path())
-    labels = [canonical(x) for x in bundle.labels]
-    pn = from_mini_xception(bundle.model, labels, seed=seed)
-    prov = bundle.meta.get("provenance", {})
-    entry = task_entry(
-        pn,
-        PRETRAINED_TASK,
-        bundle.crop,
-        val_accuracy=_first_number(prov, ("val_accuracy", "test_accuracy", "accuracy")),
-        provenance={
-            "corpus": "FER2013",
-            "date": bundle.meta.get("created"),
-            "pathfer_version": bundle.meta.get("pathfer_version"),
-            "from": f"bundle {bundle.path.name if bundle.path else ''}",
-            **{k: v for k, v in prov.items() if isinstance(v, (str, int, float))},
-        },
-    )
-    return MultiTaskModel(pn, {PRETRAINED_TASK: entry}, bundle.crop)
+    about = {
+        "corpus": "FER2013",
+        "date": bundle.meta.get("created"),
+        "pathfer_version": bundle.meta.get("pathfer_version"),
+        "from": f"bundle {bundle.path.name if bundle.path else ''}",
+    }
+    return _one_task(bundle, PRETRAINED_TASK, about, seed)
 
 
 def bundle_model(path: str | Path, *, seed: int = 0) -> MultiTaskModel:
@@ -417,6 +407,14 @@ def bundle_model(path: str | Path, *, seed: int = 0) -> MultiTaskModel:
             f"'{BUILTIN}' or a model file written by `pathfer learn`"
         )
     name = re.sub(r"[^A-Za-z0-9_-]", "_", path.stem)[:64].lstrip("_-") or "bundle"
+    model = _one_task(bundle, name, {"from": f"bundle {path.name}"}, seed)
+    model.path = path
+    return model
+
+
+def _one_task(bundle: Bundle, name: str, about: dict[str, Any], seed: int) -> MultiTaskModel:
+    """A mini-Xception bundle as a PathNet whose one frozen task ``name`` is the network
+    (:func:`from_mini_xception`), described by ``about`` and the bundle's provenance."""
     labels = [canonical(x) for x in bundle.labels]
     pn = from_mini_xception(bundle.model, labels, seed=seed, task=name)
     prov = bundle.meta.get("provenance", {})
@@ -424,13 +422,10 @@ def bundle_model(path: str | Path, *, seed: int = 0) -> MultiTaskModel:
         pn,
         name,
         bundle.crop,
-        val_accuracy=_first_number(prov, ("val_accuracy", "val_acc", "test_accuracy")),
-        provenance={
-            "from": f"bundle {path.name}",
-            **{k: v for k, v in prov.items() if isinstance(v, (str, int, float))},
-        },
+        val_accuracy=_first_number(prov, ("val_accuracy", "val_acc", "test_accuracy", "accuracy")),
+        provenance={**about, **{k: v for k, v in prov.items() if isinstance(v, (str, int, float))}},
     )
-    return MultiTaskModel(pn, {name: entry}, bundle.crop, path)
+    return MultiTaskModel(pn, {name: entry}, bundle.crop)
 
 
 def with_free_modules(model: MultiTaskModel, free: int | None = None) -> MultiTaskModel:
