@@ -312,6 +312,20 @@ def safetensors_header(
         ) from None
 
 
+def safetensors_tensors(
+    path: str | Path, error: type[Exception] = BundleError
+) -> dict[str, torch.Tensor]:
+    """Every tensor of the safetensors file ``path`` (its header already read), with a
+    one-line ``error`` for weights that cannot be read."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
+    except Exception as exc:
+        raise error(
+            f"{path}: weights cannot be read ({short_error(exc)}); the file is corrupt or truncated"
+        ) from None
+
+
 def read_meta(path: str | Path) -> dict[str, Any]:
     """The pathfer metadata of a bundle without building the model."""
     path = Path(path)
@@ -389,13 +403,7 @@ def load_bundle(
             f"{path}: cannot build architecture {meta['architecture']!r} from "
             f"{meta.get('arch_kwargs')} ({short_error(exc)})"
         ) from None
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
-    except Exception as exc:
-        raise BundleError(
-            f"{path}: weights cannot be read ({short_error(exc)}); the file is corrupt or truncated"
-        ) from None
+    state = safetensors_tensors(path)
     check_finite(state, path, "not loaded")
     mismatch = _state_mismatch(model, state)
     if mismatch:

@@ -34,7 +34,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
 from safetensors.torch import save as save_bytes
 from torch import nn
 
@@ -58,6 +57,7 @@ from pathfer.use.bundle import (
     default_bundle_path,
     load_bundle,
     safetensors_header,
+    safetensors_tensors,
     short_error,
 )
 
@@ -209,13 +209,7 @@ def load_model(path: str | Path = BUILTIN, *, seed: int = 0) -> MultiTaskModel:
     if BUNDLE_MARK in model_header(path):
         return bundle_model(path, seed=seed)
     meta = read_model_meta(path)
-    try:
-        with safe_open(str(path), framework="pt", device="cpu") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open API
-    except Exception as exc:
-        raise ModelFileError(
-            f"{path}: weights cannot be read ({short_error(exc)}); the file is corrupt or truncated"
-        ) from None
+    tensors = safetensors_tensors(path, ModelFileError)
     try:
         pn = _rebuild(meta, tensors, seed)
     except (ValueError, KeyError, TypeError, IndexError, RuntimeError) as exc:
