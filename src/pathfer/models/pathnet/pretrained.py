@@ -24,6 +24,7 @@ from ..baselines.mini_xception import MiniXception
 from .config import EvolutionConfig, PathNetConfig
 from .model import PathNet
 from .optim import HeadOptimizer
+from .recipes import get_recipe
 from .tasks import Task, TaskStatus
 
 PRETRAINED_TASK = "fer2013"
@@ -34,8 +35,8 @@ def from_mini_xception(
     model: MiniXception,
     labels: Sequence[str],
     *,
-    modules: int = 3,
-    max_active: int = 2,
+    modules: int | None = None,
+    max_active: int | None = None,
     free_init: str = "copy",
     seed: int = 0,
     task: str = PRETRAINED_TASK,
@@ -44,8 +45,11 @@ def from_mini_xception(
 
     ``labels``: the model's class names, in output order. ``modules`` (M) per layer: the
     pretrained stage plus ``M - 1`` trainable ones; a path uses up to ``max_active`` (N)
-    of them per layer and averages their outputs.
+    of them per layer and averages their outputs. Both default to the ``fer2013`` recipe's.
     """
+    shape = get_recipe("fer2013").pathnet_config()
+    modules = shape.modules if modules is None else modules
+    max_active = shape.max_active if max_active is None else max_active
     if len(labels) != model.n_classes:
         raise ValueError(f"{len(labels)} labels for a model with {model.n_classes} classes")
     config = PathNetConfig(

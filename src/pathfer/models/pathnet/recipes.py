@@ -86,7 +86,9 @@ RECIPES: dict[str, Recipe] = _recipes(
         # costs ~2.3x a mini-Xception fine-tuning step, so a small population and budget;
         # its target is learnt beside frozen FER2013, at its own finish rate
         "fer2013",
-        pathnet={},
+        # the super-network over the stages: the frozen stage and two trainable copies in
+        # every layer, a path taking up to max_active of them
+        pathnet={"modules": 3, "max_active": 2},
         evolution={
             "population": 6,
             "steps_per_path": 10,
