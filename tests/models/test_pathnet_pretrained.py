@@ -89,7 +89,7 @@ def test_fer2013_task_is_bit_identical_after_learning_a_target(learnt, data):
     now = [t[0] for layer in range(5) for t in pn.net.layer_state(layer)]
     assert all(torch.equal(a, b) for a, b in zip(now, learnt["stage0"], strict=True))
     assert pn.status("target") is TaskStatus.TRAINED
-    assert np.asarray(learnt["res"].best_genotype).shape == (5, 2)
+    assert np.asarray(learnt["res"].best_genotype).shape == (5, pn.config.max_active)
 
 
 def test_a_new_head_starts_from_the_pretrained_rows_of_its_labels(fer, data):
