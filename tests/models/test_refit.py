@@ -91,7 +91,7 @@ def test_tuned_fit_refit_trains_the_chosen_epochs_on_fit_and_val(refit):
     assert r["n_train"] == 70 and r["epochs"] == info["best_epoch"] + 1
     assert r["steps"] == r["epochs"] * 3  # 70 samples in batches of 32
     torch.manual_seed(0)
-    chosen, same = tuned_fit(make, task, TrainBudget(), 0, budget)
+    chosen, same = tuned_fit(make, task, TrainBudget(refit=False), 0, budget)
     assert same["lr"] == info["lr"] and same["best_epoch"] == info["best_epoch"]
     x = task.test.x
     assert not torch.equal(model.eval()(x), chosen.eval()(x))

@@ -73,6 +73,7 @@ def test_the_demo_scales_choose_methods_and_remake_corpora_of_another_scale(tmp_
     default = [config_from_dict(c) for c in demo_configs(tmp_path, DemoScale())]
     for cfg in default:  # PathNet and the paper's baselines; pathnet_fer only with --full
         assert cfg.methods == list(DEMO_METHODS) and "pathnet_fer" not in cfg.methods
+        assert cfg.train.refit is False  # the demo's measured minutes; corpora refit
     for scale in (FULL, QUICK):
         for cfg in map(config_from_dict, demo_configs(tmp_path, scale)):
             assert cfg.methods == METHODS.list()

@@ -34,6 +34,18 @@ WAYS = ("pathnet", "finetune", "separate")
 BUILTIN = "builtin"
 
 
+def _without_refit(v: Any) -> Any:
+    """``train:`` of a chain: ``refit`` off (the experiments' default is on), refused when
+    asked for."""
+    asked = v.get("refit", False) if isinstance(v, dict) else getattr(v, "refit", False)
+    if asked not in (False, "false", "no", "off"):
+        raise ValueError(
+            "a chain does not refit (PathNet's learn keeps the weights its validation "
+            "subjects chose, and every way trains alike); leave refit out"
+        )
+    return {**v, "refit": False} if isinstance(v, dict) else v
+
+
 @settings
 class ChainSplit:
     """Each corpus's test subjects: fold ``fold`` (0-based) of a ``k``-fold GroupKFold by
@@ -69,8 +81,12 @@ class ChainConfig:
     #: caps on the evolution of PathNet's tasks (the fer2013 recipe), as ``pathfer learn``
     #: takes an experiment config's ``evolution:``; empty: the recipe as it is
     evolution: dict[str, Any] = dataclasses.field(default_factory=dict)
-    #: the fine-tuning ways' budget, with the mini-Xception's recipe for what it leaves out
-    train: TrainBudget = dataclasses.field(default_factory=TrainBudget)
+    #: the fine-tuning ways' budget, with the mini-Xception's recipe for what it leaves out;
+    #: no refit: PathNet's ``learn`` keeps the weights its validation subjects chose, and the
+    #: ways train alike
+    train: Annotated[TrainBudget, BeforeValidator(_without_refit)] = dataclasses.field(
+        default_factory=lambda: TrainBudget(refit=False)
+    )
 
     @field_validator("labels")
     @classmethod
