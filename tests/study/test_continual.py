@@ -133,7 +133,6 @@ def test_a_rerun_resumes_and_a_lost_job_reuses_its_finished_steps(chain_run):
         ({"evolution": {"population": 1}}, "population"),
         ({"chain": ["savee.yaml", "savee.yaml"]}, "lists a corpus twice"),
         ({"colour": 1}, "unknown key"),
-        ({"train": {"refit": True}}, "does not refit"),
     ],
 )
 def test_bad_chain_configs_are_refused_naming_the_key(change, words):
@@ -142,7 +141,8 @@ def test_bad_chain_configs_are_refused_naming_the_key(change, words):
         chain_config_from_dict({**base, **change})
 
 
-def test_a_chain_trains_without_refit_whatever_train_sets():
+def test_a_chain_refits_only_when_asked():
     base = {"kind": "chain", "chain": ["a.yaml", "b.yaml"]}
     assert chain_config_from_dict(base).train.refit is False
     assert chain_config_from_dict({**base, "train": {"lrs": [3e-4]}}).train.refit is False
+    assert chain_config_from_dict({**base, "train": {"refit": True}}).train.refit is True

@@ -77,6 +77,23 @@ def test_an_interrupted_learn_rerun_equals_an_uninterrupted_one(base, tmp_path):
     assert not (tmp_path / ".resumed.safetensors.work").exists()  # cleaned up once written
 
 
+def test_refit_trains_the_chosen_finish_on_fit_and_val_and_keeps_earlier_tasks(base, tmp_path):
+    x = torch.rand(6, 1, 16, 16)
+    before = load_model(base).predict_proba("a", x)
+    plain = learn_onto(load_model(base), "b", toy(1), tmp_path / "p.safetensors", evolution=EV)
+    new = learn_onto(
+        load_model(base), "b", toy(1), tmp_path / "r.safetensors", evolution=EV, refit=True
+    )
+    assert torch.equal(torch.as_tensor(new.predict_proba("a", x)), torch.as_tensor(before))
+    record = new.tasks["b"]["provenance"]
+    assert record["frames_refit"] == 48 and record["frames_fit"] == 32  # fit + validation
+    assert "frames_refit" not in plain.tasks["b"]["provenance"]
+    assert record["refit_steps"] > 0  # the chosen finish, rerun on more data: other weights
+    assert not torch.equal(
+        torch.as_tensor(new.predict_proba("b", x)), torch.as_tensor(plain.predict_proba("b", x))
+    )
+
+
 def _cli(*args: str):
     return CliRunner().invoke(app, list(args))
 

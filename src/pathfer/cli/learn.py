@@ -41,6 +41,12 @@ def learn(
         None, "--recipe", help="PathNet recipe.", show_default="fer2013 onto builtin, else default"
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the new task's evolution."),
+    refit: bool = typer.Option(
+        False,
+        "--refit/--no-refit",
+        help="Once the validation subjects chose the path and the finish length, train the "
+        "finish again on every training subject (experiments refit by default).",
+    ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Learn a corpus as a new task of a model; every earlier task stays bit-identical.
@@ -62,7 +68,7 @@ def learn(
         with _progress(console, quiet) as progress:
             new = learn_onto(
                 model, task, items, out, recipe=recipe, evolution=evolution,
-                progress=progress, work_key=" ".join(data) + f" {cache}",
+                progress=progress, work_key=" ".join(data) + f" {cache}", refit=refit,
             )  # fmt: skip
     except KeyboardInterrupt:
         console.print(

@@ -92,12 +92,15 @@ def learn_onto(
     engine: EngineSettings | None = None,
     progress: Progress | None = None,
     work_key: str = "",
+    refit: bool = False,
 ) -> MultiTaskModel:
     """Learn task ``name`` on ``data`` onto ``model`` and write the result to ``out``.
 
     ``recipe`` (default :func:`recipe_for`) gives the evolution and engine settings;
     ``evolution`` / ``engine`` replace them. ``work_key`` tells apart work folders of
-    different data for the same output (the caller's description of the data)."""
+    different data for the same output (the caller's description of the data). ``refit``:
+    once validation chose the path and the finish length, the finish reruns on fit +
+    validation data (``learn_task(refit=True)``); off, the chosen weights are kept."""
     check_task_name(model, name)
     check_data(model, data)
     model = with_free_modules(model)  # room for the new task's own modules in every layer
@@ -108,7 +111,7 @@ def learn_onto(
     evolution = evolution or rec.evolution_config()
     engine = engine or rec.engine_settings()
     seed = model.pathnet.seed
-    key = _work_key(model, name, seed, evolution, engine, work_key)
+    key = _work_key(model, name, seed, evolution, engine, work_key + (" refit" if refit else ""))
     work = out.parent / f".{out.name}.work" / key
     pn = PathNet.load(work) if (work / "state.json").is_file() else model.pathnet
     # over the mini-Xception's stages the new head starts from the pretrained network's
@@ -132,6 +135,7 @@ def learn_onto(
             progress=progress,
             checkpoint_path=work,
             checkpoint_every=1,
+            refit=refit,
         )
     )
     pn.freeze(name)
@@ -142,6 +146,7 @@ def learn_onto(
         "generations": result.generations,
         "frames_fit": result.n_train,
         "frames_val": result.n_val,
+        **({"refit_steps": result.refit_steps, "frames_refit": result.n_refit} if refit else {}),
         "date": _today(),
         "pathfer_version": _version(),
     }

@@ -183,7 +183,9 @@ def _pathnet(job: ChainJob, tasks: dict[str, TaskData]) -> list[dict[str, Any]]:
             {"corpus": corpus.name, "chain_step": k},
         )
         with _Timer() as t:
-            model = learn_onto(model, corpus.name, data, out, evolution=evolution)
+            model = learn_onto(
+                model, corpus.name, data, out, evolution=evolution, refit=job.cfg.train.refit
+            )
         step = _step(corpus.name, t.cpu, t.wall, out.stat().st_size, scores())
         step["reused"] = [list(m) for m in model.modules_of(corpus.name)[1]]
         step["trained"] = [list(m) for m in model.modules_of(corpus.name)[0]]
