@@ -1,8 +1,9 @@
 """Train one method on all of a target corpus and save it as a model bundle.
 
 The experiment runner measures methods on folds; this trains the final model a user
-deploys: every target subject is used, except the validation subjects that choose the
-learning rate, drive PathNet's fitness and stop training early.
+deploys: validation subjects choose the learning rate, drive PathNet's fitness and stop
+training early, then (``train: {refit: true}``, the default) the chosen model trains again
+on every target subject.
 """
 
 from __future__ import annotations
