@@ -122,8 +122,8 @@ def demo_configs(out: Path, scale: DemoScale) -> list[dict[str, Any]]:
         "workers": scale.workers,
         "preparation": {"frames": scale.frames_sampled},
         "split": {"kind": "group_kfold", "k": scale.folds},
-        # no refit, so the demo keeps its measured minutes and table (refit adds up to 2x a
-        # method's training CPU); experiments on corpora refit by default (docs/tuning.md)
+        # no refit, so the demo keeps its measured minutes and table (with refit a CNN trains
+        # about twice); experiments on corpora refit by default (docs/tuning.md)
         "train": {"max_steps": scale.train_max_steps, "lrs": list(scale.train_lrs), "refit": False},
         "recipe": scale.recipe,
     }

@@ -49,7 +49,8 @@ class TrainBudget:
     #: rate and the epochs (PathNet: the path and the finish length), the final model is
     #: trained with that choice on all of the fold's training subjects (fit + validation).
     #: On by default: held-out subjects gained 1.4 and 1.3 points over five methods, both
-    #: dev directions (docs/tuning.md, "Choose, then refit"), for up to 2x their CPU
+    #: dev directions (docs/tuning.md, "Choose, then refit"); a CNN then trains about twice
+    #: (2.4-3.7x its CPU in the README's study), PathNet reruns only its finish
     refit: Bool = True
 
 
