@@ -34,10 +34,12 @@ WAYS = ("pathnet", "finetune", "separate")
 BUILTIN = "builtin"
 
 
-def _refit_off_unless_asked(v: Any) -> Any:
-    """``train:`` of a chain: ``refit`` off unless asked for (the experiments' default is
-    on; the chain's figures were measured without it)."""
-    return {"refit": False, **v} if isinstance(v, dict) else v
+@settings
+class ChainTrainBudget(TrainBudget):
+    """An experiment's ``train:`` with ``refit`` off unless given: the chain's figures were
+    measured without it; given, it applies to every way alike, PathNet's ``learn`` too."""
+
+    refit: Bool = False
 
 
 @settings
@@ -75,11 +77,8 @@ class ChainConfig:
     #: caps on the evolution of PathNet's tasks (the fer2013 recipe), as ``pathfer learn``
     #: takes an experiment config's ``evolution:``; empty: the recipe as it is
     evolution: dict[str, Any] = dataclasses.field(default_factory=dict)
-    #: the fine-tuning ways' budget, with the mini-Xception's recipe for what it leaves out;
-    #: ``refit`` (off unless given) applies to every way alike, PathNet's ``learn`` included
-    train: Annotated[TrainBudget, BeforeValidator(_refit_off_unless_asked)] = dataclasses.field(
-        default_factory=lambda: TrainBudget(refit=False)
-    )
+    #: the fine-tuning ways' budget, with the mini-Xception's recipe for what it leaves out
+    train: ChainTrainBudget = dataclasses.field(default_factory=ChainTrainBudget)
 
     @field_validator("labels")
     @classmethod
