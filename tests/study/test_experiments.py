@@ -282,6 +282,13 @@ def test_choice_subjects_are_held_out_from_every_method(corpora, tmp_path):
     assert len(task.fit.y) + len(task.val.y) == len(rest)
     np.testing.assert_array_equal(task.choice.y.numpy(), ds.y[choice])
     np.testing.assert_array_equal(task.test.y.numpy(), ds.y[split.test_idx])
+    assert task.train_subjects == 3
+    # a learning curve's N is drawn from the rest: the same choice subjects at every N
+    small = fold_task(view, split, cfg, 0, n_subjects=2)
+    assert small.train_subjects == 2
+    np.testing.assert_array_equal(small.choice.clip_ids, task.choice.clip_ids)
+    kept = set(small.fit.clip_ids) | set(small.val.clip_ids)
+    assert kept < set(ds.clip_ids[rest])
     # off (0), or too few subjects to spare one: nothing is cut
     assert choice_cut(ds, split.train_idx, 0.0, 0)[1] is None
     three = split.train_idx[np.isin(ds.groups[split.train_idx], list(subjects["rest"]))]

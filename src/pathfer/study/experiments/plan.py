@@ -293,13 +293,23 @@ def validation_cut(ds: FaceDataset, train_idx: np.ndarray, fraction: float, seed
     return Split(cut.name, train_idx[cut.train_idx], train_idx[cut.test_idx])
 
 
-def fold_task(view: View, split: Split, cfg: ExperimentConfig, seed: int) -> M.TaskData:
+def fold_task(
+    view: View, split: Split, cfg: ExperimentConfig, seed: int, n_subjects: int | None = None
+) -> M.TaskData:
     """The target of one fold: fit / validation subjects of its training part (less the
-    choice subjects, when ``split.choice_fraction`` cuts some), the fold's test part."""
+    choice subjects, when ``split.choice_fraction`` cuts some), the fold's test part.
+
+    ``n_subjects`` (a learning curve's N): only that many training subjects are kept, drawn
+    after the choice cut, so the choice subjects are the same for every N and a choice
+    made at N is scored on subjects as many as at the full fold."""
     ds = view.load()
     train, choice = choice_cut(ds, split.train_idx, cfg.split.choice_fraction, seed)
+    if n_subjects:
+        train = fewer_subjects(view, Split(split.name, train, split.test_idx), n_subjects, seed)
+        train = train.train_idx
     inner = validation_cut(ds, train, cfg.split.val_fraction, seed)
     task = _task(view.name, ds, inner.train_idx, inner.test_idx, split.test_idx)
+    task.train_subjects = len(set(ds.groups[train]))
     if choice is not None:
         task.choice = _part(ds, choice)
     return task

@@ -104,12 +104,7 @@ class FoldJob:
     def run(self) -> dict[str, Any]:
         cfg, seed, split = self.config, self.seed, self.split
         _threads(cfg)
-        if self.n_subjects:
-            split = fewer_subjects(self.target, split, self.n_subjects, seed)
-        target = fold_task(self.target, split, cfg, seed)
-        # training subjects the fold really had (fit + validation): where the learning
-        # curve's full fold sits
-        n_train = len(set(self.target.load().groups[split.train_idx]))
+        target = fold_task(self.target, split, cfg, seed, self.n_subjects)
         sources = [source_task(v, cfg, seed) for v in self.sources]
         data = M.FoldData(
             target=target,
@@ -133,7 +128,9 @@ class FoldJob:
         # the job's CPU time (this process): on a busy machine, what the job would have
         # taken on a core of its own, where its wall time (train_time_s) counts the waits too
         out.extra["cpu_time_s"] = time.process_time() - cpu0
-        out.extra["target_train_subjects"] = n_train
+        # training subjects the fold really had (fit + validation): where the learning
+        # curve's full fold sits
+        out.extra["target_train_subjects"] = target.train_subjects
         return self._save(target, split, out)
 
     def _save(self, target: M.TaskData, split: Split, out: M.MethodOutput) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class TaskData:
     test: Part
     #: training subjects no method sees, only scored (``split.choice_fraction``; None: off)
     choice: Part | None = None
+    #: subjects of fit and validation together (0: not counted)
+    train_subjects: int = 0
 
 
 @dataclass
