@@ -7,6 +7,8 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pathfer.models.pathnet import (
     EngineSettings,
@@ -443,3 +445,41 @@ def test_transfer_finish_lr_is_the_finish_rate_of_a_task_learnt_beside_frozen_mo
     assert [h[2] for h in b_wild] != [h[2] for h in b_none]  # 5.0: another finish
     assert EvolutionConfig().transfer_finish_lr == 1e-3
     assert get_recipe("paper").evolution_config().transfer_finish_lr is None  # the paper
+
+
+def test_budget_samples_scales_the_step_budgets_to_the_data(data):
+    """``budget_samples``: 100 training images of a budget sized for 400 train a quarter of
+    the steps, exactly as if those budgets had been given; at 400 or more, nothing scales."""
+    x, y = data["A"]
+    xv, yv = data["A_test"]
+    sized = dataclasses.replace(EV, budget_samples=400)
+    quarter = dataclasses.replace(EV, steps_per_path=2, finish_steps=15)  # round(10/4), 60/4
+    runs = {}
+    for key, ev, n in (("sized", sized, 100), ("quarter", quarter, 100)):
+        pn = PathNet(CFG, seed=0)
+        res = pn.learn_task("A", x[:n], y[:n], 3, x_val=xv, y_val=yv, evolution=ev)
+        runs[key] = (res, pn.predict_proba("A", xv))
+    assert np.array_equal(runs["sized"][1], runs["quarter"][1])
+    assert runs["sized"][0].finish_steps <= 15
+    # 300 of 400 images: three quarters of the budgets
+    assert sized.for_data(300) == dataclasses.replace(
+        EV, steps_per_path=8, finish_steps=45, budget_samples=None
+    )
+    assert sized.for_data(400) == sized.for_data(10_000) == EV
+    assert EV.for_data(3) is EV  # no budget_samples: fixed budgets
+
+
+@given(
+    n=st.integers(0, 5000),
+    budget=st.integers(1, 5000),
+    steps=st.integers(1, 1000),
+    finish=st.integers(0, 5000),
+)
+@settings(max_examples=200, deadline=None)
+def test_scaled_budgets_are_positive_capped_monotone_and_idempotent(n, budget, steps, finish):
+    ev = EvolutionConfig(steps_per_path=steps, finish_steps=finish, budget_samples=budget)
+    small, more = ev.for_data(n), ev.for_data(n + 1)
+    assert 1 <= small.steps_per_path <= more.steps_per_path <= steps
+    assert small.finish_steps <= more.finish_steps <= finish
+    assert (small.finish_steps == 0) == (finish == 0)  # a finish stage stays one
+    assert small.budget_samples is None and small.for_data(n) == small

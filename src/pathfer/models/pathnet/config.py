@@ -214,10 +214,29 @@ class EvolutionConfig:
     #: as the source network and fine-tunes it; evolution may keep, mutate or drop it. With
     #: ``PathNetConfig.free_init="random"`` there are no copies and nothing is seeded
     seed_copy_fraction: Annotated[Float, Field(ge=0, le=1)] = 0.5
+    #: the training-set size the step budgets are sized for: a task learnt on n < this many
+    #: training images trains ``steps_per_path`` and ``finish_steps`` scaled by
+    #: n / budget_samples (at least 1 step each; :meth:`for_data`), so a handful of images
+    #: is not trained for hundreds of epochs. None: the budgets are fixed
+    budget_samples: Annotated[Int, Field(ge=1, le=100_000_000)] | None = None
 
     @property
     def effective_finish_lr(self) -> float:
         return self.lr if self.finish_lr is None else self.finish_lr
+
+    def for_data(self, n_train: int) -> EvolutionConfig:
+        """The budgets for ``n_train`` training images (``budget_samples``; the result has
+        ``budget_samples=None``, so scaling twice changes nothing). Tournaments, population
+        and patience stay: evolution still compares as many paths, each trained less."""
+        if self.budget_samples is None:
+            return self
+        scale = min(1.0, n_train / self.budget_samples)
+        return dataclasses.replace(
+            self,
+            steps_per_path=max(1, round(self.steps_per_path * scale)),
+            finish_steps=max(min(1, self.finish_steps), round(self.finish_steps * scale)),
+            budget_samples=None,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -190,6 +190,8 @@ class PathNet:
         validation finish chose (:mod:`.strategies.refit`).
         """
         task = self.tasks.get(name)
+        if evolution is not None:  # step budgets for this many images (budget_samples)
+            evolution = evolution.for_data(len(x_train))
         n_classes, ev, engine = self._settings(name, task, n_classes, evolution, engine)
         if labels is not None and len(labels) != n_classes:
             raise ValueError(f"labels has {len(labels)} names for n_classes={n_classes}")
