@@ -141,8 +141,8 @@ def test_bad_chain_configs_are_refused_naming_the_key(change, words):
         chain_config_from_dict({**base, **change})
 
 
-def test_a_chain_refits_only_when_asked():
+def test_a_chain_refits_as_experiments_do_unless_told_not_to():
     base = {"kind": "chain", "chain": ["a.yaml", "b.yaml"]}
-    assert chain_config_from_dict(base).train.refit is False
-    assert chain_config_from_dict({**base, "train": {"lrs": [3e-4]}}).train.refit is False
-    assert chain_config_from_dict({**base, "train": {"refit": True}}).train.refit is True
+    assert chain_config_from_dict(base).train.refit is True
+    assert chain_config_from_dict({**base, "train": {"lrs": [3e-4]}}).train.refit is True
+    assert chain_config_from_dict({**base, "train": {"refit": False}}).train.refit is False

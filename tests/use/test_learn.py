@@ -77,13 +77,13 @@ def test_an_interrupted_learn_rerun_equals_an_uninterrupted_one(base, tmp_path):
     assert not (tmp_path / ".resumed.safetensors.work").exists()  # cleaned up once written
 
 
-def test_refit_trains_the_chosen_finish_on_fit_and_val_and_keeps_earlier_tasks(base, tmp_path):
+def test_learn_refits_by_default_and_keeps_earlier_tasks(base, tmp_path):
     x = torch.rand(6, 1, 16, 16)
     before = load_model(base).predict_proba("a", x)
-    plain = learn_onto(load_model(base), "b", toy(1), tmp_path / "p.safetensors", evolution=EV)
-    new = learn_onto(
-        load_model(base), "b", toy(1), tmp_path / "r.safetensors", evolution=EV, refit=True
+    plain = learn_onto(
+        load_model(base), "b", toy(1), tmp_path / "p.safetensors", evolution=EV, refit=False
     )
+    new = learn_onto(load_model(base), "b", toy(1), tmp_path / "r.safetensors", evolution=EV)
     assert torch.equal(torch.as_tensor(new.predict_proba("a", x)), torch.as_tensor(before))
     record = new.tasks["b"]["provenance"]
     assert record["frames_refit"] == 48 and record["frames_fit"] == 32  # fit + validation

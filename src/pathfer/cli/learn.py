@@ -42,10 +42,11 @@ def learn(
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the new task's evolution."),
     refit: bool = typer.Option(
-        False,
+        True,
         "--refit/--no-refit",
         help="Once the validation subjects chose the path and the finish length, train the "
-        "finish again on every training subject (experiments refit by default).",
+        "finish again on every training subject, as experiments do (--no-refit: keep the "
+        "chosen weights, trained on the fit subjects only).",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:

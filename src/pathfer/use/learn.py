@@ -92,7 +92,7 @@ def learn_onto(
     engine: EngineSettings | None = None,
     progress: Progress | None = None,
     work_key: str = "",
-    refit: bool = False,
+    refit: bool = True,
 ) -> MultiTaskModel:
     """Learn task ``name`` on ``data`` onto ``model`` and write the result to ``out``.
 
@@ -100,7 +100,8 @@ def learn_onto(
     ``evolution`` / ``engine`` replace them. ``work_key`` tells apart work folders of
     different data for the same output (the caller's description of the data). ``refit``:
     once validation chose the path and the finish length, the finish reruns on fit +
-    validation data (``learn_task(refit=True)``); off, the chosen weights are kept."""
+    validation data (``learn_task(refit=True)``), as experiments do; off, the chosen weights
+    are kept."""
     check_task_name(model, name)
     check_data(model, data)
     model = with_free_modules(model)  # room for the new task's own modules in every layer

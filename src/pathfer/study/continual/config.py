@@ -10,7 +10,7 @@ which order onto which start model, by which ways, on which test subjects.
     ways: [pathnet, finetune, separate]
     split: {k: 5, fold: 0}         # each corpus's test subjects: the first of 5 folds
     evolution: {generations: 10}   # caps on the fer2013 recipe, as pathfer learn takes them
-    train: {lrs: [1e-3]}           # the fine-tuning ways' budget (the mini-Xception's recipe)
+    train: {lrs: [1e-3]}           # the fine-tuning ways' budget (refit on: every way refits)
 """
 
 from __future__ import annotations
@@ -32,14 +32,6 @@ from pathfer.study.experiments.config import ConfigError, CorpusField, Emotion, 
 WAYS = ("pathnet", "finetune", "separate")
 #: the only start model every way can begin from: the shipped FER2013 mini-Xception
 BUILTIN = "builtin"
-
-
-@settings
-class ChainTrainBudget(TrainBudget):
-    """An experiment's ``train:`` with ``refit`` off unless given: the chain's figures were
-    measured without it; given, it applies to every way alike, PathNet's ``learn`` too."""
-
-    refit: Bool = False
 
 
 @settings
@@ -78,7 +70,7 @@ class ChainConfig:
     #: takes an experiment config's ``evolution:``; empty: the recipe as it is
     evolution: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: the fine-tuning ways' budget, with the mini-Xception's recipe for what it leaves out
-    train: ChainTrainBudget = dataclasses.field(default_factory=ChainTrainBudget)
+    train: TrainBudget = dataclasses.field(default_factory=TrainBudget)
 
     @field_validator("labels")
     @classmethod
