@@ -27,6 +27,8 @@ def test_the_named_recipes():
     assert (ev.population, ev.steps_per_path, ev.generations, ev.patience) == (6, 10, 10, None)
     assert (ev.lr, ev.finish_lr, ev.transfer_finish_lr) == (3e-4, 3e-4, None)
     assert (ev.finish_steps, ev.finish_patience, ev.seed_copy_fraction) == (600, 6, 0.0)
+    assert ev.budget_samples == 400  # 100 training images: a quarter of T and of the finish
+    assert (ev.for_data(100).steps_per_path, ev.for_data(100).finish_steps) == (2, 150)
     assert fer.engine_settings() == EngineSettings(augment_shift=3, finish_eval_every=25)
     demo, quick = get_recipe("demo").evolution_config(), get_recipe("quick").evolution_config()
     assert (demo.population, demo.generations, demo.steps_per_path, demo.finish_steps) == (

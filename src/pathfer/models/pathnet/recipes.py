@@ -100,6 +100,9 @@ RECIPES: dict[str, Recipe] = _recipes(
             "finish_steps": 600,
             "finish_patience": 6,
             "seed_copy_fraction": 0.0,
+            # sized for the ~400-800 training images of a dev fold; on fewer, T and the
+            # finish scale down (a handful of images is not trained for hundreds of epochs)
+            "budget_samples": 400,
         },
         engine={"augment_shift": 3, "finish_eval_every": 25},
         evidence="docs/tuning.md#pathnet-over-fer2013",
