@@ -12,7 +12,7 @@ from safetensors import safe_open
 from typer.testing import CliRunner
 
 from pathfer.cli import app
-from pathfer.data.faces import CropSettings
+from pathfer.data.faces import CropSettings, default_detector
 from pathfer.models.pathnet import EvolutionConfig, PathNetConfig
 from pathfer.models.pathnet.toy import toy_task
 from pathfer.use.bundle import default_bundle_path
@@ -119,7 +119,11 @@ def test_the_command_line_learns_serves_and_refuses(base, tmp_path):
     assert m.names == ["a", "savee"]
     prov = m.tasks["savee"]["provenance"]
     assert prov["corpus"] == "savee" and prov["subjects_val"] and prov["recipe"] == "quick"
-    assert m.tasks["savee"]["crop"]["detector"] == "haar"
+    # the model's crop (size, margin), found by the default detector: not the base model's
+    # own task's detector (haar), which would lose faces the default one finds
+    assert m.tasks["a"]["crop"]["detector"] == "haar"
+    assert m.tasks["savee"]["crop"]["detector"] == default_detector()
+    assert m.tasks["savee"]["crop"]["size"] == 16
 
     # refusals: one line each, exit 2
     for args, words in (

@@ -72,6 +72,11 @@ def learn_config(
         target = {"corpus": data[0], "path": data[1] if len(data) > 1 else None}
         extra = {"labels": "all", "cache": cache}
         prep_dict = crop.as_dict()
+        if not crop.whole_image:
+            # the modules need the crop's geometry, not the detector that found the faces
+            # of their first task (the shipped model's Haar cascade misses a third of the
+            # dev photos that the default detector finds); a spec may still name its own
+            prep_dict["detector"] = None
     plan = config_from_dict(
         {
             "name": "learn",
