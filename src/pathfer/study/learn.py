@@ -20,7 +20,7 @@ from pathfer.models.pathnet.pretrained import cap_evolution
 from pathfer.models.pathnet.recipes import get_recipe
 from pathfer.study.experiments.config import ConfigError, ExperimentConfig, config_from_dict
 from pathfer.study.experiments.plan import make_plan, validation_cut
-from pathfer.use.learn import CROP_KIND, LearnData, recipe_for
+from pathfer.use.learn import CROP_KIND, LearnData, preparation_for, recipe_for
 from pathfer.use.model_file import ModelFileError, MultiTaskModel
 
 #: a method whose crop is the experiment's preparation (no registered crop of its own)
@@ -71,12 +71,7 @@ def learn_config(
     else:
         target = {"corpus": data[0], "path": data[1] if len(data) > 1 else None}
         extra = {"labels": "all", "cache": cache}
-        prep_dict = crop.as_dict()
-        if not crop.whole_image:
-            # the modules need the crop's geometry, not the detector that found the faces
-            # of their first task (the shipped model's Haar cascade misses a third of the
-            # dev photos that the default detector finds); a spec may still name its own
-            prep_dict["detector"] = None
+        prep_dict = preparation_for(crop)
     plan = config_from_dict(
         {
             "name": "learn",

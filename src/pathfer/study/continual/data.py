@@ -13,6 +13,7 @@ from pathfer.study.continual.config import ChainConfig
 from pathfer.study.experiments.config import CorpusRef, ExperimentConfig, config_from_dict
 from pathfer.study.experiments.methods.base import TaskData
 from pathfer.study.experiments.plan import View, fold_task, make_plan
+from pathfer.use.learn import preparation_for
 from pathfer.use.model_file import TASK_NAME
 
 #: the method whose crop is the preparation itself (no registered crop of its own)
@@ -27,7 +28,8 @@ class ChainCorpus:
     view: View
     #: the single-corpus experiment config that prepared it (its split cuts the fold)
     config: ExperimentConfig
-    #: the crop its frames have (the start model's, with the detector the corpus used)
+    #: the crop its frames have (the start model's geometry, with the detector the corpus
+    #: was prepared with: the default, or its spec's own)
     crop: CropSettings
 
     def task(self, cfg: ChainConfig) -> TaskData:
@@ -55,7 +57,8 @@ def prepare_chain(
                 f"{ref.corpus}: has fewer subjects than split.k ({cfg.split.k}); lower split.k"
             )
         scan = _scan(ref)  # its name (a spec's name:) names the task
-        detector = corpus_crop(scan, crop).detector  # a spec may name its own, e.g. none
+        # the preparation's detector, or the spec's own (e.g. none)
+        detector = corpus_crop(scan, exp.method_preparation(PLAIN_METHOD).crop_settings()).detector
         if not TASK_NAME.match(scan.name):
             raise ValueError(
                 f"{ref.corpus}: its name {scan.name!r} cannot name a task; "
@@ -86,7 +89,7 @@ def _corpus_config(cfg: ChainConfig, ref: CorpusRef, crop: CropSettings) -> Expe
                 "k": cfg.split.k,
                 "val_fraction": cfg.split.val_fraction,
             },
-            "preparation": crop.as_dict(),
+            "preparation": preparation_for(crop),
             "pathnet": {"input_size": crop.size},
         }
     )
