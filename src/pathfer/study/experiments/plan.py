@@ -300,8 +300,8 @@ def fold_task(
     choice subjects, when ``split.choice_fraction`` cuts some), the fold's test part.
 
     ``n_subjects`` (a learning curve's N): only that many training subjects are kept, drawn
-    after the choice cut, so the choice subjects are the same for every N and a choice
-    made at N is scored on subjects as many as at the full fold."""
+    after the choice cut, so every N and the full fold are scored on the same choice
+    subjects."""
     ds = view.load()
     train, choice = choice_cut(ds, split.train_idx, cfg.split.choice_fraction, seed)
     if n_subjects:
