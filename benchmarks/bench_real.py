@@ -175,7 +175,11 @@ def study_configs(
         "seeds": args.seeds or [0],
         "workers": args.workers,
         "threads": 1,
-        "split": {"kind": "group_kfold", "k": args.folds},
+        "split": {
+            "kind": "group_kfold",
+            "k": args.folds,
+            **({"choice_fraction": args.choice_fraction} if args.choice_fraction else {}),
+        },
     }
     if args.max_folds:
         common["max_folds"] = args.max_folds
@@ -615,6 +619,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--max-folds", type=int, default=0, help="run only the first folds")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument(
+        "--choice-fraction",
+        type=float,
+        default=0.0,
+        help="hold out this share of each fold's training subjects as choice subjects "
+        "(scored only; on a learning curve cut before the N are drawn), e.g. 0.2",
+    )
     ap.add_argument(
         "--target-subjects",
         type=_ints,

@@ -29,6 +29,7 @@ def _args(tmp_path, *extra):
     ap = argparse.ArgumentParser()
     ap.add_argument("--target-subjects", type=lambda t: [int(x) for x in t.split(",")])
     ap.add_argument("--seeds", type=lambda t: [int(x) for x in t.split(",")])
+    ap.add_argument("--choice-fraction", type=float, default=0.0)
     args = ap.parse_args(list(extra))
     return argparse.Namespace(**vars(args), out=tmp_path, workers=1, folds=5, max_folds=0)
 
@@ -46,6 +47,10 @@ def test_curves_configs_and_unchanged_defaults(bench, tmp_path):
     cfgs = bench.study_configs(specs, tmp_path, given, ["finetune"])
     for name in ("c2w", "w2c", "curves-c2w", "curves-w2c"):
         assert cfgs[name]["target_subjects"] == [2, 4] and cfgs[name]["seeds"] == [0, 1]
+        assert "choice_fraction" not in cfgs[name]["split"]
+    chosen = _args(tmp_path, "--target-subjects", "2,4", "--choice-fraction", "0.2")
+    cfgs = bench.study_configs(specs, tmp_path, chosen, ["finetune"])
+    assert cfgs["curves-w2c"]["split"] == {"kind": "group_kfold", "k": 5, "choice_fraction": 0.2}
     assert "curves" not in bench.STUDIES  # the default --studies leave it out
 
 
