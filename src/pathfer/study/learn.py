@@ -103,9 +103,7 @@ def learn_data(
     cut = validation_cut(ds, np.arange(len(ds)), cfg.split.val_fraction, seed)
     x_fit, y_fit = ds.tensors(cut.train_idx)
     x_val, y_val = ds.tensors(cut.test_idx)
-    prep = cfg.method_preparation(PLAIN_METHOD)
-    detector = _detector(cfg, prep.crop_settings())
-    crop = dataclasses.replace(prep.crop_settings(), detector=detector)
+    crop = prepared_crop(cfg)
     provenance: dict[str, Any] = {
         "corpus": view.name,
         "corpus_path": cfg.target.path if cfg.target else None,
@@ -117,13 +115,18 @@ def learn_data(
     return LearnData(x_fit, y_fit, x_val, y_val, list(view.labels), crop, provenance), given
 
 
-def _detector(cfg: ExperimentConfig, crop: CropSettings) -> str:
-    """The detector the corpus was prepared with (a spec may name its own, e.g. ``none``)."""
+def prepared_crop(cfg: ExperimentConfig, scan: Any = None) -> CropSettings:
+    """The crop a ``single`` config (:func:`learn_config`, a chain's corpus) prepares its
+    target with: its preparation's, with the detector the corpus spec names, if any
+    (e.g. ``none``). ``scan``: the target already scanned (else it is scanned here)."""
     from pathfer.data.corpora import scan_target
     from pathfer.data.datasets import corpus_crop
 
     assert cfg.target is not None
-    return corpus_crop(scan_target(cfg.target.corpus, cfg.target.path), crop).detector
+    if scan is None:
+        scan = scan_target(cfg.target.corpus, cfg.target.path)
+    crop = cfg.method_preparation(PLAIN_METHOD).crop_settings()
+    return dataclasses.replace(crop, detector=corpus_crop(scan, crop).detector)
 
 
 def learn_evolution(cfg: ExperimentConfig | None, model: MultiTaskModel) -> EvolutionConfig | None:

@@ -3,21 +3,17 @@ each cut into fit, validation and test subjects as an experiment's fold is cut."
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pathfer.data.datasets import corpus_crop
 from pathfer.data.faces import CropSettings
 from pathfer.study.continual.config import ChainConfig
 from pathfer.study.experiments.config import CorpusRef, ExperimentConfig, config_from_dict
 from pathfer.study.experiments.methods.base import TaskData
 from pathfer.study.experiments.plan import View, fold_task, make_plan
+from pathfer.study.learn import PLAIN_METHOD, prepared_crop
 from pathfer.use.learn import preparation_for
 from pathfer.use.model_file import TASK_NAME
-
-#: the method whose crop is the preparation itself (no registered crop of its own)
-PLAIN_METHOD = "pathnet_target"
 
 
 @dataclass
@@ -57,14 +53,12 @@ def prepare_chain(
                 f"{ref.corpus}: has fewer subjects than split.k ({cfg.split.k}); lower split.k"
             )
         scan = _scan(ref)  # its name (a spec's name:) names the task
-        # the preparation's detector, or the spec's own (e.g. none)
-        detector = corpus_crop(scan, exp.method_preparation(PLAIN_METHOD).crop_settings()).detector
         if not TASK_NAME.match(scan.name):
             raise ValueError(
                 f"{ref.corpus}: its name {scan.name!r} cannot name a task; "
                 "give the spec a name: of letters, digits, '_' and '-'"
             )
-        out.append(ChainCorpus(scan.name, view, exp, dataclasses.replace(crop, detector=detector)))
+        out.append(ChainCorpus(scan.name, view, exp, prepared_crop(exp, scan)))
     names = [c.name for c in out]
     if len(set(names)) != len(names):
         raise ValueError(
