@@ -253,6 +253,7 @@ def target_subjects(r: Report) -> None:
     r.doc.p(
         f"Test {name} (`{metric}`, %) when each fold keeps only N of its training subjects "
         "(a seeded, nested choice: the subjects of a smaller N are among those of a larger one; "
+        "choice subjects, when a run holds some out, are cut before the N are drawn; "
         "validation subjects are cut from these N; the test fold is unchanged); 'all' is "
         "the full fold. Each point is the mean over folds of the per-fold means (**seeds "
         "averaged within a fold**: runs of one fold share their test subjects); band and "
