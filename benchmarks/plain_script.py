@@ -15,7 +15,9 @@ the matching pathfer method uses, and is scored on the fold's test subjects:
 pathfer is used only to read the run folder's config, the prepared corpora and the folds
 (so the folds are the same) and to load the shipped FER2013 weights; the training below is
 this file's own. It prints test accuracy per fold beside the run's reference_cnn,
-reference_finetune and mini_xception_finetune, and the mean.
+reference_finetune and mini_xception_finetune, and the mean. When the run's split cuts
+choice subjects (``choice_fraction``), the scripts train without them, as pathfer's
+methods do, and their accuracy on those subjects is printed beside the run's too.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from torch import nn
 from pathfer.data import emotions
 from pathfer.study.experiments import methods as M
 from pathfer.study.experiments.config import load_config
-from pathfer.study.experiments.plan import make_plan
+from pathfer.study.experiments.plan import choice_cut, make_plan
 from pathfer.use.bundle import default_bundle_path, load_bundle
 
 
@@ -102,14 +104,33 @@ def mini_xception(labels: list[str]) -> nn.Module:
     return model
 
 
-def fold_scores(plan, fold, epochs: int, seed: int, source_cache: dict) -> dict[str, float]:
+def fold_parts(view, fold, choice_fraction: float, seed: int):
+    """The fold's training, test and choice tensors (choice None without a choice cut),
+    with the choice subjects pathfer's methods never train on cut as they are."""
+    ds = view.load()
+    train, choice = choice_cut(ds, fold.train_idx, choice_fraction, seed)
+    return (
+        ds.tensors(train),
+        ds.tensors(fold.test_idx),
+        None if choice is None else ds.tensors(choice),
+    )
+
+
+def scores(model: nn.Module, test, choice) -> dict[str, float]:
+    out = {"test": accuracy(model, *test)}
+    if choice is not None:
+        out["choice"] = accuracy(model, *choice)
+    return out
+
+
+def fold_scores(
+    plan, fold, epochs: int, seed: int, source_cache: dict, choice_fraction: float
+) -> dict[str, dict[str, float]]:
     out = {}
     labels, K = plan.labels, len(plan.labels)
     for name, method in [("plain_cnn", "reference_cnn"), ("plain_source_finetune", None)]:
         view = plan.target_for(method or "reference_finetune")
-        ds = view.load()
-        x, y = ds.tensors(fold.train_idx)
-        xt, yt = ds.tensors(fold.test_idx)
+        (x, y), test, choice = fold_parts(view, fold, choice_fraction, seed)
         size = x.shape[-1]
         torch.manual_seed(seed)
         model = Scaled(small_cnn(K, size))
@@ -121,13 +142,12 @@ def fold_scores(plan, fold, epochs: int, seed: int, source_cache: dict) -> dict[
                 source_cache[seed] = train(model, xs, ys, epochs, 1e-3, seed).state_dict()
             model.load_state_dict(source_cache[seed])
             model.net[-1].reset_parameters()
-        out[name] = accuracy(train(model, x, y, epochs, 1e-3, seed), xt, yt)
-    ds = plan.target_for("mini_xception_finetune").load()
-    x, y = ds.tensors(fold.train_idx)
-    xt, yt = ds.tensors(fold.test_idx)
+        out[name] = scores(train(model, x, y, epochs, 1e-3, seed), test, choice)
+    view = plan.target_for("mini_xception_finetune")
+    (x, y), test, choice = fold_parts(view, fold, choice_fraction, seed)
     torch.manual_seed(seed)
     model = train(mini_xception(labels), x, y, epochs, 3e-4, seed)
-    out["plain_mini_xception"] = accuracy(model, xt, yt)
+    out["plain_mini_xception"] = scores(model, test, choice)
     return out
 
 
@@ -148,25 +168,35 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    plan = make_plan(load_config(args.config or f"{args.run}/config.yaml"), log=lambda s: None)
+    cfg = load_config(args.config or f"{args.run}/config.yaml")
+    plan = make_plan(cfg, log=lambda s: None)
     try:
         run = pd.read_csv(f"{args.run}/metrics.csv")
-        run = run[run.seed == args.seed].set_index(["method", "fold"]).frame_acc
+        run = run[run.seed == args.seed].set_index(["method", "fold"])
     except FileNotFoundError:
-        run = pd.Series(dtype=float)
+        run = pd.DataFrame(columns=["frame_acc", "choice_acc"])
+    columns = {"test": "frame_acc", "choice": "choice_acc"}
     rows, cache = [], {}
     for fold in plan.folds[: args.max_folds]:
         t0 = time.perf_counter()
-        scores = fold_scores(plan, fold, args.epochs, args.seed, cache)
-        for name, acc in scores.items():
-            ours = run.get((PAIRS[name], fold.name), float("nan"))
-            rows.append({"fold": fold.name, "script": name, "plain": acc, "pathfer": ours})
+        per_script = fold_scores(
+            plan, fold, args.epochs, args.seed, cache, cfg.split.choice_fraction
+        )
+        for name, accs in per_script.items():
+            for part, acc in accs.items():
+                key = (PAIRS[name], fold.name)
+                ours = run[columns[part]].get(key) if columns[part] in run else None
+                rows.append(
+                    {"fold": fold.name, "part": part, "script": name, "plain": acc, "pathfer": ours}
+                )
         print(f"{fold.name}: {time.perf_counter() - t0:.0f} s", flush=True)
     t = pd.DataFrame(rows)
     t["pathfer method"] = t.script.map(PAIRS)
+    t["pathfer"] = t.pathfer.astype(float)
     t["gap"] = t.pathfer - t.plain
-    mean = t.groupby(["script", "pathfer method"], as_index=False)[["plain", "pathfer", "gap"]]
-    print(pd.concat([t, mean.mean().assign(fold="mean")]).to_string(index=False))
+    keys = ["part", "script", "pathfer method"]
+    mean = t.groupby(keys, as_index=False)[["plain", "pathfer", "gap"]].mean()
+    print(pd.concat([t, mean.assign(fold="mean")]).to_string(index=False))
 
 
 if __name__ == "__main__":
