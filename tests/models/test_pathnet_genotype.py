@@ -216,7 +216,7 @@ def test_configs_round_trip_through_dicts():
 def test_evolution_config_holds_the_settings_a_user_changes():
     assert [f.name for f in dataclasses.fields(EvolutionConfig)] == [
         "population", "steps_per_path", "generations", "patience", "batch_size", "lr",
-        "fitness", "augment", "finish_steps", "finish_patience", "finish_lr",
+        "fitness", "augment", "finish_steps", "finish_patience", "finish_baseline", "finish_lr",
         "transfer_finish_lr", "seed_copy_fraction", "budget_samples",
     ]  # fmt: skip
     d = EvolutionConfig()

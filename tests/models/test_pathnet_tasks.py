@@ -420,6 +420,21 @@ def test_the_finish_keeps_the_evolved_weights_unless_it_beats_them(data):
     assert res.final_val_accuracy == res.evolution_val_accuracy and res.finish_gain == 0
 
 
+def test_an_own_baseline_finish_ends_on_its_best_evaluation_even_below_the_evolved(data):
+    """``finish_baseline: own``: the same wrecking finish keeps the best of its own
+    evaluations, not the evolved weights, and refit reruns the finish to that step."""
+    ev = dataclasses.replace(
+        EV, generations=4, finish_lr=5.0, finish_patience=2, finish_baseline="own"
+    )
+    pn = PathNet(CFG_BN, seed=0)
+    res = pn.learn_task("A", *data["A"], 3, evolution=ev, refit=True)
+    hist = res.finish_history
+    best = max(hist, key=lambda h: (h["val_accuracy"], -h["val_loss"]))
+    assert best["val_accuracy"] < res.evolution_val_accuracy  # the evolved path scored higher
+    assert res.final_val_accuracy == best["val_accuracy"] and res.finish_gain < 0
+    assert res.refit_steps == best["step"] > 0
+
+
 def test_transfer_finish_lr_is_the_finish_rate_of_a_task_learnt_beside_frozen_modules(data):
     """A first task finishes at ``finish_lr`` whatever ``transfer_finish_lr`` says; a task
     learnt while frozen modules exist finishes at ``transfer_finish_lr`` (None: at

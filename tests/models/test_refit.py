@@ -3,6 +3,8 @@ validation part made; off, nothing changes."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -35,9 +37,11 @@ def test_chosen_steps_follow_the_finish_rule():
         {"step": 75, "val_accuracy": 0.6, "val_loss": 0.8},  # same accuracy, lower loss
         {"step": 100, "val_accuracy": 0.55, "val_loss": 0.5},
     ]
-    assert chosen_steps(hist, (0.4, 1.2)) == 75
-    assert chosen_steps(hist, (0.7, 1.0)) == 0  # the evolved weights stay best
-    assert chosen_steps([], (0.5, 1.0)) == 0
+    own = dataclasses.replace(EV, finish_baseline="own")
+    assert chosen_steps(hist, (0.4, 1.2), EV) == 75
+    assert chosen_steps(hist, (0.7, 1.0), EV) == 0  # the evolved weights stay best
+    assert chosen_steps(hist, (0.7, 1.0), own) == 75  # only the finish's evaluations count
+    assert chosen_steps([], (0.5, 1.0), EV) == 0
 
 
 def _learn(refit: bool):

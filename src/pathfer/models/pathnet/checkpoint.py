@@ -86,7 +86,6 @@ V1_REMOVED = {
     "compare_fresh": False,
     "head_from_frozen": False,
     "finish_frozen": "keep",
-    "finish_baseline": "evolved",
     "weight_decay": 0.0,
     "optimizer": "adam",
     "pair_batched": True,

@@ -204,6 +204,12 @@ class EvolutionConfig:
     finish_steps: Annotated[Int, Field(ge=0, le=10_000_000)] = 1000
     #: early stopping: evaluations without improvement before the finish stops
     finish_patience: Annotated[Int, Field(ge=1, le=10_000_000)] = 16
+    #: what the finish's kept weights must beat on the validation part: "evolved", the
+    #: evolved path's score (the finish may keep the evolved weights, 0 steps); "own", only
+    #: its own evaluations (the finish ends on the best of them). The evolved score is the
+    #: best of many tournaments' validation scores, so it flatters the evolved weights:
+    #: with few training images it can keep a path the finish never trained
+    finish_baseline: Literal["evolved", "own"] = "evolved"
     #: the finish stage's rate for a first task (None: ``lr``)
     finish_lr: Annotated[Float, Field(gt=0, le=10)] | None = None
     #: the finish stage's rate for a task learnt while frozen modules exist (None:

@@ -223,7 +223,7 @@ class PathNet:
     def _refit(self, task: Task, run: Run, data: Any, result: TaskResult, start: Any) -> None:
         """Rerun the finish from the evolved weights on training + validation data for the
         steps the validation finish chose (:mod:`.strategies.refit`)."""
-        steps = chosen_steps(result.finish_history, run.evolution_val)
+        steps = chosen_steps(result.finish_history, run.evolution_val, run.evolution)
         result.n_refit = refit_task(self, task.name, run, data, task.genotype, start, steps)
         result.refit_steps = steps
 

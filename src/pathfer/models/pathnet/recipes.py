@@ -99,6 +99,10 @@ RECIPES: dict[str, Recipe] = _recipes(
             "transfer_finish_lr": None,
             "finish_steps": 600,
             "finish_patience": 6,
+            # the finish ends on its own best evaluation: the evolved path's score is the
+            # best of 20 tournament scores and flatters it, which on small targets kept
+            # paths the finish never trained
+            "finish_baseline": "own",
             "seed_copy_fraction": 0.0,
             # sized for the ~400-800 training images of a dev fold; on fewer, T and the
             # finish scale down (a handful of images is not trained for hundreds of epochs)

@@ -1,13 +1,15 @@
 """How the evolved winner is finished: trained alone for at most ``finish_steps``
 mini-batches, evaluated on the validation part every ``finish_eval_every`` steps, stopped
 after ``finish_patience`` evaluations without a better one; the best weights seen are kept,
-the evolved ones among them (the finish must beat the evolved path's validation score).
+the evolved ones among them (``finish_baseline: evolved``: the finish must beat the evolved
+path's validation score) or not (``own``: the best of the finish's own evaluations).
 
 The rate: ``transfer_finish_lr`` for a task learnt while frozen modules exist (a target),
 ``finish_lr`` (or ``lr``) otherwise (a source, PathNet alone)."""
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -30,6 +32,14 @@ def finish_rate(ev: EvolutionConfig, transfer: bool) -> float:
     return ev.effective_finish_lr
 
 
+def baseline_key(ev: EvolutionConfig, start: tuple[float, float]) -> tuple[float, float]:
+    """The ``(accuracy, -loss)`` key the finish's kept weights must beat, from the evolved
+    path's validation ``start = (accuracy, loss)``."""
+    if ev.finish_baseline == "own":
+        return (-math.inf, -math.inf)
+    return (start[0], -start[1])
+
+
 def finish(
     pn: PathNet,
     task: Task,
@@ -44,7 +54,7 @@ def finish(
     ev, engine = run.evolution, run.engine
     geno = genotype[None]
     history: list[dict[str, Any]] = []
-    best_key = (start[0], -start[1])
+    best_key = baseline_key(ev, start)
     if ev.finish_steps == 0:
         return history, best_key
     snap = snapshot(pn, name, genotype)

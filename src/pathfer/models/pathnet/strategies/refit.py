@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ..config import EvolutionConfig
 from ..data import TaskData
 from ..training import restore, snapshot, train_paths
-from .finish import finish_rate
+from .finish import baseline_key, finish_rate
 
 if TYPE_CHECKING:
     from ..model import PathNet
@@ -45,10 +46,13 @@ def refit_start(pn: PathNet, task: str, genotype: np.ndarray) -> RefitStart:
     )
 
 
-def chosen_steps(history: list[dict[str, Any]], start: tuple[float, float]) -> int:
+def chosen_steps(
+    history: list[dict[str, Any]], start: tuple[float, float], ev: EvolutionConfig
+) -> int:
     """The finish steps the validation part chose: those of the best evaluation, by the
-    finish stage's own rule (higher accuracy, then lower loss; 0: the evolved weights)."""
-    best, steps = (start[0], -start[1]), 0
+    finish stage's own rule (higher accuracy, then lower loss, against ``ev``'s
+    ``finish_baseline``; 0: the evolved weights)."""
+    best, steps = baseline_key(ev, start), 0
     for rec in history:
         key = (rec["val_accuracy"], -rec["val_loss"])
         if key > best:
