@@ -81,19 +81,22 @@ def _task() -> TaskData:
     )
 
 
-@pytest.mark.parametrize("refit", [False, True])
-def test_tuned_fit_refit_trains_the_chosen_epochs_on_fit_and_val(refit):
+@pytest.mark.parametrize("refit,epochs", [(False, None), (True, "chosen"), (True, "max")])
+def test_tuned_fit_refit_trains_the_chosen_rate_on_fit_and_val(refit, epochs):
     task = _task()
-    budget = MethodBudget(lrs=[1e-3, 3e-3], max_epochs=3, patience=2)
+    budget = MethodBudget(lrs=[1e-3, 3e-3], max_epochs=4, patience=1)
     make = lambda: ReferenceCNN(3, input_size=48)  # noqa: E731
     torch.manual_seed(0)
-    model, info = tuned_fit(make, task, TrainBudget(refit=refit), 0, budget)
+    train = TrainBudget(refit=refit, refit_epochs=epochs or "max")
+    model, info = tuned_fit(make, task, train, 0, budget)
     if not refit:
         assert "refit" not in info
         return
     r = info["refit"]
-    assert r["n_train"] == 70 and r["epochs"] == info["best_epoch"] + 1
-    assert r["steps"] == r["epochs"] * 3  # 70 samples in batches of 32
+    assert info["best_epoch"] + 1 < 4  # the two rules give different epochs here
+    # max: the budget fixed in advance; chosen: where the validation run stopped
+    assert r["epochs"] == (4 if epochs == "max" else info["best_epoch"] + 1)
+    assert r["n_train"] == 70 and r["steps"] == r["epochs"] * 3  # 70 samples, batches of 32
     torch.manual_seed(0)
     chosen, same = tuned_fit(make, task, TrainBudget(refit=False), 0, budget)
     assert same["lr"] == info["lr"] and same["best_epoch"] == info["best_epoch"]

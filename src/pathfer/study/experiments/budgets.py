@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
@@ -52,6 +52,12 @@ class TrainBudget:
     #: dev directions (docs/tuning.md, "Choose, then refit"); a CNN then trains about twice
     #: (2.4-3.7x its CPU in the README's study), PathNet reruns only its finish
     refit: Bool = True
+    #: the epochs of the refit of a gradient-trained network (``tuned_fit``): ``max``, the
+    #: method's ``max_epochs``, a budget fixed in advance as a plain script trains (held-out
+    #: subjects of both dev directions gained 0.5-2.2 points over the epoch validation stopped
+    #: at, docs/tuning.md "Round 19"); ``chosen``, the epoch the validation run stopped at.
+    #: Validation subjects still choose the rate either way
+    refit_epochs: Literal["max", "chosen"] = "max"
 
 
 @settings

@@ -193,7 +193,9 @@ def tuned_fit(
     the rates, epochs and patience. Each
     candidate early-stops on the validation part and restores its best epoch; the test
     part is evaluated along the chosen run's curve only to draw accuracy-versus-time (it
-    picks nothing).
+    picks nothing). With ``train.refit`` the final model then trains from its start on fit +
+    validation subjects at the chosen rate, for ``max_epochs`` (``refit_epochs: max``) or
+    for the epochs the chosen run stopped at (``chosen``).
     """
     if budget is None:  # a method registered without a recipe: the CNNs' recipe
         budget = MethodBudget(
@@ -231,7 +233,8 @@ def tuned_fit(
     )
     if train.refit:
         model = make()
-        info["refit"] = _refit(model, task, train, seed, best[3], best[4] + 1, params, max_shift)
+        epochs = budget.max_epochs if train.refit_epochs == "max" else best[4] + 1
+        info["refit"] = _refit(model, task, train, seed, best[3], epochs, params, max_shift)
     info["train_time_s"] = time.perf_counter() - t0
     return model, info
 
