@@ -53,10 +53,11 @@ class TrainBudget:
     #: (2.4-3.7x its CPU in the README's study), PathNet reruns only its finish
     refit: Bool = True
     #: the epochs of the refit of a gradient-trained network (``tuned_fit``): ``max``, the
-    #: method's ``max_epochs``, a budget fixed in advance as a plain script trains (held-out
-    #: subjects of both dev directions gained 0.5-2.2 points over the epoch validation stopped
-    #: at, docs/tuning.md "Round 19"); ``chosen``, the epoch the validation run stopped at.
-    #: Validation subjects still choose the rate either way
+    #: method's ``max_epochs``, a budget fixed in advance as a plain script trains (on
+    #: held-out subjects of both dev directions every network gained 0.5-3.6 points over the
+    #: epoch validation stopped at, and up to 13 with 2-4 subjects: docs/tuning.md);
+    #: ``chosen``, the epoch the validation run stopped at. Validation subjects still
+    #: choose the rate either way
     refit_epochs: Literal["max", "chosen"] = "max"
 
 
