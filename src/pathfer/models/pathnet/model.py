@@ -209,7 +209,7 @@ class PathNet:
             run.stage = "finish"
             save()
         start = refit_start(self, name, run.best.genotype) if refit else None
-        history, _ = finish(self, task, data, progress, run.best.genotype, run.evolution_val)
+        history = finish(self, task, data, progress, run.best.genotype, run.evolution_val)
         result = self._complete(task, data, history)
         if start is not None:
             self._refit(task, run, data, result, start)

@@ -47,16 +47,16 @@ def finish(
     progress: Callable[[dict[str, Any]], None] | None,
     genotype: np.ndarray,
     start: tuple[float, float],
-) -> tuple[list[dict[str, Any]], tuple[float, float]]:
+) -> list[dict[str, Any]]:
     """Finish ``genotype`` from validation ``start = (accuracy, loss)``; the best weights
-    seen are restored. Returns the history and the best ``(accuracy, -loss)`` key."""
+    seen are restored. Returns the history of its evaluations."""
     run, name = task.run, task.name
     ev, engine = run.evolution, run.engine
     geno = genotype[None]
     history: list[dict[str, Any]] = []
     best_key = baseline_key(ev, start)
     if ev.finish_steps == 0:
-        return history, best_key
+        return history
     snap = snapshot(pn, name, genotype)
     done, bad = 0, 0
     t0 = time.perf_counter()
@@ -86,4 +86,4 @@ def finish(
             if bad >= ev.finish_patience:
                 break
     restore(pn, name, genotype, snap)
-    return history, best_key
+    return history
