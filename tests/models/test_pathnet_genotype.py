@@ -17,6 +17,7 @@ from pathfer.models.pathnet.genotype import (
     active_modules,
     canonical,
     first_occurrence_mask,
+    keep_frozen,
     mutate,
     mutation_deltas,
     random_genotype,
@@ -217,13 +218,14 @@ def test_evolution_config_holds_the_settings_a_user_changes():
     assert [f.name for f in dataclasses.fields(EvolutionConfig)] == [
         "population", "steps_per_path", "generations", "patience", "batch_size", "lr",
         "fitness", "augment", "finish_steps", "finish_patience", "finish_baseline", "finish_lr",
-        "transfer_finish_lr", "seed_copy_fraction", "budget_samples",
+        "transfer_finish_lr", "seed_copy_fraction", "budget_samples", "train_layers",
     ]  # fmt: skip
     d = EvolutionConfig()
     assert (d.population, d.steps_per_path, d.generations, d.patience) == (16, 20, 20, 20)
     assert (d.batch_size, d.lr, d.fitness, d.augment) == (32, 3e-3, "val", True)
     assert (d.finish_steps, d.finish_patience, d.finish_lr) == (1000, 16, None)
     assert (d.transfer_finish_lr, d.seed_copy_fraction) == (1e-3, 0.5)
+    assert d.train_layers is None and EvolutionConfig(train_layers=[3, 1, 1]).train_layers == (1, 3)
 
 
 def test_seed_copies_without_copies_leaves_the_population_alone():
@@ -232,3 +234,59 @@ def test_seed_copies_without_copies_leaves_the_population_alone():
     before = pop.genotypes.copy()
     seed_copies(pop, None, 1.0)
     assert (pop.genotypes == before).all()
+
+
+@st.composite
+def frozen_layers(draw):
+    """A population, an (L, M) frozen mask and the layers kept frozen (each with a frozen
+    module)."""
+    L, M, N = draw(shapes)
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    frozen = rng.random((L, M)) < draw(st.floats(0.0, 1.0))
+    kept = [layer for layer in range(L) if draw(st.booleans())]
+    for layer in kept:
+        if not frozen[layer].any():
+            frozen[layer, rng.integers(M)] = True
+    return Population.random(5, L, M, N, rng).genotypes, frozen, kept
+
+
+@given(frozen_layers())
+@settings(max_examples=80, deadline=None)
+def test_keep_frozen_moves_only_the_kept_layers_to_their_nearest_frozen_module(case):
+    genotypes, frozen, kept = case
+    out = keep_frozen(genotypes, frozen, kept)
+    L = genotypes.shape[1]
+    for layer in range(L):
+        if layer not in kept:  # untouched
+            assert np.array_equal(out[:, layer], genotypes[:, layer])
+            continue
+        assert frozen[layer][out[:, layer]].all()
+        rows = np.flatnonzero(frozen[layer])
+        distance = np.abs(genotypes[:, layer, :, None] - rows).min(axis=-1)
+        assert np.array_equal(np.abs(out[:, layer] - genotypes[:, layer]), distance)
+        already = frozen[layer][genotypes[:, layer]]
+        assert np.array_equal(out[:, layer][already], genotypes[:, layer][already])
+    assert np.array_equal(keep_frozen(out, frozen, kept), out)  # a second pass changes nothing
+    assert np.array_equal(keep_frozen(genotypes[0], frozen, kept), out[0])  # one path alike
+
+
+def test_keep_frozen_refuses_a_layer_without_frozen_modules():
+    frozen = np.array([[True, False], [False, False]])
+    with pytest.raises(ValueError, match="layer 1 has no frozen module"):
+        keep_frozen(np.zeros((2, 1), dtype=np.int64), frozen, [0, 1])
+
+
+@given(st.integers(0, 2**32 - 1))
+@settings(max_examples=30, deadline=None)
+def test_a_tournament_rule_applies_to_the_mutated_loser(seed):
+    rng = np.random.default_rng(seed)
+    pop = Population.random(6, 3, 8, 2, rng)
+    frozen = np.zeros((3, 8), dtype=bool)
+    frozen[2, 0] = True
+    rule = lambda g: keep_frozen(g, frozen, [2])  # noqa: E731
+    pop.genotypes = rule(pop.genotypes)
+    for _ in range(10):
+        out = tournament(pop, rng, lambda pair: [(0.5, 0.0), (0.4, 0.0)], 8, rule)
+        assert (pop.genotypes[out["loser"]][2] == 0).all()
+    assert (pop.genotypes[:, 2] == 0).all()

@@ -94,6 +94,27 @@ def test_learn_refits_by_default_and_keeps_earlier_tasks(base, tmp_path):
     )
 
 
+def test_train_layers_limits_what_a_task_trains_and_adds_to_the_file(base, tmp_path):
+    x = torch.rand(6, 1, 16, 16)
+    before = load_model(base).predict_proba("a", x)
+    every = learn_onto(load_model(base), "b", toy(1), tmp_path / "e.safetensors", evolution=EV)
+    some = learn_onto(
+        load_model(base), "b", toy(1), tmp_path / "s.safetensors", evolution=EV, train_layers=[0]
+    )
+    trained = some.tasks["b"]["trained"]
+    assert trained and {layer for layer, _ in trained} == {0}  # layers 1-2: frozen modules
+    assert some.tasks["b"]["provenance"]["train_layers"] == [0]
+    assert {layer for layer, _ in every.tasks["b"]["trained"]} != {0}  # the same seed, free
+    assert (tmp_path / "s.safetensors").stat().st_size < (tmp_path / "e.safetensors").stat().st_size
+    assert torch.equal(torch.as_tensor(some.predict_proba("a", x)), torch.as_tensor(before))
+
+    with pytest.raises(ValueError, match="no module is frozen there yet"):
+        learn_onto(new_model(CFG, CROP), "a", toy(0), tmp_path / "f.safetensors", train_layers=[0])
+    with pytest.raises(ValueError, match=r"has 3 layers \(0 to 2\)"):
+        learn_onto(load_model(base), "b", toy(1), tmp_path / "f.safetensors", train_layers=[3])
+    assert not list(tmp_path.glob("f.safetensors"))
+
+
 def _cli(*args: str):
     return CliRunner().invoke(app, list(args))
 

@@ -10,6 +10,7 @@ new model file is written.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import shutil
@@ -105,6 +106,7 @@ def learn_onto(
     progress: Progress | None = None,
     work_key: str = "",
     refit: bool = True,
+    train_layers: Sequence[int] | None = None,
 ) -> MultiTaskModel:
     """Learn task ``name`` on ``data`` onto ``model`` and write the result to ``out``.
 
@@ -113,7 +115,8 @@ def learn_onto(
     different data for the same output (the caller's description of the data). ``refit``:
     once validation chose the path and the finish length, the finish reruns on fit +
     validation data (``learn_task(refit=True)``), as experiments do; off, the chosen weights
-    are kept."""
+    are kept. ``train_layers``: the only layers the task may train (``EvolutionConfig``'s;
+    elsewhere it reuses frozen modules and adds nothing to the file)."""
     check_task_name(model, name)
     check_data(model, data)
     model = with_free_modules(model)  # room for the new task's own modules in every layer
@@ -122,6 +125,8 @@ def learn_onto(
         raise ModelFileError(f"{out}: a model file name must end in .safetensors")
     rec = get_recipe(recipe or recipe_for(model))
     evolution = evolution or rec.evolution_config()
+    if train_layers is not None:
+        evolution = dataclasses.replace(evolution, train_layers=train_layers)
     engine = engine or rec.engine_settings()
     seed = model.pathnet.seed
     key = _work_key(model, name, seed, evolution, engine, work_key + (" refit" if refit else ""))
@@ -160,6 +165,7 @@ def learn_onto(
         "frames_fit": result.n_train,
         "frames_val": result.n_val,
         **({"refit_steps": result.refit_steps, "frames_refit": result.n_refit} if refit else {}),
+        **({"train_layers": list(evolution.train_layers)} if evolution.train_layers else {}),
         "date": _today(),
         "pathfer_version": _version(),
     }

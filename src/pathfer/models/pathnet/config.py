@@ -37,6 +37,17 @@ def _channels(value: Any) -> Any:
 Channels = Annotated[Any, BeforeValidator(_channels)]
 
 
+def _train_layers(value: Any) -> Any:
+    """Layer indices, as a sorted tuple without repeats (a YAML list becomes one)."""
+    if isinstance(value, (list, tuple)) and value:
+        if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 16 for v in value):
+            return tuple(sorted(set(value)))
+    raise ValueError(f"must be a list of layer indices in [0, 15], e.g. [0, 1, 2], got {value!r}")
+
+
+TrainLayers = Annotated[Any, BeforeValidator(_train_layers)]
+
+
 @settings(frozen=True)
 class PathNetConfig:
     """Shape of the super-network.
@@ -225,6 +236,11 @@ class EvolutionConfig:
     #: n / budget_samples (at least 1 step each; :meth:`for_data`), so a handful of images
     #: is not trained for hundreds of epochs. None: the budgets are fixed
     budget_samples: Annotated[Int, Field(ge=1, le=100_000_000)] | None = None
+    #: the layers in which a path may take a trainable module (None: every layer); in the
+    #: others it takes frozen modules only, so the task trains (and a model file stores)
+    #: nothing there. Over the mini-Xception's stages ``[0, 1, 2, 3]`` keeps the last
+    #: stage, 62 % of the network's weights, frozen (docs/continual.md)
+    train_layers: TrainLayers | None = None
 
     @property
     def effective_finish_lr(self) -> float:

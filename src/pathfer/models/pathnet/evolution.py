@@ -51,10 +51,12 @@ def tournament(
     rng: np.random.Generator,
     score: Callable[[np.ndarray], list[Key]],
     modules: int,
+    rule: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Run one binary tournament in place.
 
-    ``score(genotypes)`` trains the ``(2, L, N)`` pair and returns their fitness keys.
+    ``score(genotypes)`` trains the ``(2, L, N)`` pair and returns their fitness keys;
+    ``rule`` (optional) maps the mutated genotype to an allowed one (``train_layers``).
     Returns the indices, genotypes and keys of winner and loser (before mutation).
     """
     a, b = population.pick_pair(rng)
@@ -65,7 +67,8 @@ def tournament(
     w_geno = population.genotypes[winner].copy()
     l_geno = population.genotypes[loser].copy()
     population.fitness[winner] = w_key[0]
-    population.genotypes[loser] = mutate(w_geno, modules, rng)
+    child = mutate(w_geno, modules, rng)
+    population.genotypes[loser] = child if rule is None else rule(child)
     # the mutated copy inherits its parent's score until it is trained and scored itself
     population.fitness[loser] = w_key[0]
     return {

@@ -13,6 +13,7 @@ import numpy as np
 
 from .data import TaskData
 from .evolution import GenerationRecord, Key, stop_reason, tournament
+from .strategies.train_layers import path_rule
 from .tasks import Task
 from .training import evaluate_paths, restore, snapshot, train_paths
 
@@ -46,7 +47,7 @@ def generation(pn: PathNet, task: Task, score: Callable[[np.ndarray], list[Key]]
     """One tournament; the kept best path (and its weights) updated. Returns its record."""
     run = task.run
     t0 = time.perf_counter()
-    out = tournament(run.population, pn.rng, score, pn.config.modules)
+    out = tournament(run.population, pn.rng, score, pn.config.modules, path_rule(pn, run.evolution))
     run.generation += 1
     previous = run.best.fitness
     if run.best.offer(out["winner_key"], out["winner_genotype"], run.generation):

@@ -9,6 +9,7 @@ All randomness comes from an explicit :class:`numpy.random.Generator`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,6 +73,22 @@ def mutate(
     g = np.asarray(genotype, dtype=np.int64)
     deltas = mutation_deltas(g.shape, rng, rate)
     return np.clip(g + deltas, 0, modules - 1)
+
+
+def keep_frozen(genotypes: np.ndarray, frozen: np.ndarray, layers: Iterable[int]) -> np.ndarray:
+    """A copy of ``genotypes`` (``(L, N)`` or ``(P, L, N)``) whose genes in ``layers`` all
+    point at frozen modules: a gene at a trainable module moves to the nearest frozen module
+    of its layer (the lower index on a tie). ``frozen``: the ``(L, M)`` mask; each of
+    ``layers`` needs a frozen module."""
+    g = np.array(genotypes, dtype=np.int64, copy=True)
+    for layer in layers:
+        rows = np.flatnonzero(frozen[layer])
+        if len(rows) == 0:
+            raise ValueError(f"layer {layer} has no frozen module to keep")
+        genes = g[..., layer, :]
+        nearest = np.abs(genes[..., None] - rows).argmin(axis=-1)  # argmin: the lower on a tie
+        g[..., layer, :] = rows[nearest]
+    return g
 
 
 def validate_genotype(genotype: np.ndarray, layers: int, modules: int, max_active: int) -> None:

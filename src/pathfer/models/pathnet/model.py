@@ -40,6 +40,7 @@ from .strategies.heads import start_head_from
 from .strategies.refit import chosen_steps, refit_start
 from .strategies.refit import refit as refit_task
 from .strategies.seeding import initial_population
+from .strategies.train_layers import frozen_only_layers
 from .supernet import SuperNet
 from .tasks import (
     PathNetStateError,
@@ -269,6 +270,7 @@ class PathNet:
         head_from: str | None,
     ) -> Task:
         """A new evolving task: its head (fresh, or from ``head_from``) and population."""
+        frozen_only_layers(self, ev)  # refuse a train_layers it cannot follow, first
         task = Task(name, n_classes, list(labels) if labels else None, TaskStatus.EVOLVING)
         self.net.add_head(name, n_classes, self.generator)
         cfg = self.config

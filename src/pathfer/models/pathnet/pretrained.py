@@ -86,10 +86,12 @@ def from_mini_xception(
 def cap_evolution(evolution: EvolutionConfig, cap: EvolutionConfig | None) -> EvolutionConfig:
     """``evolution`` (e.g. the ``fer2013`` recipe's) within an experiment's budget ``cap``:
     population, T, batch, generations and finish steps are each the smaller of the two, so
-    a quick experiment stays quick."""
+    a quick experiment stays quick; the cap's ``train_layers``, when given, restricts the
+    layers trained too."""
     if cap is None:
         return evolution
     keys = ("population", "steps_per_path", "batch_size", "generations", "finish_steps")
-    return dataclasses.replace(
-        evolution, **{k: min(getattr(evolution, k), getattr(cap, k)) for k in keys}
-    )
+    capped = {k: min(getattr(evolution, k), getattr(cap, k)) for k in keys}
+    if cap.train_layers is not None:
+        capped["train_layers"] = cap.train_layers
+    return dataclasses.replace(evolution, **capped)

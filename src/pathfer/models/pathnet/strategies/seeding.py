@@ -1,7 +1,8 @@
 """How a task's population starts: random paths (the paper), then the first
 ``seed_copy_fraction`` of them (rounded) set to the most recently frozen task's path through
 the trainable copies of its modules (``free_init="copy"``): those members start as the
-source network and fine-tune it; evolution may keep, mutate or drop them."""
+source network and fine-tune it; evolution may keep, mutate or drop them. Genes in layers
+the task may not train (``train_layers``) then move to frozen modules."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import numpy as np
 from ..config import EvolutionConfig
 from ..genotype import Population
 from .free_init import source_through_copies
+from .train_layers import path_rule
 
 if TYPE_CHECKING:
     from ..model import PathNet
@@ -22,6 +24,9 @@ def initial_population(pn: PathNet, ev: EvolutionConfig) -> Population:
     cfg = pn.config
     population = Population.random(ev.population, cfg.layers, cfg.modules, cfg.max_active, pn.rng)
     seed_copies(population, source_through_copies(pn, pn._source_path()), ev.seed_copy_fraction)
+    rule = path_rule(pn, ev)
+    if rule is not None:
+        population.genotypes = rule(population.genotypes)
     return population
 
 
