@@ -67,7 +67,8 @@ class ChainConfig:
     threads: Annotated[Int, Field(ge=1)] = 1
     split: ChainSplit = dataclasses.field(default_factory=ChainSplit)
     #: caps on the evolution of PathNet's tasks (the fer2013 recipe), as ``pathfer learn``
-    #: takes an experiment config's ``evolution:``; empty: the recipe as it is
+    #: takes an experiment config's ``evolution:``, and ``train_layers`` (the layers a task
+    #: may train); empty: the recipe as it is
     evolution: dict[str, Any] = dataclasses.field(default_factory=dict)
     #: the fine-tuning ways' budget, with the mini-Xception's recipe for what it leaves out
     train: TrainBudget = dataclasses.field(default_factory=TrainBudget)
