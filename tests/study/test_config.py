@@ -53,6 +53,11 @@ def _load(tmp_path, text: str):
                 == (80, 0.001, EvolutionConfig().generations)
             ),
         ),
+        # a source is a first task: it trains every layer whatever the target may train
+        (
+            "evolution: {train_layers: [3, 1]}\n",
+            lambda c: (c.evolution.train_layers, c.source_evolution.train_layers) == ((1, 3), None),
+        ),
     ],
 )
 def test_values_are_read_as_documented(tmp_path, text, check):

@@ -411,12 +411,14 @@ def _resolve_crops(cfg: ExperimentConfig) -> dict[str, CropOverride]:
 
 
 def _source_evolution(cfg: ExperimentConfig) -> EvolutionConfig:
-    """``source_evolution:`` in full: ``evolution:`` with its keys changed."""
+    """``source_evolution:`` in full: ``evolution:`` with its keys changed. ``train_layers``
+    is not carried over: a source is a first task, which trains every layer."""
     given = cfg.source_evolution
     if isinstance(given, EvolutionConfig):
         given = given.as_dict()
+    base = {**cfg.evolution.as_dict(), "train_layers": None}
     try:
-        return EvolutionConfig.from_dict({**cfg.evolution.as_dict(), **given})
+        return EvolutionConfig.from_dict({**base, **given})
     except ValidationError as e:
         raise ValueError(f"source_evolution: {explain(e, EvolutionConfig)}") from None
 
