@@ -113,11 +113,14 @@ def test_train_layers_limits_what_a_task_trains_and_adds_to_the_file(base, tmp_p
     with pytest.raises(ValueError, match=r"has 3 layers \(0 to 2\)"):
         learn_onto(load_model(base), "b", toy(1), tmp_path / "f.safetensors", train_layers=[3])
     assert not list(tmp_path.glob("f.safetensors"))
-    r = _cli(
-        "learn", "savee", str(tmp_path), "--onto", str(base), "--task", "b",
-        "-o", str(tmp_path / "f.safetensors"), "--train-layers", "0,last",
-    )  # fmt: skip
-    assert r.exit_code == 2 and "--train-layers '0,last'" in r.output, r.output
+    # the command line refuses in one line, before it prepares any data
+    for given, words in (("0,last", "--train-layers '0,last'"), ("0,5", "has 3 layers")):
+        r = _cli(
+            "learn", "savee", str(tmp_path / "nowhere"), "--onto", str(base), "--task", "b",
+            "-o", str(tmp_path / "f.safetensors"), "--train-layers", given,
+        )  # fmt: skip
+        assert r.exit_code == 2 and words in r.output, r.output
+        assert len(r.output.strip().splitlines()) == 1
 
 
 def _cli(*args: str):

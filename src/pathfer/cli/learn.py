@@ -54,7 +54,7 @@ def learn(
         metavar="L,L,...",
         help="The only layers the task may train, e.g. 0,1,2,3: elsewhere its path reuses "
         "frozen modules, so the model file grows less (over the mini-Xception, 0,1,2,3 keeps "
-        "the last stage, 62 %% of its weights, frozen).",
+        "the last stage, 62 percent of its weights, frozen).",
         show_default="every layer",
     ),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
@@ -63,7 +63,7 @@ def learn(
 
     Interrupted (Ctrl-C), the same command resumes where it stopped."""
     from pathfer.study.learn import learn_data, learn_evolution
-    from pathfer.use.learn import learn_onto
+    from pathfer.use.learn import check_train_layers, learn_onto
     from pathfer.use.model_file import check_task_name, load_model
 
     console = Console(stderr=True)
@@ -71,6 +71,7 @@ def learn(
         layers = _layers(train_layers)
         model = load_model(onto, seed=seed)
         check_task_name(model, task)
+        check_train_layers(model, layers)
         if out.suffix != ".safetensors":
             raise ValueError(f"{out}: a model file name must end in .safetensors")
         log = (lambda m: None) if quiet else (lambda m: console.print(escape(str(m))))

@@ -21,10 +21,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 
 from pathfer.data.faces import CropSettings
 from pathfer.models.pathnet import EngineSettings, EvolutionConfig, PathNet, TaskStatus
 from pathfer.models.pathnet.recipes import get_recipe
+from pathfer.models.pathnet.strategies.train_layers import frozen_only_layers
+from pathfer.runtime.validation import explain
 from pathfer.use.model_file import (
     BUILTIN,
     ModelFileError,
@@ -94,6 +97,18 @@ def check_data(model: MultiTaskModel, data: LearnData) -> None:
         )
 
 
+def check_train_layers(model: MultiTaskModel, train_layers: Sequence[int] | None) -> None:
+    """Refuse ``train_layers`` the model cannot follow (a layer it lacks, or one with no
+    frozen module to reuse) before any data is prepared."""
+    if train_layers is None:
+        return
+    try:
+        evolution = EvolutionConfig(train_layers=train_layers)
+    except ValidationError as e:
+        raise ValueError(explain(e, EvolutionConfig)) from None
+    frozen_only_layers(model.pathnet, evolution)
+
+
 def learn_onto(
     model: MultiTaskModel,
     name: str,
@@ -118,6 +133,7 @@ def learn_onto(
     are kept. ``train_layers``: the only layers the task may train (``EvolutionConfig``'s;
     elsewhere it reuses frozen modules and adds nothing to the file)."""
     check_task_name(model, name)
+    check_train_layers(model, train_layers)
     check_data(model, data)
     model = with_free_modules(model)  # room for the new task's own modules in every layer
     out = Path(out)
@@ -126,7 +142,7 @@ def learn_onto(
     rec = get_recipe(recipe or recipe_for(model))
     evolution = evolution or rec.evolution_config()
     if train_layers is not None:
-        evolution = dataclasses.replace(evolution, train_layers=train_layers)
+        evolution = dataclasses.replace(evolution, train_layers=tuple(train_layers))
     engine = engine or rec.engine_settings()
     seed = model.pathnet.seed
     key = _work_key(model, name, seed, evolution, engine, work_key + (" refit" if refit else ""))
@@ -231,4 +247,4 @@ def _version() -> str:
     return pathfer.__version__
 
 
-__all__ = ["LearnData", "check_data", "learn", "learn_onto", "recipe_for"]
+__all__ = ["LearnData", "check_data", "check_train_layers", "learn", "learn_onto", "recipe_for"]
