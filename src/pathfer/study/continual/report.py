@@ -5,6 +5,7 @@ earlier tasks stayed bit-identical, and each corpus learnt late against learnt f
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -254,11 +255,11 @@ def chain_figure(jobs: list[dict[str, Any]]) -> bytes:
                 continue
             _panel(ax, job, tasks, colour, sep)
             ax.set_title(f"{way}: {' -> '.join(order)}", fontsize=9)
-    fig.suptitle(
-        "Every task after each step: test accuracy (dotted: its separate model); FER2013: "
-        "answers unchanged",
-        fontsize=10,
-    )
+    # the title wraps to the figure's width (one way is one narrow column of panels); the
+    # dotted lines are drawn only where the separate models ran
+    dotted = " (dotted: its separate model)" if sep else ""
+    title = f"Every task after each step: test accuracy{dotted}; FER2013: answers unchanged"
+    fig.suptitle(textwrap.fill(title, width=int(13 * fig.get_figwidth())), fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
