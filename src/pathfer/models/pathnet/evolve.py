@@ -13,7 +13,7 @@ import numpy as np
 
 from .data import TaskData
 from .evolution import GenerationRecord, Key, stop_reason, tournament
-from .strategies.train_layers import path_rule
+from .strategies.train_layers import PathRule, path_rule
 from .tasks import Task
 from .training import evaluate_paths, restore, snapshot, train_paths
 
@@ -43,11 +43,17 @@ def pair_scorer(pn: PathNet, task: Task, data: TaskData) -> Callable[[np.ndarray
     return score
 
 
-def generation(pn: PathNet, task: Task, score: Callable[[np.ndarray], list[Key]]) -> dict:
-    """One tournament; the kept best path (and its weights) updated. Returns its record."""
+def generation(
+    pn: PathNet,
+    task: Task,
+    score: Callable[[np.ndarray], list[Key]],
+    rule: PathRule | None = None,
+) -> dict:
+    """One tournament (``rule``: the task's :func:`path_rule`); the kept best path (and its
+    weights) updated. Returns its record."""
     run = task.run
     t0 = time.perf_counter()
-    out = tournament(run.population, pn.rng, score, pn.config.modules, path_rule(pn, run.evolution))
+    out = tournament(run.population, pn.rng, score, pn.config.modules, rule)
     run.generation += 1
     previous = run.best.fitness
     if run.best.offer(out["winner_key"], out["winner_genotype"], run.generation):
@@ -83,8 +89,9 @@ def evolve(
     record its validation ``(accuracy, loss)`` in ``run.evolution_val``."""
     run = task.run
     score = pair_scorer(pn, task, data)
+    rule = path_rule(pn, run.evolution)  # the frozen modules stay as they are until the freeze
     while (reason := stop_reason(run.evolution, run.generation, run.best, run.since_best)) is None:
-        rec = generation(pn, task, score)
+        rec = generation(pn, task, score, rule)
         run.history.append(rec)
         if every and run.generation % every == 0:
             save()
